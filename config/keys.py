@@ -1,0 +1,74 @@
+"""The whole Redis key layout of ses-ramp, built through one prefixing helper.
+
+Every key is `<prefix>:{<prefix>}:<name>`: the `{<prefix>}` hash tag puts all of them in one Redis
+Cluster slot, so a Lua script may touch any set of them (the gate reads day, pause, rate and the
+message's idempotency record in one call). Celery's own queue lists live beside them under
+`<prefix>:q:` (kombu's `global_keyprefix`).
+
+| key                         | type   | holds                                                                  |
+|-----------------------------|--------|------------------------------------------------------------------------|
+| `clock_offset_ms`           | string | ms added to Redis TIME by every script (tests move "now" with it)      |
+| `day`                       | hash   | today's budget: window, cap, reserve, hour pacing, used counters       |
+| `ramp`                      | hash   | warm-up state: step, days held at step, sending days, last sending day |
+| `history`                   | list   | JSON of each closed day (newest first, capped)                         |
+| `account`                   | hash   | SES GetAccount quota: max_24h, sent_24h, max_rate_per_s, fetched_ms     |
+| `gcra`                      | string | rate limiter's theoretical arrival time (ms)                           |
+| `rate`                      | hash   | adaptive rate: current per-second rate, why, last change (ms)          |
+| `pause`                     | hash   | kind (`transactional`/`bulk`/`all`) -> JSON {by, reason, at}           |
+| `idem:<idempotency key>`    | string | `inflight:<ms>` while SES is called, `sent:<ses id>` after             |
+| `deferred`                  | zset   | message id -> due time (ms)                                            |
+| `moving`                    | zset   | message id -> lease end (ms) while a mover republishes it              |
+| `payload`                   | hash   | message id -> JSON {message, attempt, reason, ...} of deferred ones    |
+| `dead`                      | hash   | message id -> JSON {message, error, attempts, at}                      |
+| `unconfirmed`               | hash   | message id -> JSON: a worker died during its SES call (not resent)     |
+| `parked:<kind>`             | list   | JSON messages an operator flushed (oldest at the head)                 |
+| `suppressed`                | set    | normalised addresses that must never be mailed again                   |
+| `lock:<name>`               | string | short-lived locks (day roll-over, quota refresh)                       |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "ramp"
+
+    def key(self, name: str) -> str:
+        """The one prefixing helper: every ses-ramp key goes through here."""
+        return f"{self.prefix}:{{{self.prefix}}}:{name}"
+
+    @property
+    def queue_prefix(self) -> str:
+        """kombu's `global_keyprefix`: Celery's queue lists are `<this><queue>[:<priority>]`."""
+        return f"{self.prefix}:q:"
+
+    # Named accessors keep the layout greppable and typo-proof.
+    clock_offset_ms = property(lambda self: self.key("clock_offset_ms"))
+    day = property(lambda self: self.key("day"))
+    ramp = property(lambda self: self.key("ramp"))
+    history = property(lambda self: self.key("history"))
+    account = property(lambda self: self.key("account"))
+    gcra = property(lambda self: self.key("gcra"))
+    rate = property(lambda self: self.key("rate"))
+    pause = property(lambda self: self.key("pause"))
+    deferred = property(lambda self: self.key("deferred"))
+    moving = property(lambda self: self.key("moving"))
+    payload = property(lambda self: self.key("payload"))
+    dead = property(lambda self: self.key("dead"))
+    unconfirmed = property(lambda self: self.key("unconfirmed"))
+    suppressed = property(lambda self: self.key("suppressed"))
+
+    def idem(self, idempotency_key: str) -> str:
+        return self.key(f"idem:{idempotency_key}")
+
+    def parked(self, kind: str) -> str:
+        return self.key(f"parked:{kind}")
+
+    def lock(self, name: str) -> str:
+        return self.key(f"lock:{name}")
+
+    def queue_lists(self, queue: str, priority_steps: list[int]) -> list[str]:
+        """Every Redis list kombu keeps for `queue` (one per priority step; step 0 has no suffix)."""
+        return [f"{self.queue_prefix}{queue}" + (f":{p}" if p else "") for p in priority_steps]

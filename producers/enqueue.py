@@ -1,0 +1,163 @@
+"""Publishing messages: `enqueue` for one, `enqueue_many` (pipelined) for campaigns.
+
+Publishes by task name, so the app needs no worker code. Every refusal happens before the queue.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
+
+from ses_ramp.config import Settings, load_settings, mask_url
+from ses_ramp.producers.errors import (
+    BatchPartiallyPublished,
+    InvalidMessage,
+    QueueUnavailable,
+    SuppressedRecipient,
+)
+from ses_ramp.producers.message import Message, normalise_address
+from ses_ramp.producers.mime import build_mime
+from ses_ramp.producers.wire import SEND_TASK, celery_config, publish_options, task_args
+
+#: Fail fast when the broker is down instead of blocking the app (kombu's default retries for ~1 s).
+_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.25, "interval_max": 0.5}
+_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Proof that a message is on the queue."""
+
+    id: str
+    idempotency_key: str
+    kind: str
+    recipients: int
+
+
+class Producer:
+    """Validates and publishes messages for one `Settings`. Thread-safe; build one per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = Celery("ses_ramp_producer", set_as_current=False)
+        self.app.conf.update(celery_config(settings))
+        self._redis = None
+        self._lock = threading.Lock()
+
+    # -- validation ----------------------------------------------------------------------------
+    def prepare(self, data: Message | dict[str, Any]) -> Message:
+        """Validate `data` into a ready-to-publish Message or raise `InvalidMessage`."""
+        message = Message.parse(data)
+        if message.from_address is None:
+            if self.settings.from_address is None:
+                raise InvalidMessage("from", "no From address and RAMP_FROM_ADDRESS is not set")
+            message = message.model_copy(update={"from_address": str(self.settings.from_address)})
+        size = len(build_mime(message, message.formatted_from()))
+        if size > self.settings.max_message_bytes:
+            raise InvalidMessage(
+                "size", f"{size} bytes as MIME; the limit is {self.settings.max_message_bytes} (RAMP_MAX_MESSAGE_BYTES)"
+            )
+        return self._check_suppressed(message)
+
+    def _check_suppressed(self, message: Message) -> Message:
+        from ses_ramp.producers.suppression import suppressed_among
+
+        try:
+            hits = suppressed_among(self._redis_client(), self.settings, message.recipients)
+        except RedisError as exc:
+            raise QueueUnavailable(mask_url(self.settings.effective_redis_url), exc) from None
+        if not hits:
+            return message
+        if not self.settings.drop_suppressed_recipients:
+            raise SuppressedRecipient("to", sorted(hits))
+        keep = {f: [a for a in getattr(message, f) if normalise_address(a) not in hits] for f in ("to", "cc", "bcc")}
+        if not any(keep.values()):
+            raise SuppressedRecipient("to", sorted(hits))
+        return message.model_copy(update=keep)
+
+    def _redis_client(self):
+        with self._lock:
+            if self._redis is None:
+                from ses_ramp.producers.redis_client import redis_from_settings
+
+                self._redis = redis_from_settings(self.settings)
+            return self._redis
+
+    # -- publishing --------------------------------------------------------------------------------
+    def enqueue(self, data: Message | dict[str, Any]) -> Receipt:
+        """Validate and publish one message; return its receipt."""
+        message = self.prepare(data)
+        try:
+            self._publish(message, producer=None)
+        except (OperationalError, RedisError, OSError) as exc:
+            raise QueueUnavailable(mask_url(self.settings.effective_broker_url), exc) from None
+        return _receipt(message)
+
+    def enqueue_many(self, items: Iterable[Message | dict[str, Any]]) -> list[Receipt]:
+        """Validate every message first (nothing is published if one is invalid), then publish in
+        pipelined batches. On a broker failure raise `BatchPartiallyPublished` naming what landed."""
+        messages = [self.prepare(item) for item in items]
+        published: list[str] = []
+        try:
+            with self.app.producer_or_acquire() as producer:
+                for start in range(0, len(messages), _BATCH):
+                    chunk = messages[start : start + _BATCH]
+                    with producer.batch(max_size=len(chunk) * 2 + 1):
+                        for message in chunk:
+                            self._publish(message, producer=producer)
+                    published.extend(m.id for m in chunk)
+        except (OperationalError, RedisError, OSError) as exc:
+            unconfirmed = [m.id for m in messages[len(published) :]]
+            raise BatchPartiallyPublished(
+                mask_url(self.settings.effective_broker_url), exc, published, unconfirmed
+            ) from None
+        return [_receipt(m) for m in messages]
+
+    def _publish(self, message: Message, producer: Any) -> None:
+        args, kwargs = task_args(message)
+        self.app.send_task(
+            SEND_TASK,
+            args=args,
+            kwargs=kwargs,
+            task_id=message.id,
+            producer=producer,
+            retry=True,
+            retry_policy=_PUBLISH_RETRY,
+            **publish_options(message),
+        )
+
+    def close(self) -> None:
+        self.app.close()
+        if self._redis is not None:
+            self._redis.close()
+
+
+def _receipt(message: Message) -> Receipt:
+    return Receipt(message.id, message.idempotency_key or message.id, message.kind.value, message.recipient_count)
+
+
+_default: Producer | None = None
+_default_lock = threading.Lock()
+
+
+def default_producer() -> Producer:
+    """A process-wide Producer built from the environment on first use (the app's edge)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Producer(load_settings())
+        return _default
+
+
+def enqueue(message: Message | dict[str, Any], producer: Producer | None = None) -> Receipt:
+    return (producer or default_producer()).enqueue(message)
+
+
+def enqueue_many(messages: Iterable[Message | dict[str, Any]], producer: Producer | None = None) -> list[Receipt]:
+    return (producer or default_producer()).enqueue_many(messages)

@@ -1,0 +1,3 @@
+from ses_ramp.worker.cli import main
+
+main()

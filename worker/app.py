@@ -1,0 +1,75 @@
+"""The Celery app. `celery -A ses_ramp.worker.app worker` and `ramp worker` both load `app` from here.
+
+This module is a process edge: it builds `Settings` from the environment once, at import.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from celery import Celery, bootsteps, signals
+
+from ses_ramp.config import Settings, SettingsError, load_settings
+from ses_ramp.producers.wire import QUEUES, celery_config
+from ses_ramp.worker.logs import configure_logging
+
+
+class HousekeepingStep(bootsteps.StartStopStep):
+    """Runs the deferred-message mover and the SES quota refresh in each worker's main process."""
+
+    def __init__(self, worker, **kwargs):
+        self.housekeeper = None
+
+    def start(self, worker):
+        from ses_ramp.worker.housekeeping import Housekeeper, Mover, refresh_account_quota
+        from ses_ramp.worker.runtime import Runtime
+
+        settings: Settings = worker.app.ramp_settings
+        runtime = Runtime.build(settings)
+        mover = Mover(runtime.deferrals, worker.app, settings.mover_batch)
+
+        def move_due() -> int:
+            return mover.run_once()
+
+        def account_quota() -> bool:
+            return refresh_account_quota(runtime.budget, runtime.sender.transport, settings.account_quota_refresh_s)
+
+        self.housekeeper = Housekeeper([move_due, account_quota], settings.mover_interval_s)
+        self.housekeeper.start()
+
+    def stop(self, worker):
+        if self.housekeeper is not None:
+            self.housekeeper.stop()
+
+
+def create_app(settings: Settings) -> Celery:
+    app = Celery("ses_ramp", set_as_current=True)
+    app.conf.update(celery_config(settings))
+    app.conf.task_queues = None
+    app.conf.task_create_missing_queues = True
+    app.ramp_settings = settings
+    app.steps["worker"].add(HousekeepingStep)
+
+    from ses_ramp.worker.tasks import register_tasks
+
+    register_tasks(app, settings)
+    return app
+
+
+@signals.setup_logging.connect
+def _logging(**_kwargs):
+    # Connecting here stops Celery from installing its own handlers: ours route everything to JSON.
+    configure_logging(app.ramp_settings)
+
+
+def _load() -> Celery:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        sys.stderr.write(f"ses-ramp: {exc}\n")
+        raise SystemExit(2) from None
+    return create_app(settings)
+
+
+app = _load()
+DEFAULT_QUEUES = ",".join(QUEUES)

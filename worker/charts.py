@@ -1,0 +1,25 @@
+"""PNG charts (matplotlib, imported only when a chart is asked for)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def plot_schedule(days, cfg, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 5), dpi=110)
+    ax.step([d.day for d in days], [d.cap for d in days], where="post", color="#1f6feb", linewidth=2, label="daily cap")
+    ax.set_yscale("log")
+    ax.set_xlabel("sending day")
+    ax.set_ylabel("recipients per day (log scale)")
+    ax.set_title(f"SES dedicated IP warm-up: {cfg.start_per_day:,} -> {cfg.target_per_day:,}/day, x{cfg.multiplier} per step")
+    ax.axhline(3000, color="#d29922", linestyle="--", linewidth=1, label="~3,000/day: dedicated IP pays off above")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,88 @@
+"""Background duties of every worker: requeue due deferred messages, refresh the SES account quota.
+
+Several workers run these at once safely: claims are atomic in Lua, the quota refresh takes a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+import structlog
+from redis.exceptions import RedisError
+
+from ses_ramp.producers.message import Message
+from ses_ramp.producers.wire import SEND_TASK, publish_options
+from ses_ramp.worker.budget import Budget
+from ses_ramp.worker.deferrals import DeferralStore
+from ses_ramp.worker.transports.base import Transport
+
+log = structlog.get_logger("ses_ramp.housekeeping")
+
+
+class Mover:
+    """Moves due deferred messages back onto their Celery queue."""
+
+    def __init__(self, deferrals: DeferralStore, app: Any, batch: int) -> None:
+        self.deferrals = deferrals
+        self.app = app
+        self.batch = batch
+
+    def run_once(self) -> int:
+        claimed = self.deferrals.claim_due(self.batch)
+        if not claimed:
+            return 0
+        with self.app.producer_or_acquire() as producer:
+            with producer.batch(max_size=len(claimed) * 2 + 1):
+                for _, entry in claimed:
+                    wire = entry["message"]
+                    message = Message.model_validate(wire)
+                    self.app.send_task(
+                        SEND_TASK,
+                        args=[wire],
+                        kwargs={"attempt": int(entry.get("attempt", 0))},
+                        task_id=message.id,
+                        producer=producer,
+                        **publish_options(message),
+                    )
+        # Only after the publish is flushed: a crash before this leaves a lease that expires and
+        # republishes (a duplicate the idempotency record absorbs), never a lost message.
+        return self.deferrals.ack([mid for mid, _ in claimed])
+
+
+def refresh_account_quota(budget: Budget, transport: Transport, every_s: int) -> bool:
+    """Re-read SES GetAccount at most every `every_s` seconds fleet-wide; True when refreshed."""
+    if not budget.client.set(budget.keys.lock("account"), "1", nx=True, ex=every_s):
+        return False
+    quota = transport.account_quota()
+    if quota is None:
+        return False
+    budget.store_account_quota(*quota)
+    return True
+
+
+class Housekeeper(threading.Thread):
+    """A daemon thread in the worker's main process running `duties` every `interval_s`."""
+
+    def __init__(self, duties: list[Callable[[], Any]], interval_s: float) -> None:
+        super().__init__(name="ses-ramp-housekeeper", daemon=True)
+        self.duties = duties
+        self.interval_s = interval_s
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            busy = False
+            for duty in self.duties:
+                try:
+                    busy = bool(duty()) or busy
+                except RedisError as exc:
+                    log.warning("housekeeping_redis_error", duty=getattr(duty, "__name__", "?"), error=str(exc))
+                except Exception:  # noqa: BLE001 - a failing duty must not kill the thread
+                    log.exception("housekeeping_failed", duty=getattr(duty, "__name__", "?"))
+            # A full batch moved: go again at once, the backlog is large.
+            if not busy:
+                self.stopping.wait(self.interval_s)
+
+    def stop(self) -> None:
+        self.stopping.set()

@@ -1,0 +1,53 @@
+"""structlog, configured once per process: ours, Celery's and botocore's logs as JSON on stdout."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+from ses_ramp.config import Settings
+
+_SECRET_FIELDS = {"password", "secret", "smtp_password", "aws_secret_access_key", "to", "cc", "bcc", "recipients"}
+
+
+def _redact(_, __, event: dict) -> dict:
+    for key in list(event):
+        if key in _SECRET_FIELDS:
+            event[key] = "[redacted]"
+    return event
+
+
+def configure_logging(settings: Settings) -> None:
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact,
+    ]
+    renderer = structlog.processors.JSONRenderer() if settings.log_json else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    # botocore is chatty at INFO/DEBUG and would print request details: keep it at WARNING.
+    for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))

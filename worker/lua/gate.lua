@@ -1,0 +1,84 @@
+-- gate.lua: the whole budget decision for one message, in one round trip, reserving atomically.
+-- KEYS[1]  clock_offset_ms  string
+-- KEYS[2]  day              hash   today's window and counters (see keys.py)
+-- KEYS[3]  pause            hash   kind|all -> reason JSON
+-- KEYS[4]  gcra             string theoretical arrival time, ms
+-- KEYS[5]  rate             hash   current_per_s (adaptive, AIMD), ses_max_per_s (GetAccount)
+-- KEYS[6]  idem             string this message's idempotency record
+-- ARGV[1]  kind             "transactional" | "bulk"
+-- ARGV[2]  n                recipients this message charges (SES counts recipients)
+-- ARGV[3]  rate_per_s       configured fleet-wide rate, recipients/second
+-- ARGV[4]  burst            recipients that may pass at once above the steady rate
+-- ARGV[5]  idem_ttl_s       how long the idempotency record lives, seconds
+-- Returns  {code, wait_ms, detail}
+--   0 GO         reserved; detail = day date
+--   1 NO_DAY     no budget open for now (first call of a day): roll the day, then call again
+--   2 PAUSED     kind or all paused; detail = which
+--   3 DUPLICATE  idempotency record exists; detail = its value (inflight:<ms> | sent:<ses id>)
+--   4 RATE       rate limit; wait_ms until the next slot
+--   5 HOUR       hourly pacing allowance used; wait_ms until the next hour
+--   6 DAY        daily cap (or the bulk share of it) used; wait_ms until the day ends
+--   7 ACCOUNT    SES account quota (GetAccount) used; wait_ms until it is re-read
+local kind, n = ARGV[1], tonumber(ARGV[2])
+local tx = (kind == 'transactional')
+
+local idem = redis.call('GET', KEYS[6])
+if idem then return {3, 0, idem} end
+
+local paused = redis.call('HMGET', KEYS[3], 'all', kind)
+if paused[1] then return {2, 0, 'all'} end
+if paused[2] then return {2, 0, kind} end
+
+local f = redis.call('HMGET', KEYS[2], 'date', 'start_ms', 'end_ms', 'cap', 'reserve', 'hour_allow',
+    'hour_reserve', 'used', 'used_tx', 'hour_idx', 'hour_used', 'hour_used_tx', 'acct_left', 'acct_used')
+local start_ms, end_ms, cap = tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
+if not cap or now_ms < start_ms or now_ms >= end_ms then return {1, 0, ''} end
+local reserve, hour_allow, hour_reserve = tonumber(f[5]), tonumber(f[6]), tonumber(f[7])
+local used, used_tx = tonumber(f[8]) or 0, tonumber(f[9]) or 0
+
+-- Daily cap; bulk may not touch what is left of the transactional reserve.
+local limit = cap
+if not tx then limit = cap - math.max(0, reserve - used_tx) end
+if used + n > limit then return {6, end_ms - now_ms, ''} end
+
+-- Hourly pacing: no hour may use more than cap/24 * burst factor (precomputed as hour_allow).
+local hour_idx = math.floor((now_ms - start_ms) / 3600000)
+local hour_used, hour_used_tx = 0, 0
+if tonumber(f[10]) == hour_idx then
+  hour_used, hour_used_tx = tonumber(f[11]) or 0, tonumber(f[12]) or 0
+end
+local hlimit = hour_allow
+if not tx then hlimit = hour_allow - math.max(0, hour_reserve - hour_used_tx) end
+-- A message larger than the whole allowance may go alone at the start of an hour, or it never would.
+if hour_used + n > hlimit and not (hour_used == 0 and hlimit >= 1) then
+  return {5, start_ms + (hour_idx + 1) * 3600000 - now_ms, ''}
+end
+
+-- SES's own 24-hour quota, when known (-1 = unlimited).
+local acct_left, acct_used = tonumber(f[13]) or -1, tonumber(f[14]) or 0
+if acct_left >= 0 and acct_used + n > acct_left then return {7, 60000, ''} end
+
+-- GCRA, charged per recipient, at the lower of the configured and the adaptive rate.
+local rate = tonumber(ARGV[3])
+local caps = redis.call('HMGET', KEYS[5], 'current_per_s', 'ses_max_per_s')
+for _, c in ipairs(caps) do
+  local v = tonumber(c)
+  if v and v > 0 and v < rate then rate = v end
+end
+local interval = 1000 / rate
+local burst = tonumber(ARGV[4])
+local tat = tonumber(redis.call('GET', KEYS[4])) or now_ms
+if tat < now_ms then tat = now_ms end
+local new_tat = tat + n * interval
+local allow_at = new_tat - math.max(burst, n) * interval
+if allow_at > now_ms then return {4, math.ceil(allow_at - now_ms), ''} end
+
+-- Everything passed: reserve.
+redis.call('SET', KEYS[4], tostring(new_tat), 'PX', math.ceil(new_tat - now_ms) + 1000)
+redis.call('HINCRBY', KEYS[2], 'used', n)
+redis.call('HINCRBY', KEYS[2], tx and 'used_tx' or 'used_bulk', n)
+redis.call('HSET', KEYS[2], 'hour_idx', hour_idx, 'hour_used', hour_used + n,
+    'hour_used_tx', hour_used_tx + (tx and n or 0))
+if acct_left >= 0 then redis.call('HINCRBY', KEYS[2], 'acct_used', n) end
+redis.call('SET', KEYS[6], 'inflight:' .. now_ms, 'EX', tonumber(ARGV[5]))
+return {0, 0, f[1]}

@@ -1,0 +1,43 @@
+-- settle.lua: book the end of one SES call: sent, or refunded (SES never accepted it).
+-- KEYS[1]  clock_offset_ms  string
+-- KEYS[2]  day              hash
+-- KEYS[3]  idem             string this message's idempotency record
+-- ARGV[1]  outcome          "sent" | "deferred" | "failed" | "waiting" (the last three refund)
+-- ARGV[2]  kind             "transactional" | "bulk"
+-- ARGV[3]  n                recipients charged by gate.lua
+-- ARGV[4]  date             the day gate.lua reserved on (refunds only touch that day)
+-- ARGV[5]  ses_id           SES message id (sent only)
+-- ARGV[6]  idem_ttl_s       how long a "sent" record is kept, seconds
+-- Returns  1 when booked
+local outcome, kind, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local tx = (kind == 'transactional')
+local same_day = (redis.call('HGET', KEYS[2], 'date') == ARGV[4])
+if outcome == 'sent' then
+  redis.call('SET', KEYS[3], 'sent:' .. ARGV[5], 'EX', tonumber(ARGV[6]))
+  if same_day then
+    redis.call('HINCRBY', KEYS[2], 'sent', n)
+    redis.call('HINCRBY', KEYS[2], tx and 'sent_tx' or 'sent_bulk', n)
+  end
+  return 1
+end
+-- Not accepted by SES: give the budget back and let a later attempt through the idempotency check.
+redis.call('DEL', KEYS[3])
+if same_day then
+  redis.call('HINCRBY', KEYS[2], 'used', -n)
+  redis.call('HINCRBY', KEYS[2], tx and 'used_tx' or 'used_bulk', -n)
+  local hour_used = tonumber(redis.call('HGET', KEYS[2], 'hour_used')) or 0
+  if hour_used >= n then
+    redis.call('HINCRBY', KEYS[2], 'hour_used', -n)
+    if tx then
+      local hu_tx = tonumber(redis.call('HGET', KEYS[2], 'hour_used_tx')) or 0
+      if hu_tx >= n then redis.call('HINCRBY', KEYS[2], 'hour_used_tx', -n) end
+    end
+  end
+  if tonumber(redis.call('HGET', KEYS[2], 'acct_left') or '-1') >= 0 then
+    redis.call('HINCRBY', KEYS[2], 'acct_used', -n)
+  end
+  if outcome == 'deferred' or outcome == 'failed' then
+    redis.call('HINCRBY', KEYS[2], outcome, n)
+  end
+end
+return 1

@@ -1,0 +1,50 @@
+"""Per-process wiring: one Redis client, scripts, budget, deferral store, transport and sender.
+
+Built lazily after fork (prefork children must not share a parent's sockets).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import redis
+
+from ses_ramp.config import Settings
+from ses_ramp.producers.redis_client import redis_from_settings
+from ses_ramp.worker.budget import Budget
+from ses_ramp.worker.deferrals import DeferralStore
+from ses_ramp.worker.scripts import Scripts
+from ses_ramp.worker.sender import Sender
+from ses_ramp.worker.transports import make_transport
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    client: redis.Redis
+    budget: Budget
+    deferrals: DeferralStore
+    sender: Sender
+
+    @classmethod
+    def build(cls, settings: Settings, transport=None) -> "Runtime":
+        client = redis_from_settings(settings)
+        scripts = Scripts.register(client)
+        budget = Budget(settings, client, scripts)
+        deferrals = DeferralStore(settings, client, scripts)
+        sender = Sender(settings, budget, deferrals, transport or make_transport(settings))
+        return cls(settings, client, budget, deferrals, sender)
+
+
+_runtime: Runtime | None = None
+_pid: int | None = None
+
+
+def get_runtime(settings: Settings) -> Runtime:
+    """The process's Runtime; rebuilt in a forked child."""
+    global _runtime, _pid
+    if _runtime is None or _pid != os.getpid():
+        _runtime = Runtime.build(settings)
+        _pid = os.getpid()
+    return _runtime

@@ -1,0 +1,195 @@
+"""Sending one message: gate -> transport -> settle, and every outcome that can follow.
+
+Plain code, testable without Celery. `Sender.handle` never loses a message: it ends in exactly one
+of sent, duplicate (already sent), waiting/paused/deferred (in the deferred set), dead, or unconfirmed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import structlog
+
+from ses_ramp.config import Settings
+from ses_ramp.producers.errors import InvalidMessage
+from ses_ramp.producers.message import Message, normalise_address
+from ses_ramp.producers.mime import build_mime
+from ses_ramp.worker.budget import Budget, Decision, Gate
+from ses_ramp.worker.deferrals import DeferralStore
+from ses_ramp.worker.errors import Deferred, Paused, Permanent, QuotaExhausted, Unconfirmed
+from ses_ramp.worker.outcomes import classify
+from ses_ramp.worker.transports.base import Transport
+
+log = structlog.get_logger("ses_ramp.send")
+
+#: A duplicate whose "inflight" record is younger than this may still be in a live worker's SES call.
+INFLIGHT_GRACE_S = 120.0
+PAUSE_RECHECK_S = 30.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one delivery of a message ended. `kind` of outcome: sent, duplicate, waiting, paused,
+    deferred, dead, unconfirmed."""
+
+    outcome: str
+    ses_id: str = ""
+    detail: str = ""
+
+
+def hash_address(address: str) -> str:
+    """Short stable hash of an address, for logs (addresses are personal data)."""
+    return hashlib.sha256(normalise_address(address).encode()).hexdigest()[:12]
+
+
+class Sender:
+    def __init__(
+        self,
+        settings: Settings,
+        budget: Budget,
+        deferrals: DeferralStore,
+        transport: Transport,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.budget = budget
+        self.deferrals = deferrals
+        self.transport = transport
+        self.sleep = sleep
+
+    def handle(self, wire: dict[str, Any], attempt: int = 0) -> Outcome:
+        started = time.perf_counter()
+        try:
+            message = Message.parse(wire)
+        except InvalidMessage as exc:
+            self.deferrals.dead_letter(_safe_wire(wire), attempt, f"invalid message: {exc}", self.budget.now_ms())
+            outcome = Outcome("dead", detail=str(exc))
+            self._log(wire.get("id", "?"), wire.get("kind", "?"), 0, outcome, started, attempt)
+            return outcome
+        outcome = self._handle(message, wire, attempt)
+        self._log(message.id, message.kind.value, message.recipient_count, outcome, started, attempt, message)
+        return outcome
+
+    def _handle(self, message: Message, wire: dict[str, Any], attempt: int) -> Outcome:
+        now_ms = self.budget.now_ms
+        if message.expires_at is not None and message.expires_at <= datetime.now(timezone.utc):
+            self.deferrals.dead_letter(wire, attempt, "expired before it could be sent", now_ms())
+            return Outcome("dead", detail="expired")
+        if message.created_at.timestamp() + self.settings.retry_max_age_s < time.time():
+            self.deferrals.dead_letter(wire, attempt, "older than RAMP_RETRY_MAX_AGE_S", now_ms())
+            return Outcome("dead", detail="too old")
+
+        kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
+        decision = self._wait_for_gate(kind, n, key)
+        if decision.code != Gate.GO:
+            return self._not_now(decision, wire, attempt)
+
+        day = decision.detail
+        try:
+            ses_id = self.transport.send(message, build_mime(message, message.formatted_from()))
+        except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes unbooked
+            return self._failed(classify(exc, message.recipients), message, wire, attempt, day, exc)
+        self.budget.settle("sent", kind, n, day, key, ses_id)
+        return Outcome("sent", ses_id=ses_id)
+
+    def _wait_for_gate(self, kind: str, n: int, key: str) -> Decision:
+        """Gate once; roll the day or sleep out a short rate-limit wait in place (sub-second)."""
+        for _ in range(1000):
+            decision = self.budget.gate(kind, n, key)
+            if decision.code == Gate.NO_DAY:
+                self.budget.roll_day()
+            elif decision.code == Gate.RATE and decision.wait_s <= self.settings.rate_wait_inline_max_s:
+                self.sleep(decision.wait_s)
+            else:
+                return decision
+        return decision
+
+    def _not_now(self, decision: Decision, wire: dict[str, Any], attempt: int) -> Outcome:
+        if decision.code == Gate.DUPLICATE:
+            state, _, value = decision.detail.partition(":")
+            if state == "sent":
+                return Outcome("duplicate", ses_id=value, detail="already accepted by SES")
+            age_s = (self.budget.now_ms() - int(value or 0)) / 1000
+            if age_s < INFLIGHT_GRACE_S:
+                # Another delivery of this message may still be inside its SES call: look again later.
+                self.deferrals.defer(wire, attempt, INFLIGHT_GRACE_S, "inflight elsewhere")
+                return Outcome("waiting", detail="inflight elsewhere")
+            self.deferrals.unconfirmed(wire, "a worker died during the SES call; not resent", self.budget.now_ms())
+            return Outcome("unconfirmed", detail="inflight record without a result")
+        if decision.code == Gate.PAUSED:
+            self.deferrals.defer(wire, attempt, PAUSE_RECHECK_S, f"paused:{decision.detail}")
+            return Outcome("paused", detail=decision.detail)
+        # No budget now (rate, hour, day, account): wait for the window, no attempt spent.
+        self.deferrals.defer(wire, attempt, max(decision.wait_s, 0.05), f"budget:{decision.code.name.lower()}")
+        return Outcome("waiting", detail=decision.code.name.lower())
+
+    def _failed(
+        self, error: Exception, message: Message, wire: dict[str, Any], attempt: int, day: str, exc: BaseException
+    ) -> Outcome:
+        kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
+        detail = str(error)
+        if isinstance(error, Unconfirmed):
+            # Keep the idempotency record and the charge: SES may have it. Never resent automatically.
+            self.deferrals.unconfirmed(wire, detail, self.budget.now_ms())
+            return Outcome("unconfirmed", detail=detail)
+        if isinstance(error, QuotaExhausted):
+            self.budget.settle("waiting", kind, n, day, key)
+            self.deferrals.defer(wire, attempt, 900, "ses-quota", detail)
+            return Outcome("waiting", detail=detail)
+        if isinstance(error, Paused):
+            self.budget.settle("waiting", kind, n, day, key)
+            self.pause_all(f"SES answered: {detail}")
+            self.deferrals.defer(wire, attempt, PAUSE_RECHECK_S, "paused:ses", detail)
+            return Outcome("paused", detail=detail)
+        if isinstance(error, Deferred):
+            self.budget.settle("deferred", kind, n, day, key)
+            next_attempt = attempt + 1
+            if next_attempt >= self.settings.retry_max_attempts:
+                self.deferrals.dead_letter(wire, next_attempt, detail, self.budget.now_ms())
+                return Outcome("dead", detail=detail)
+            self.deferrals.defer(wire, next_attempt, self.deferrals.backoff.delay_s(next_attempt), "deferred", detail)
+            return Outcome("deferred", detail=detail)
+        assert isinstance(error, Permanent)
+        self.budget.settle("failed", kind, n, day, key)
+        if error.unknown_recipients:
+            self.budget.client.sadd(self.budget.keys.suppressed, *map(normalise_address, error.unknown_recipients))
+        self.deferrals.dead_letter(wire, attempt + 1, detail, self.budget.now_ms())
+        return Outcome("dead", detail=detail)
+
+    def pause_all(self, reason: str) -> None:
+        import json
+
+        entry = {"by": "ses", "reason": reason, "at_ms": self.budget.now_ms()}
+        self.budget.client.hsetnx(self.budget.keys.pause, "all", json.dumps(entry))
+
+    def _log(
+        self, message_id: str, kind: str, n: int, outcome: Outcome, started: float, attempt: int,
+        message: Message | None = None,
+    ) -> None:
+        log.info(
+            "message",
+            message_id=message_id,
+            kind=kind,
+            outcome=outcome.outcome,
+            ses_id=outcome.ses_id or None,
+            detail=outcome.detail or None,
+            recipients=n,
+            recipient_hashes=[hash_address(a) for a in message.recipients] if message else None,
+            attempt=attempt,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+
+def _safe_wire(wire: Any) -> dict[str, Any]:
+    if isinstance(wire, dict) and "id" in wire:
+        return wire
+    import uuid
+
+    return {"id": uuid.uuid4().hex, "invalid": repr(wire)[:2000]}
+
+
+__all__ = ["Outcome", "Sender", "hash_address"]

@@ -1,0 +1,21 @@
+"""Transports: one interface in front of SES. `make_transport(settings)` picks one by RAMP_TRANSPORT."""
+
+from __future__ import annotations
+
+from ses_ramp.config import Settings
+from ses_ramp.worker.transports.base import Transport
+
+
+def make_transport(settings: Settings) -> Transport:
+    if settings.transport == "ses-api":
+        from ses_ramp.worker.transports.ses_api import SesApiTransport
+
+        return SesApiTransport(settings)
+    if settings.transport == "noop":
+        from ses_ramp.worker.transports.noop import NoopTransport
+
+        return NoopTransport()
+    raise NotImplementedError(f"RAMP_TRANSPORT={settings.transport} is not available in this build")
+
+
+__all__ = ["Transport", "make_transport"]
