@@ -1,0 +1,138 @@
+"""Test helpers: real worker processes, and reading what moto's SES received."""
+
+from __future__ import annotations
+
+import base64
+import email
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from ses_ramp.config import Settings
+
+
+def settings_env(s: Settings) -> dict[str, str]:
+    """RAMP_* variables that rebuild `s` in a child process."""
+    env = {}
+    for name, value in s.model_dump().items():
+        if value is None:
+            continue
+        env[f"RAMP_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+def wait_for(predicate: Callable[[], object], timeout_s: float = 60.0, interval_s: float = 0.05, what: str = "") -> object:
+    """Poll `predicate` until it is truthy or the deadline passes (then fail naming `what`)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}")
+        time.sleep(interval_s)
+
+
+class WorkerPool:
+    """`count` real `celery -A ses_ramp.worker.app worker` processes, each with `concurrency` children."""
+
+    def __init__(self, settings: Settings, tmp: Path, count: int, concurrency: int, extra_env: dict) -> None:
+        self.settings = settings
+        self.tmp = tmp
+        self.count = count
+        self.concurrency = concurrency
+        self.extra_env = extra_env
+        self.procs: list[subprocess.Popen] = []
+        self.names: list[str] = []
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAMP_")}
+        env.update(settings_env(self.settings))
+        env.update(self.extra_env)
+        return env
+
+    def start_one(self, index: int) -> subprocess.Popen:
+        name = f"w{index}-{os.getpid()}-{time.monotonic_ns()}@{self.settings.key_prefix}"
+        log = open(self.tmp / f"worker-{index}-{len(self.procs)}.log", "wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "ses_ramp.worker.app", "worker", "-Q", "transactional,bulk",
+             "-c", str(self.concurrency), "-n", name, "--without-gossip", "--without-mingle", "-l", "INFO"],
+            env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.procs.append(proc)
+        self.names.append(name)
+        return proc
+
+    def start(self) -> None:
+        for i in range(self.count):
+            self.start_one(i)
+        self.wait_ready(self.names)
+
+    def wait_ready(self, names: list[str], timeout_s: float = 60) -> None:
+        from ses_ramp.worker.app import create_app
+
+        app = create_app(self.settings)
+        try:
+            def all_up():
+                for p in self.procs:
+                    if p.poll() is not None:
+                        raise AssertionError(f"worker exited with {p.returncode}; logs in {self.tmp}")
+                replies = app.control.ping(destination=names, timeout=0.5) or []
+                seen = {n for r in replies for n in r}
+                return set(names) <= seen
+
+            wait_for(all_up, timeout_s, 0.1, "workers to answer ping")
+        finally:
+            app.close()
+
+    def kill(self, index: int) -> None:
+        """SIGKILL the worker's whole process group (main process and pool children)."""
+        proc = self.procs[index]
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob("worker-*.log")))
+
+
+def ramp_id(sent) -> str | None:
+    raw = getattr(sent, "raw_data", None)
+    return None if raw is None else email.message_from_string(raw).get("X-Ses-Ramp-Id")
+
+
+def accepted_by_moto(moto_ses, ids: set[str]) -> list:
+    """Messages moto accepted whose ses-ramp id is in `ids` (duplicates kept, to count them)."""
+    return [m for m in moto_ses.sent_messages() if ramp_id(m) in ids]
+
+
+def recorded_send_requests(moto_ses) -> list[dict]:
+    """SES v2 SendEmail request bodies moto's recorder saw, with the raw MIME decoded."""
+    out = []
+    with open(moto_ses.recording_path) as fh:
+        for line in fh:
+            entry = json.loads(line)
+            if not entry["url"].endswith("/v2/email/outbound-emails"):
+                continue
+            body = entry["body"]
+            if entry.get("body_encoded"):
+                body = base64.b64decode(body).decode()
+            params = json.loads(body)
+            params["mime"] = email.message_from_bytes(base64.b64decode(params["Content"]["Raw"]["Data"]))
+            out.append(params)
+    return out

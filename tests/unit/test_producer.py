@@ -1,0 +1,88 @@
+"""Every refusal of the producer, before anything reaches a queue."""
+
+import fakeredis
+import pytest
+
+from ses_ramp.config import Settings
+from ses_ramp.producers import InvalidMessage, Message, Producer, QueueUnavailable, SuppressedRecipient
+from ses_ramp.config.keys import Keys
+from ses_ramp.worker.embedded import free_port
+
+
+def ok(**over):
+    base = {"to": ["a@example.com"], "subject": "hi", "text": "body", "kind": "bulk"}
+    base.update(over)
+    return base
+
+
+@pytest.fixture
+def producer():
+    port = free_port()  # nothing listens: any publish would fail loudly
+    p = Producer(Settings(_env_file=None, redis_url=f"redis://:pw@127.0.0.1:{port}/0", from_address="s@example.com", max_message_bytes=5000))
+    p._redis = fakeredis.FakeRedis(decode_responses=True)
+    yield p
+    p.close()
+
+
+@pytest.mark.parametrize(
+    "over, field",
+    [
+        ({"to": ["not-an-address"]}, "to"),
+        ({"cc": ["a@@example.com"]}, "cc"),
+        ({"text": None}, "body"),
+        ({"to": [f"u{i}@example.com" for i in range(30)], "bcc": [f"b{i}@example.com" for i in range(21)]}, "to"),
+        ({"kind": "marketing"}, "kind"),
+        ({"engagement": 1.5}, "engagement"),
+        ({"engagement": -0.1}, "engagement"),
+        ({"subject": ""}, "subject"),
+        ({"headers": {"X-Evil": "a\r\nBcc: x@example.com"}}, "headers"),
+        ({"tags": {"bad tag": "x"}}, "tags"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_invalid_input_names_the_field(producer, over, field):
+    with pytest.raises(InvalidMessage) as info:
+        producer.prepare(ok(**over))
+    assert info.value.field == field, str(info.value)
+
+
+def test_size_is_measured_on_the_mime_message(producer):
+    # 3,000 characters of text fit under 5,000 bytes raw, but the html copy pushes the MIME over.
+    producer.prepare(ok(text="x" * 3000))
+    with pytest.raises(InvalidMessage) as info:
+        producer.prepare(ok(text="x" * 3000, html="<p>" + "y" * 3000 + "</p>"))
+    assert info.value.field == "size" and "RAMP_MAX_MESSAGE_BYTES" in str(info.value)
+
+
+def test_no_from_anywhere_is_refused():
+    p = Producer(Settings(_env_file=None))
+    with pytest.raises(InvalidMessage, match="RAMP_FROM_ADDRESS"):
+        p.prepare(ok())
+
+
+def test_suppressed_recipient_refused_or_dropped(producer):
+    keys = Keys(producer.settings.key_prefix)
+    producer._redis.sadd(keys.suppressed, "gone@example.com")
+    with pytest.raises(SuppressedRecipient) as info:
+        producer.prepare(ok(to=["  gone@EXAMPLE.com ", "b@example.com"]))
+    assert info.value.addresses == ["gone@example.com"]
+    producer.settings = producer.settings.model_copy(update={"drop_suppressed_recipients": True})
+    assert producer.prepare(ok(to=["gone@example.com", "b@example.com"])).to == ["b@example.com"]
+
+
+def test_unreachable_broker_is_queue_unavailable_with_masked_url(producer):
+    with pytest.raises(QueueUnavailable) as info:
+        producer.enqueue(ok())
+    assert "127.0.0.1" in str(info.value) and ":***@" in str(info.value) and ":pw@" not in str(info.value)
+
+
+def test_enqueue_many_refuses_the_whole_batch_when_one_is_invalid(producer):
+    with pytest.raises(InvalidMessage):
+        producer.enqueue_many([ok(), ok(to=["nope"])])
+
+
+def test_idempotency_key_defaults_to_id_and_wire_roundtrips():
+    m = Message.parse(ok(**{"from": "s@example.com"}))
+    assert m.idempotency_key == m.id
+    again = Message.parse(m.to_wire())
+    assert again == m
