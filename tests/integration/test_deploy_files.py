@@ -1,0 +1,89 @@
+"""No Docker engine here: parse the deployment files and run each service's command for real."""
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+import yaml
+
+from ses_ramp.worker.embedded import free_port, redis_server_binary
+from tests.helpers import settings_env, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_parses_with_the_services_the_design_names():
+    services = compose()["services"]
+    assert {"redis", "worker", "flower"} <= set(services)
+    assert "--appendonly" in services["redis"]["command"] and services["redis"]["volumes"]
+    assert services["worker"]["deploy"]["replicas"] >= 2
+
+
+def test_dockerfile_is_slim_non_root_with_healthcheck_and_worker_command():
+    text = (ROOT / "Dockerfile").read_text()
+    assert "FROM python:3.11-slim" in text and "USER ramp" in text and "HEALTHCHECK" in text
+    assert 'CMD ["ramp", "worker"]' in text
+
+
+def test_redis_service_command_runs(tmp_path):
+    cmd = compose()["services"]["redis"]["command"]
+    port = free_port()
+    proc = subprocess.Popen([redis_server_binary(), *cmd[1:], "--port", str(port), "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    try:
+        client = redis.Redis(port=port)
+        wait_for(lambda: _pings(client), 10, what="redis service")
+        assert client.config_get("appendonly")["appendonly"] == "yes"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _pings(client):
+    try:
+        return client.ping()
+    except redis.ConnectionError:
+        return False
+
+
+def test_worker_and_flower_commands_run(settings, tmp_path):
+    services = compose()["services"]
+    env = {**os.environ, **settings_env(settings)}
+    worker_cmd = services["worker"]["command"]
+    flower_cmd = services["flower"]["command"]
+    assert worker_cmd == ["ramp", "worker"]
+    bin_dir = Path(sys.executable).parent
+    name = f"compose-{settings.key_prefix}@test"
+    worker = subprocess.Popen([str(bin_dir / worker_cmd[0]), *worker_cmd[1:], "-n", name, "-c", "1"], env=env,
+                              stdout=open(tmp_path / "w.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    port = free_port()
+    flower = subprocess.Popen([str(bin_dir / flower_cmd[0]), *flower_cmd[1:-1], f"--port={port}", "--address=127.0.0.1"], env=env,
+                              stdout=open(tmp_path / "f.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        from ses_ramp.worker.app import create_app
+
+        app = create_app(settings)
+        wait_for(lambda: app.control.ping(destination=[name], timeout=0.5), 60, 0.2, "ramp worker to answer ping")
+        # The Dockerfile's HEALTHCHECK, run for real against this worker.
+        check = shlex.split('celery -A ses_ramp.worker.app inspect ping -d "%s" --timeout 5' % name)
+        done = subprocess.run([str(bin_dir / check[0]), *check[1:]], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        import urllib.request
+
+        def flower_up():
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthcheck", timeout=1).read() == b"OK"
+            except OSError:
+                return False
+
+        wait_for(flower_up, 60, 0.2, "flower to serve /healthcheck")
+    finally:
+        for p in (worker, flower):
+            os.killpg(p.pid, 15)
+            p.wait(30)
