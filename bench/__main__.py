@@ -1,0 +1,180 @@
+"""`python -m bench`: every ses-ramp figure in one run, printed as a table.
+
+Figures: enqueue_many vs one-by-one enqueue; drain throughput of a real worker with the gate and a
+no-op transport, and against moto's SES server, beside bare Celery noop on the same broker and pool;
+gate round trips per message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date
+
+import redis
+
+from ses_ramp.config import Settings
+from ses_ramp.producers import Producer
+from ses_ramp.worker.embedded import EmbeddedRedis, MotoSES, free_port
+
+FROM = "bench@example.com"
+
+
+def messages(n: int, kind: str = "bulk") -> list[dict]:
+    return [{"to": [f"u{i}@example.com"], "subject": f"bench {i}", "text": "hello", "kind": kind} for i in range(n)]
+
+
+def settings_env(s: Settings) -> dict[str, str]:
+    return {f"RAMP_{k.upper()}": str(v) for k, v in s.model_dump().items() if v is not None}
+
+
+def start_worker(argv: list[str], env: dict, log: str) -> subprocess.Popen:
+    return subprocess.Popen(argv, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def wait_count(read, n: int, timeout_s: float = 300) -> float:
+    """Seconds until read() >= n (polled every 10 ms)."""
+    t0 = time.perf_counter()
+    while read() < n:
+        if time.perf_counter() - t0 > timeout_s:
+            raise TimeoutError(f"only {read()} of {n} done")
+        time.sleep(0.01)
+    return time.perf_counter() - t0
+
+
+def bench_enqueue(base: Settings, n: int) -> tuple[float, float]:
+    s = base.model_copy(update={"key_prefix": f"be{uuid.uuid4().hex[:6]}"})
+    p = Producer(s)
+    msgs = messages(n)
+    t0 = time.perf_counter()
+    p.enqueue_many(msgs)
+    many = n / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for m in msgs:
+        p.enqueue(m)
+    single = n / (time.perf_counter() - t0)
+    p.close()
+    return many, single
+
+
+def bench_drain(base: Settings, n: int, transport: str, concurrency: int, tmp: str) -> tuple[float, float]:
+    """Messages/s of a real `celery worker` draining `n` pre-validated messages; gate calls per message."""
+    s = base.model_copy(update={"key_prefix": f"bd{uuid.uuid4().hex[:6]}", "transport": transport})
+    env = {**os.environ, **settings_env(s)}
+    client = redis.Redis.from_url(s.effective_redis_url, decode_responses=True)
+    worker = start_worker([sys.executable, "-m", "celery", "-A", "ses_ramp.worker.app", "worker", "-Q", "transactional,bulk",
+                           "-c", str(concurrency), "--without-gossip", "--without-mingle", "-l", "WARNING"], env, f"{tmp}/{s.key_prefix}.log")
+    try:
+        from ses_ramp.worker.app import create_app
+
+        app = create_app(s)
+        while not app.control.ping(timeout=0.5):
+            pass
+        # Warm up (day roll, script load, connections) with a few messages, then measure.
+        p = Producer(s)
+        p.enqueue_many(messages(20))
+        day = f"{s.key_prefix}:{{{s.key_prefix}}}:day"
+        wait_count(lambda: int(client.hget(day, "sent") or 0), 20)
+        before = _evalsha_calls(client)
+        msgs = messages(n)
+        t0 = time.perf_counter()
+        p.enqueue_many(msgs)
+        wait_count(lambda: int(client.hget(day, "sent") or 0), 20 + n)
+        elapsed = time.perf_counter() - t0
+        calls = _evalsha_calls(client) - before
+        p.close()
+        app.close()
+        # Each message runs gate.lua then settle.lua: gate calls = script calls - settles.
+        return n / elapsed, (calls - n) / n
+    finally:
+        stop(worker)
+
+
+def _evalsha_calls(client) -> int:
+    stats = client.info("commandstats")
+    return sum(stats.get(k, {}).get("calls", 0) for k in ("cmdstat_evalsha", "cmdstat_eval"))
+
+
+def bench_bare(base: Settings, n: int, concurrency: int, tmp: str) -> float:
+    counter = f"bench:bare:{uuid.uuid4().hex[:6]}"
+    env = {**os.environ, "BENCH_BROKER": base.effective_redis_url, "BENCH_COUNTER": counter}
+    worker = start_worker([sys.executable, "-m", "celery", "-A", "bench.bare_app", "worker", "-c", str(concurrency),
+                           "--without-gossip", "--without-mingle", "-l", "WARNING"], env, f"{tmp}/bare.log")
+    os.environ["BENCH_BROKER"] = base.effective_redis_url
+    from bench.bare_app import app
+
+    client = redis.Redis.from_url(base.effective_redis_url)
+    try:
+        while not app.control.ping(timeout=0.5):
+            pass
+        t0 = time.perf_counter()
+        with app.producer_or_acquire() as producer, producer.batch(max_size=1000):
+            for i in range(n):
+                app.send_task("bench.noop", args=[{"i": i}], producer=producer)
+        wait_count(lambda: int(client.get(counter) or 0), n)
+        return n / (time.perf_counter() - t0)
+    finally:
+        stop(worker)
+        client.delete(counter)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--messages", type=int, default=3000)
+    ap.add_argument("--concurrency", type=int, default=2)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="ses-ramp-bench-")
+    url = os.environ.get("RAMP_REDIS_URL") or os.environ.get("REDIS_URL")
+    server = None
+    if not url:
+        server = EmbeddedRedis(free_port(), f"{tmp}/redis", persist=False).start()
+        url = server.url
+    moto = MotoSES().start(FROM, "ses-ramp")
+    base = Settings(
+        _env_file=None, redis_url=url, from_address=FROM, ses_endpoint_url=moto.endpoint_url,
+        warmup_start_per_day=10_000_000, warmup_target_per_day=10_000_000, hourly_burst_factor=24,
+        rate_per_s=1_000_000, rate_burst=1000, log_level="WARNING",
+    )
+    n, c = args.messages, args.concurrency
+    try:
+        many, single = bench_enqueue(base, n)
+        bare = bench_bare(base, n, c, tmp)
+        noop, gate_calls = bench_drain(base, n, "noop", c, tmp)
+        ses, _ = bench_drain(base, n, "ses-api", c, tmp)
+    finally:
+        moto.stop()
+        if server:
+            server.stop()
+    rows = [
+        ("enqueue_many", f"{many:,.0f} msg/s", f"{many / single:.1f}x one-by-one enqueue ({single:,.0f} msg/s)"),
+        ("bare Celery noop drain", f"{bare:,.0f} msg/s", f"prefork -c {c}, same broker"),
+        ("drain, gate + noop transport", f"{noop:,.0f} msg/s", f"{noop / bare:.2f}x bare Celery noop"),
+        ("drain, gate + moto SES API", f"{ses:,.0f} msg/s", f"{ses / bare:.2f}x bare Celery noop"),
+        ("gate round trips per message", f"{gate_calls:.2f}", "one Lua call decides and reserves"),
+    ]
+    print(f"ses-ramp bench, {date.today()}, {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, {n} messages")
+    width = max(len(r[0]) for r in rows)
+    print(f"| {'figure':<{width}} | {'value':>14} | note")
+    print(f"|{'-' * (width + 2)}|{'-' * 16}|------")
+    for name, value, note in rows:
+        print(f"| {name:<{width}} | {value:>14} | {note}")
+
+
+if __name__ == "__main__":
+    main()
