@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
-from kombu.exceptions import OperationalError
+from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
 from ses_ramp.config import Settings, load_settings, mask_url
@@ -108,7 +108,7 @@ class Producer:
         message = self.prepare(data)
         try:
             self._publish(message, producer=None)
-        except (OperationalError, RedisError, OSError) as exc:
+        except (KombuError, RedisError, OSError) as exc:
             raise QueueUnavailable(mask_url(self.settings.effective_broker_url), exc) from None
         return _receipt(message)
 
@@ -125,7 +125,7 @@ class Producer:
                         for message in chunk:
                             self._publish(message, producer=producer)
                     published.extend(m.id for m in chunk)
-        except (OperationalError, RedisError, OSError) as exc:
+        except (KombuError, RedisError, OSError) as exc:
             unconfirmed = [m.id for m in messages[len(published) :]]
             raise BatchPartiallyPublished(
                 mask_url(self.settings.effective_broker_url), exc, published, unconfirmed

@@ -45,8 +45,6 @@ class HousekeepingStep(bootsteps.StartStopStep):
 def create_app(settings: Settings) -> Celery:
     app = Celery("ses_ramp", set_as_current=True)
     app.conf.update(celery_config(settings))
-    app.conf.task_queues = None
-    app.conf.task_create_missing_queues = True
     app.ramp_settings = settings
     app.steps["worker"].add(HousekeepingStep)
 
