@@ -58,6 +58,15 @@ def wait_count(read, n: int, timeout_s: float = 300) -> float:
     return time.perf_counter() - t0
 
 
+def drain_rate(read, start: int, n: int) -> float:
+    """Messages/s from the first to the last of `n` processed (counter read() starting at `start`):
+    the queue is filled before the worker starts, so neither publishing nor start-up is timed."""
+    wait_count(lambda: read() - start, 1)
+    t0 = time.perf_counter()
+    wait_count(lambda: read() - start, n)
+    return (n - 1) / (time.perf_counter() - t0)
+
+
 def bench_enqueue(base: Settings, n: int) -> tuple[float, float]:
     s = base.model_copy(update={"key_prefix": f"be{uuid.uuid4().hex[:6]}"})
     p = Producer(s)
@@ -78,30 +87,19 @@ def bench_drain(base: Settings, n: int, transport: str, concurrency: int, tmp: s
     s = base.model_copy(update={"key_prefix": f"bd{uuid.uuid4().hex[:6]}", "transport": transport})
     env = {**os.environ, **settings_env(s)}
     client = redis.Redis.from_url(s.effective_redis_url, decode_responses=True)
+    p = Producer(s)
+    p.enqueue_many(messages(n))
+    p.close()
+    day = f"{s.key_prefix}:{{{s.key_prefix}}}:day"
+    sent = lambda: int(client.hget(day, "sent") or 0)  # noqa: E731
+    before = _evalsha_calls(client)
     worker = start_worker([sys.executable, "-m", "celery", "-A", "ses_ramp.worker.app", "worker", "-Q", "transactional,bulk",
                            "-c", str(concurrency), "--without-gossip", "--without-mingle", "-l", "WARNING"], env, f"{tmp}/{s.key_prefix}.log")
     try:
-        from ses_ramp.worker.app import create_app
-
-        app = create_app(s)
-        while not app.control.ping(timeout=0.5):
-            pass
-        # Warm up (day roll, script load, connections) with a few messages, then measure.
-        p = Producer(s)
-        p.enqueue_many(messages(20))
-        day = f"{s.key_prefix}:{{{s.key_prefix}}}:day"
-        wait_count(lambda: int(client.hget(day, "sent") or 0), 20)
-        before = _evalsha_calls(client)
-        msgs = messages(n)
-        t0 = time.perf_counter()
-        p.enqueue_many(msgs)
-        wait_count(lambda: int(client.hget(day, "sent") or 0), 20 + n)
-        elapsed = time.perf_counter() - t0
+        rate = drain_rate(sent, 0, n)
+        # Each message runs gate.lua then settle.lua (+1 roll-over clock read): gate calls = calls - settles.
         calls = _evalsha_calls(client) - before
-        p.close()
-        app.close()
-        # Each message runs gate.lua then settle.lua: gate calls = script calls - settles.
-        return n / elapsed, (calls - n) / n
+        return rate, (calls - n - 1) / n
     finally:
         stop(worker)
 
@@ -114,21 +112,17 @@ def _evalsha_calls(client) -> int:
 def bench_bare(base: Settings, n: int, concurrency: int, tmp: str) -> float:
     counter = f"bench:bare:{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "BENCH_BROKER": base.effective_redis_url, "BENCH_COUNTER": counter}
-    worker = start_worker([sys.executable, "-m", "celery", "-A", "bench.bare_app", "worker", "-c", str(concurrency),
-                           "--without-gossip", "--without-mingle", "-l", "WARNING"], env, f"{tmp}/bare.log")
     os.environ["BENCH_BROKER"] = base.effective_redis_url
     from bench.bare_app import app
 
     client = redis.Redis.from_url(base.effective_redis_url)
+    with app.producer_or_acquire() as producer, producer.batch(max_size=1000):
+        for m in messages(n):
+            app.send_task("bench.noop", args=[m], producer=producer)
+    worker = start_worker([sys.executable, "-m", "celery", "-A", "bench.bare_app", "worker", "-c", str(concurrency),
+                           "--without-gossip", "--without-mingle", "-l", "WARNING"], env, f"{tmp}/bare.log")
     try:
-        while not app.control.ping(timeout=0.5):
-            pass
-        t0 = time.perf_counter()
-        with app.producer_or_acquire() as producer, producer.batch(max_size=1000):
-            for i in range(n):
-                app.send_task("bench.noop", args=[{"i": i}], producer=producer)
-        wait_count(lambda: int(client.get(counter) or 0), n)
-        return n / (time.perf_counter() - t0)
+        return drain_rate(lambda: int(client.get(counter) or 0), 0, n)
     finally:
         stop(worker)
         client.delete(counter)

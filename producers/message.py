@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from ses_ramp.producers.errors import InvalidMessage
 
@@ -70,13 +70,17 @@ class Message(BaseModel):
 
     @field_validator("to", "cc", "bcc", "reply_to")
     @classmethod
-    def _addresses(cls, value: list[str]) -> list[str]:
+    def _addresses(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if info.context and info.context.get("trusted"):
+            return value  # validated and normalised by the producer that published it
         return [_check_address(v) for v in value]
 
     @field_validator("from_address")
     @classmethod
-    def _from(cls, value: str | None) -> str | None:
-        return None if value is None else _check_address(value)
+    def _from(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or (info.context and info.context.get("trusted")):
+            return value
+        return _check_address(value)
 
     @field_validator("headers")
     @classmethod
@@ -136,6 +140,15 @@ class Message(BaseModel):
             return data
         try:
             return cls.model_validate(data)
+        except ValidationError as exc:
+            raise invalid_from(exc) from None
+
+    @classmethod
+    def from_wire(cls, data: Any) -> "Message":
+        """Rebuild a message a producer published. Structure and limits are checked again; the
+        address syntax check (the costly part) is not: SES refuses a bad address permanently anyway."""
+        try:
+            return cls.model_validate(data, context={"trusted": True})
         except ValidationError as exc:
             raise invalid_from(exc) from None
 

@@ -17,7 +17,7 @@ from ses_ramp.worker.budget import Budget
 from ses_ramp.worker.deferrals import DeferralStore
 from ses_ramp.worker.transports.base import Transport
 
-log = structlog.get_logger("ses_ramp.housekeeping")
+log = structlog.get_logger().bind(logger="ses_ramp.housekeeping")
 
 
 class Mover:
@@ -36,7 +36,7 @@ class Mover:
             with producer.batch(max_size=len(claimed) * 2 + 1):
                 for _, entry in claimed:
                     wire = entry["message"]
-                    message = Message.model_validate(wire)
+                    message = Message.from_wire(wire)
                     self.app.send_task(
                         SEND_TASK,
                         args=[wire],

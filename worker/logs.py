@@ -19,19 +19,29 @@ def _redact(_, __, event: dict) -> dict:
     return event
 
 
+def _logger_name(logger, _, event: dict) -> dict:
+    record = event.get("_record")
+    name = record.name if record is not None else getattr(logger, "name", None)
+    if name:
+        event.setdefault("logger", name)
+    return event
+
+
 def configure_logging(settings: Settings) -> None:
     shared = [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
+        _logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _redact,
     ]
     renderer = structlog.processors.JSONRenderer() if settings.log_json else structlog.dev.ConsoleRenderer()
+    # Our own events skip the stdlib machinery (one line per message is on the hot path); stdlib
+    # records (Celery, botocore) go through ProcessorFormatter with the same processors and renderer.
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(settings.log_level)),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stdout)

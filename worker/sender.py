@@ -24,7 +24,7 @@ from ses_ramp.worker.errors import Deferred, Paused, Permanent, QuotaExhausted, 
 from ses_ramp.worker.outcomes import classify
 from ses_ramp.worker.transports.base import Transport
 
-log = structlog.get_logger("ses_ramp.send")
+log = structlog.get_logger().bind(logger="ses_ramp.send")
 
 #: A duplicate whose "inflight" record is younger than this may still be in a live worker's SES call.
 INFLIGHT_GRACE_S = 120.0
@@ -64,7 +64,7 @@ class Sender:
     def handle(self, wire: dict[str, Any], attempt: int = 0) -> Outcome:
         started = time.perf_counter()
         try:
-            message = Message.parse(wire)
+            message = Message.from_wire(wire)
         except InvalidMessage as exc:
             self.deferrals.dead_letter(_safe_wire(wire), attempt, f"invalid message: {exc}", self.budget.now_ms())
             outcome = Outcome("dead", detail=str(exc))
@@ -177,7 +177,7 @@ class Sender:
             outcome=outcome.outcome,
             ses_id=outcome.ses_id or None,
             detail=outcome.detail or None,
-            recipients=n,
+            recipient_count=n,
             recipient_hashes=[hash_address(a) for a in message.recipients] if message else None,
             attempt=attempt,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),

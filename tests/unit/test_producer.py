@@ -86,3 +86,23 @@ def test_idempotency_key_defaults_to_id_and_wire_roundtrips():
     assert m.idempotency_key == m.id
     again = Message.parse(m.to_wire())
     assert again == m
+
+
+def test_mime_is_crlf_short_lined_and_round_trips():
+    import email
+    from email import policy
+
+    from ses_ramp.producers.mime import build_mime, size_upper_bound
+
+    m = Message.parse(ok(**{
+        "from": "s@example.com", "to": [f"u{i}@example.com" for i in range(45)], "subject": "Grüße",
+        "text": "plain ü " * 40, "html": "<p>" + "x" * 5000 + "</p>", "headers": {"X-Ref": "é1"},
+    }))
+    raw = build_mime(m, "s@example.com")
+    assert b"\n" not in raw.replace(b"\r\n", b"") and max(map(len, raw.split(b"\r\n"))) <= 998
+    assert len(raw) <= size_upper_bound(m)
+    parsed = email.message_from_bytes(raw, policy=policy.default)
+    assert parsed["Subject"] == "Grüße" and parsed["X-Ref"] == "é1" and len(parsed["To"].addresses) == 45
+    assert "Bcc" not in parsed
+    parts = {p.get_content_type(): p.get_content() for p in parsed.walk() if not p.is_multipart()}
+    assert parts["text/plain"].startswith("plain ü") and parts["text/html"] == "<p>" + "x" * 5000 + "</p>"
