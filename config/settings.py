@@ -114,6 +114,15 @@ class Settings(BaseSettings):
         1.0, ge=0, description="A rate-limit wait shorter than this is slept in the worker; longer ones are deferred."
     )
 
+    aimd_decrease_factor: float = Field(
+        0.5, gt=0, lt=1, description="Each receiver deferral multiplies the fleet's rate by this (at most once a second)."
+    )
+    aimd_increase_per_s: float = Field(
+        0.5, gt=0, description="Recipients/second added back per quiet interval until the configured rate is reached."
+    )
+    aimd_quiet_s: float = Field(30.0, gt=0, description="Seconds without a deferral before the rate climbs again.")
+    aimd_min_rate_per_s: float = Field(0.2, gt=0, description="The adaptive rate never drops below this.")
+
     # --- breaker thresholds (used by the health-gated advance now, the breaker later) ------------
     bounce_warn_rate: float = Field(0.025, gt=0, description="Hard-bounce rate that holds the ramp / pauses bulk.")
     complaint_warn_rate: float = Field(0.0005, gt=0, description="Complaint rate that holds the ramp / pauses bulk.")

@@ -136,3 +136,42 @@ def recorded_send_requests(moto_ses) -> list[dict]:
             params["mime"] = email.message_from_bytes(base64.b64decode(params["Content"]["Raw"]["Data"]))
             out.append(params)
     return out
+
+
+class SesAnswers:
+    """A botocore before-send hook answering SendEmail with real SES HTTP responses (botocore's own
+    parser reads them), one per call from `answers`; None lets the request through to the endpoint.
+    An exception instance is raised instead (network failures)."""
+
+    def __init__(self, client, answers: list):
+        self.answers = list(answers)
+        self.calls = 0
+        client.meta.events.register("before-send.sesv2.SendEmail", self)
+
+    def __call__(self, request, **_):
+        from botocore.awsrequest import AWSResponse
+
+        self.calls += 1
+        if not self.answers:
+            return None
+        answer = self.answers.pop(0)
+        if answer is None:
+            return None
+        if isinstance(answer, BaseException):
+            raise answer
+        status, code, message = answer
+        body = json.dumps({"message": message}).encode()
+        headers = {"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazonaws.sesv2/", "Content-Type": "application/json"}
+        return AWSResponse(request.url, status, headers, _Raw(body))
+
+
+class _Raw:
+    def __init__(self, body: bytes):
+        self.body = body
+
+    def stream(self, **_):
+        yield self.body
+
+    def read(self, *_a, **_k):
+        body, self.body = self.body, b""
+        return body

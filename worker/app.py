@@ -34,7 +34,11 @@ class HousekeepingStep(bootsteps.StartStopStep):
         def account_quota() -> bool:
             return refresh_account_quota(runtime.budget, runtime.sender.transport, settings.account_quota_refresh_s)
 
-        self.housekeeper = Housekeeper([move_due, account_quota], settings.mover_interval_s)
+        def adaptive_rate() -> bool:
+            runtime.budget.recover()
+            return False
+
+        self.housekeeper = Housekeeper([move_due, account_quota, adaptive_rate], settings.mover_interval_s)
         self.housekeeper.start()
 
     def stop(self, worker):

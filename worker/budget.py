@@ -84,6 +84,24 @@ class Budget:
             args=[outcome, kind, recipients, day, ses_id, self.idem_ttl_s],
         )
 
+    # -- adaptive rate (AIMD) --------------------------------------------------------------------
+    def _aimd(self, mode: str) -> float:
+        s = self.settings
+        return float(
+            self.scripts.aimd(
+                keys=[self.keys.clock_offset_ms, self.keys.rate],
+                args=[mode, s.rate_per_s, s.aimd_decrease_factor, s.aimd_increase_per_s, int(s.aimd_quiet_s * 1000), s.aimd_min_rate_per_s],
+            )
+        )
+
+    def back_off(self) -> float:
+        """A receiver deferred: cut the fleet's rate (multiplicative decrease). Returns the new rate/s."""
+        return self._aimd("back_off")
+
+    def recover(self) -> float:
+        """Called periodically: after a quiet interval, add the step back (additive increase)."""
+        return self._aimd("recover")
+
     # -- clock ----------------------------------------------------------------------------------------
     def now_ms(self) -> int:
         """Redis TIME plus the test offset: the same clock the scripts use."""

@@ -25,8 +25,9 @@ class Scripts:
     defer: object
     claim_due: object
     ack_moved: object
+    aimd: object
 
     @classmethod
     def register(cls, client: redis.Redis) -> "Scripts":
-        names = ["now", "gate", "settle", "defer", "claim_due", "ack_moved"]
+        names = ["now", "gate", "settle", "defer", "claim_due", "ack_moved", "aimd"]
         return cls(**{n: client.register_script(_source(n)) for n in names})

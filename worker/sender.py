@@ -26,9 +26,15 @@ from ses_ramp.worker.transports.base import Transport
 
 log = structlog.get_logger().bind(logger="ses_ramp.send")
 
-#: A duplicate whose "inflight" record is younger than this may still be in a live worker's SES call.
-INFLIGHT_GRACE_S = 120.0
 PAUSE_RECHECK_S = 30.0
+
+
+class NotNow(Exception):
+    """Raised through the transport by `claim` when the gate says wait, pause, or duplicate."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.code.name)
+        self.decision = decision
 
 
 @dataclass(frozen=True)
@@ -79,21 +85,32 @@ class Sender:
         if message.expires_at is not None and message.expires_at <= datetime.now(timezone.utc):
             self.deferrals.dead_letter(wire, attempt, "expired before it could be sent", now_ms())
             return Outcome("dead", detail="expired")
-        if message.created_at.timestamp() + self.settings.retry_max_age_s < time.time():
-            self.deferrals.dead_letter(wire, attempt, "older than RAMP_RETRY_MAX_AGE_S", now_ms())
+        if attempt > 0 and message.created_at.timestamp() + self.settings.retry_max_age_s < time.time():
+            self.deferrals.dead_letter(wire, attempt, "still deferred after RAMP_RETRY_MAX_AGE_S", now_ms())
             return Outcome("dead", detail="too old")
 
         kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
-        decision = self._wait_for_gate(kind, n, key)
-        if decision.code != Gate.GO:
-            return self._not_now(decision, wire, attempt)
+        claimed: list[str] = []
 
-        day = decision.detail
+        def claim() -> None:
+            """Called by the transport at the last moment before the request leaves: the budget is
+            reserved and the idempotency record set only then, so a crash before it leaves nothing
+            ambiguous behind."""
+            decision = self._wait_for_gate(kind, n, key)
+            if decision.code != Gate.GO:
+                raise NotNow(decision)
+            claimed.append(decision.detail)
+
         try:
-            ses_id = self.transport.send(message, build_mime(message, message.formatted_from()))
+            ses_id = self.transport.send(message, build_mime(message, message.formatted_from()), claim)
+        except NotNow as not_now:
+            return self._not_now(not_now.decision, wire, attempt)
         except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes unbooked
-            return self._failed(classify(exc, message.recipients), message, wire, attempt, day, exc)
-        self.budget.settle("sent", kind, n, day, key, ses_id)
+            error = classify(exc, message.recipients)
+            if not claimed:  # failed before reaching SES: nothing reserved, nothing ambiguous
+                error = Permanent(str(error)) if isinstance(error, Unconfirmed) else error
+            return self._failed(error, message, wire, attempt, claimed[0] if claimed else "", exc)
+        self.budget.settle("sent", kind, n, claimed[0], key, ses_id)
         return Outcome("sent", ses_id=ses_id)
 
     def _wait_for_gate(self, kind: str, n: int, key: str) -> Decision:
@@ -114,9 +131,10 @@ class Sender:
             if state == "sent":
                 return Outcome("duplicate", ses_id=value, detail="already accepted by SES")
             age_s = (self.budget.now_ms() - int(value or 0)) / 1000
-            if age_s < INFLIGHT_GRACE_S:
+            grace_s = 2 * self.settings.ses_timeout_s + 5  # no live SES call outlasts its timeouts
+            if age_s < grace_s:
                 # Another delivery of this message may still be inside its SES call: look again later.
-                self.deferrals.defer(wire, attempt, INFLIGHT_GRACE_S, "inflight elsewhere")
+                self.deferrals.defer(wire, attempt, grace_s - age_s + 1, "inflight elsewhere")
                 return Outcome("waiting", detail="inflight elsewhere")
             self.deferrals.unconfirmed(wire, "a worker died during the SES call; not resent", self.budget.now_ms())
             return Outcome("unconfirmed", detail="inflight record without a result")
@@ -130,23 +148,30 @@ class Sender:
     def _failed(
         self, error: Exception, message: Message, wire: dict[str, Any], attempt: int, day: str, exc: BaseException
     ) -> Outcome:
+        """Book a failed send. `day` is empty when the failure came before the claim (nothing to refund)."""
         kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
         detail = str(error)
+
+        def refund(outcome: str) -> None:
+            if day:
+                self.budget.settle(outcome, kind, n, day, key)
+
         if isinstance(error, Unconfirmed):
             # Keep the idempotency record and the charge: SES may have it. Never resent automatically.
             self.deferrals.unconfirmed(wire, detail, self.budget.now_ms())
             return Outcome("unconfirmed", detail=detail)
         if isinstance(error, QuotaExhausted):
-            self.budget.settle("waiting", kind, n, day, key)
+            refund("waiting")
             self.deferrals.defer(wire, attempt, 900, "ses-quota", detail)
             return Outcome("waiting", detail=detail)
         if isinstance(error, Paused):
-            self.budget.settle("waiting", kind, n, day, key)
+            refund("waiting")
             self.pause_all(f"SES answered: {detail}")
             self.deferrals.defer(wire, attempt, PAUSE_RECHECK_S, "paused:ses", detail)
             return Outcome("paused", detail=detail)
         if isinstance(error, Deferred):
-            self.budget.settle("deferred", kind, n, day, key)
+            refund("deferred")
+            self.on_deferral()
             next_attempt = attempt + 1
             if next_attempt >= self.settings.retry_max_attempts:
                 self.deferrals.dead_letter(wire, next_attempt, detail, self.budget.now_ms())
@@ -154,11 +179,15 @@ class Sender:
             self.deferrals.defer(wire, next_attempt, self.deferrals.backoff.delay_s(next_attempt), "deferred", detail)
             return Outcome("deferred", detail=detail)
         assert isinstance(error, Permanent)
-        self.budget.settle("failed", kind, n, day, key)
+        refund("failed")
         if error.unknown_recipients:
             self.budget.client.sadd(self.budget.keys.suppressed, *map(normalise_address, error.unknown_recipients))
         self.deferrals.dead_letter(wire, attempt + 1, detail, self.budget.now_ms())
         return Outcome("dead", detail=detail)
+
+    def on_deferral(self) -> None:
+        """A receiver said "slow down": the adaptive rate backs off (see `rate.py`)."""
+        self.budget.back_off()
 
     def pause_all(self, reason: str) -> None:
         import json

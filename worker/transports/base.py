@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Callable, Protocol
 
 from ses_ramp.producers.message import Message
 
@@ -10,10 +10,14 @@ from ses_ramp.producers.message import Message
 class Transport(Protocol):
     name: str
 
-    def send(self, message: Message, mime: bytes) -> str:
+    def send(self, message: Message, mime: bytes, claim: Callable[[], None]) -> str:
         """Send `mime` (built from `message`) and return the SES message id.
 
-        Raise anything; `outcomes.classify` maps it to deferred / paused / permanent / unconfirmed.
+        Call `claim()` once, as the very last step before the request leaves this process (after
+        connecting, serialising, signing): it reserves the budget and the idempotency record, or
+        raises to say "not now". Claiming late keeps the window in which a crash leaves a message
+        ambiguous (SES may or may not have it) as short as it can be.
+        Raise anything else; `outcomes.classify` maps it to deferred / paused / permanent / unconfirmed.
         """
 
     def account_quota(self) -> tuple[float, float, float] | None:

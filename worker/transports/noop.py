@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Callable
 
 from ses_ramp.producers.message import Message
 
@@ -10,7 +11,8 @@ from ses_ramp.producers.message import Message
 class NoopTransport:
     name = "noop"
 
-    def send(self, message: Message, mime: bytes) -> str:
+    def send(self, message: Message, mime: bytes, claim: Callable[[], None]) -> str:
+        claim()
         return f"noop-{uuid.uuid4().hex}"
 
     def account_quota(self) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import Any, Callable
 
 import boto3
 from botocore.config import Config
@@ -18,7 +19,7 @@ def ses_client(settings: Settings) -> Any:
         region_name=settings.ses_region,
         connect_timeout=settings.ses_timeout_s,
         read_timeout=settings.ses_timeout_s,
-        retries={"max_attempts": 1, "mode": "standard"},
+        retries={"total_max_attempts": 1, "mode": "standard"},
         max_pool_connections=10,
     )
     return boto3.session.Session().client("sesv2", endpoint_url=settings.ses_endpoint_url, config=config)
@@ -30,8 +31,17 @@ class SesApiTransport:
     def __init__(self, settings: Settings, client: Any | None = None) -> None:
         self.settings = settings
         self.client = client or ses_client(settings)
+        self._local = threading.local()
+        # botocore fires before-send after serialising and signing, just before the bytes go out.
+        self.client.meta.events.register("before-send.sesv2.SendEmail", self._claim_now)
 
-    def send(self, message: Message, mime: bytes) -> str:
+    def _claim_now(self, **_kwargs: Any) -> None:
+        claim = getattr(self._local, "claim", None)
+        if claim is not None:
+            self._local.claim = None
+            claim()
+
+    def send(self, message: Message, mime: bytes, claim: Callable[[], None]) -> str:
         tags = [
             {"Name": "kind", "Value": message.kind.value},
             {"Name": "message_id", "Value": message.id},
@@ -42,13 +52,17 @@ class SesApiTransport:
             for key, addrs in (("ToAddresses", message.to), ("CcAddresses", message.cc), ("BccAddresses", message.bcc))
             if addrs
         }
-        response = self.client.send_email(
-            FromEmailAddress=message.from_address,
-            Destination=destination,
-            Content={"Raw": {"Data": mime}},
-            ConfigurationSetName=self.settings.configuration_set,
-            EmailTags=tags,
-        )
+        self._local.claim = claim
+        try:
+            response = self.client.send_email(
+                FromEmailAddress=message.from_address,
+                Destination=destination,
+                Content={"Raw": {"Data": mime}},
+                ConfigurationSetName=self.settings.configuration_set,
+                EmailTags=tags,
+            )
+        finally:
+            self._local.claim = None
         return response["MessageId"]
 
     def account_quota(self) -> tuple[float, float, float] | None:
