@@ -10,7 +10,7 @@ import math
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import EmailStr, Field, ValidationError, field_validator, model_validator
+from pydantic import EmailStr, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: SES suspends an account at these rates; every threshold of ours must stay strictly below them.
@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     transport: Literal["ses-api", "ses-smtp", "noop"] = Field(
         "ses-api", description="ses-api (SES v2 SendEmail), ses-smtp, or noop (benchmarks only)."
     )
+    smtp_host: str | None = Field(None, description="SES SMTP host; unset: email-smtp.<region>.amazonaws.com.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SES SMTP port (587 with STARTTLS).")
+    smtp_username: str | None = Field(None, description="SES SMTP user name (from the SES console).")
+    smtp_password: SecretStr | None = Field(None, description="SES SMTP password; never logged.")
+    smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS (required by SES).")
+    smtp_ca_file: str | None = Field(None, description="Extra CA bundle to verify the SMTP server's certificate.")
     ses_timeout_s: float = Field(10.0, gt=0, description="Connect/read timeout of one SES call.")
     account_quota_refresh_s: int = Field(
         300, ge=10, description="How often the SES GetAccount send quota is re-read."

@@ -152,6 +152,65 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
         out.print(f"[yellow]warning:[/yellow] {data['warning']}")
 
 
+dead_cli = typer.Typer(no_args_is_help=True, help="Dead letters: messages that failed for good or ran out of attempts.")
+cli.add_typer(dead_cli, name="dead")
+
+
+@dead_cli.command("list")
+def dead_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List dead letters, oldest first, with their last error."""
+    runtime = _runtime(_with_redis(settings_or_exit()))
+    entries = runtime.deferrals.dead_entries()
+    if as_json:
+        print(json.dumps(entries))
+        return
+    table = Table(title=f"{len(entries)} dead letters")
+    for col in ("id", "kind", "attempts", "error"):
+        table.add_column(col)
+    for e in entries:
+        m = e["message"]
+        table.add_row(m.get("id", "?"), m.get("kind", "?"), str(e.get("attempts", "")), e.get("error", "")[:120])
+    out.print(table)
+
+
+@dead_cli.command("retry")
+def dead_retry(
+    message_id: Optional[str] = typer.Argument(None, help="One dead letter's id."),
+    all_: bool = typer.Option(False, "--all", help="Re-enqueue every dead letter."),
+) -> None:
+    """Re-enqueue dead letters (validated and suppression-checked again, attempts reset)."""
+    from ses_ramp.producers import Producer, ProducerError
+
+    if bool(message_id) == all_:
+        err.print("[red]ses-ramp:[/red] give one message id or --all")
+        raise typer.Exit(2)
+    settings = _with_redis(settings_or_exit())
+    runtime = _runtime(settings)
+    ids = [e["message"]["id"] for e in runtime.deferrals.dead_entries()] if all_ else [message_id]
+    producer = Producer(settings)
+    done = failed = 0
+    try:
+        for mid in ids:
+            entry = runtime.deferrals.take_dead(mid)
+            if entry is None:
+                err.print(f"[red]ses-ramp:[/red] no dead letter {mid}")
+                failed += 1
+                continue
+            try:
+                producer.enqueue(entry["message"])
+                done += 1
+            except ProducerError as exc:
+                # Put it back untouched: a refused retry must not lose the dead letter.
+                runtime.client.hset(runtime.deferrals.keys.dead, mid, json.dumps(entry))
+                err.print(f"[yellow]kept {mid}:[/yellow] {exc}")
+                failed += 1
+    finally:
+        producer.close()
+    out.print(f"re-enqueued {done}, kept {failed}")
+    if failed:
+        raise typer.Exit(1)
+
+
 @cli.command()
 def demo(
     messages: int = typer.Option(200, "--messages", "-m", min=1, max=20000),

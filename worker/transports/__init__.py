@@ -11,11 +11,15 @@ def make_transport(settings: Settings) -> Transport:
         from ses_ramp.worker.transports.ses_api import SesApiTransport
 
         return SesApiTransport(settings)
+    if settings.transport == "ses-smtp":
+        from ses_ramp.worker.transports.ses_smtp import SesSmtpTransport
+
+        return SesSmtpTransport(settings)
     if settings.transport == "noop":
         from ses_ramp.worker.transports.noop import NoopTransport
 
         return NoopTransport()
-    raise NotImplementedError(f"RAMP_TRANSPORT={settings.transport} is not available in this build")
+    raise ValueError(f"RAMP_TRANSPORT={settings.transport!r} is not a transport")
 
 
 __all__ = ["Transport", "make_transport"]

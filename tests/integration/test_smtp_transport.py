@@ -1,0 +1,124 @@
+"""The ses-smtp transport against a real SMTP server on loopback (aiosmtpd) speaking STARTTLS + AUTH,
+scripted to answer 250, 421, 454 and 550 5.1.1 by recipient."""
+
+import datetime
+import ipaddress
+import ssl
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+from ses_ramp.producers import Producer
+from ses_ramp.worker.runtime import Runtime
+from ses_ramp.worker.transports.ses_smtp import SesSmtpTransport
+from ses_ramp.worker.embedded import free_port
+
+REPLIES = {"ok": None, "slow": "421 4.7.0 Try again later", "throttle": "454 Throttling failure: Maximum sending rate exceeded.",
+           "nouser": "550 5.1.1 <nouser@example.com>: Recipient address rejected: User unknown"}
+
+
+def self_signed(tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class ScriptedHandler:
+    def __init__(self):
+        self.delivered = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        reply = REPLIES.get(address.split("@")[0])
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.delivered.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return f"250 Ok 0100018c-smtp-{len(self.delivered)}"
+
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    return AuthResult(success=auth_data.login == b"AKIAEXAMPLE" and auth_data.password == b"smtp-secret")
+
+
+@pytest.fixture
+def smtp_server(tmp_path):
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    handler = ScriptedHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
+                            authenticator=authenticator, auth_required=True)
+    controller.start()
+    yield handler, port, cert
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_runtime(settings, smtp_server, redis_client):
+    handler, port, cert = smtp_server
+    s = settings.model_copy(update={"transport": "ses-smtp", "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_username": "AKIAEXAMPLE",
+                                    "smtp_password": "smtp-secret", "smtp_ca_file": str(cert)})
+    from pydantic import SecretStr
+
+    s = s.model_copy(update={"smtp_password": SecretStr("smtp-secret")})
+    rt = Runtime.build(s, transport=SesSmtpTransport(s))
+    return rt, handler
+
+
+def msg(rt, to):
+    return Producer(rt.settings).prepare({"to": [to], "subject": f"to {to}", "text": "hello", "kind": "transactional"}).to_wire()
+
+
+def test_250_is_sent_with_ses_headers(smtp_runtime):
+    rt, handler = smtp_runtime
+    w = msg(rt, "ok@example.com")
+    out = rt.sender.handle(w)
+    assert out.outcome == "sent" and out.ses_id == "0100018c-smtp-1"
+    sender, rcpts, content = handler.delivered[0]
+    assert rcpts == ["ok@example.com"]
+    assert b"X-SES-CONFIGURATION-SET: ses-ramp" in content and f"message_id={w['id']}".encode() in content
+    assert rt.budget.status()["sent"] == 1
+
+
+@pytest.mark.parametrize("local", ["slow", "throttle"])
+def test_421_and_454_are_deferred_never_dropped(smtp_runtime, local):
+    rt, handler = smtp_runtime
+    w = msg(rt, f"{local}@example.com")
+    assert rt.sender.handle(w).outcome == "deferred"
+    assert rt.client.zscore(rt.budget.keys.deferred, w["id"]) is not None
+    assert rt.budget.status()["used"] == 0 and handler.delivered == []
+
+
+def test_550_5_1_1_is_permanent_and_suppresses_the_address(smtp_runtime):
+    rt, handler = smtp_runtime
+    w = msg(rt, "nouser@example.com")
+    assert rt.sender.handle(w).outcome == "dead"
+    assert rt.client.sismember(rt.budget.keys.suppressed, "nouser@example.com")
+    from ses_ramp.producers import SuppressedRecipient
+
+    with pytest.raises(SuppressedRecipient):
+        Producer(rt.settings).prepare({"to": ["nouser@example.com"], "subject": "s", "text": "t"})
+    # The connection survives the refusal: the next message goes out on it.
+    assert rt.sender.handle(msg(rt, "ok@example.com")).outcome == "sent"
