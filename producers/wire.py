@@ -33,6 +33,9 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
         "queue_order_strategy": "priority",
         "global_keyprefix": f"{settings.key_prefix}:q:",
         "visibility_timeout": settings.visibility_timeout_s,
+        # Sweep for messages of dead workers often enough that a short visibility timeout means what it says.
+        "unacked_restore_interval": max(1, min(10, settings.visibility_timeout_s // 5)),
+        "unacked_restore_throttle": 1,
         "socket_connect_timeout": 5,
         "socket_timeout": 30,
         "health_check_interval": 25,

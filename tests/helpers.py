@@ -78,8 +78,10 @@ class WorkerPool:
 
         app = create_app(self.settings)
         try:
+            watched = [p for p, n in zip(self.procs, self.names) if n in names]
+
             def all_up():
-                for p in self.procs:
+                for p in watched:
                     if p.poll() is not None:
                         raise AssertionError(f"worker exited with {p.returncode}; logs in {self.tmp}")
                 replies = app.control.ping(destination=names, timeout=0.5) or []
@@ -111,9 +113,19 @@ class WorkerPool:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob("worker-*.log")))
 
 
+_ids: dict[str, str | None] = {}
+
+
 def ramp_id(sent) -> str | None:
+    """The X-Ses-Ramp-Id of a message moto accepted (parsed once per message: moto's list only grows)."""
+    key = getattr(sent, "id", None)
+    if key in _ids:
+        return _ids[key]
     raw = getattr(sent, "raw_data", None)
-    return None if raw is None else email.message_from_string(raw).get("X-Ses-Ramp-Id")
+    value = None if raw is None else email.message_from_string(raw).get("X-Ses-Ramp-Id")
+    if key is not None:
+        _ids[key] = value
+    return value
 
 
 def accepted_by_moto(moto_ses, ids: set[str]) -> list:

@@ -1,0 +1,69 @@
+"""At-least-once from the queue, at-most-once to SES: real workers killed, a real Redis restarted."""
+
+import time
+
+from ses_ramp.producers import Producer
+from ses_ramp.worker.embedded import EmbeddedRedis, free_port
+from ses_ramp.worker.status import queue_depths
+from tests.helpers import accepted_by_moto, ramp_id, wait_for
+
+
+#: A budget that does not stop these drains: they test delivery, not the cap.
+BIG = {"warmup_start_per_day": 1_000_000, "warmup_target_per_day": 1_000_000}
+
+
+def batch(n, tag):
+    return [{"to": [f"u{i}@example.com"], "subject": f"{tag} {i}", "text": "x", "kind": "bulk" if i % 3 else "transactional"} for i in range(n)]
+
+
+def settle_all(runtime, moto_ses, ids, timeout_s):
+    """Wait until every message is accounted for: accepted by moto or parked as unconfirmed."""
+
+    def done():
+        sent = {ramp_id(m) for m in accepted_by_moto(moto_ses, ids)}
+        unconfirmed = set(runtime.client.hkeys(runtime.budget.keys.unconfirmed))
+        return sent | unconfirmed >= ids
+
+    wait_for(done, timeout_s, 0.2, "every message to be sent")
+
+
+def test_sigkill_mid_drain_loses_nothing_and_sends_nothing_twice(settings, moto_ses, workers, runtime):
+    # A fleet held to 150/s, like a real warm-up: most of each cycle is spent waiting for a slot.
+    s = settings.model_copy(update={"visibility_timeout_s": 5, "ses_timeout_s": 2.0, "rate_per_s": 150, "rate_burst": 5, **BIG})
+    producer = Producer(s)
+    ids = {r.id for r in producer.enqueue_many(batch(2000, "crash"))}
+    producer.close()
+    pool = workers(count=2, concurrency=2, s=s)
+    wait_for(lambda: len(accepted_by_moto(moto_ses, ids)) >= 400, 120, 0.05, "400 sends before the kill")
+    pool.kill(0)  # SIGKILL: main process and its pool children, mid-drain
+    pool.start_one(2)
+    pool.wait_ready([pool.names[2]])
+    settle_all(runtime, moto_ses, ids, 240)
+    sent = [ramp_id(m) for m in accepted_by_moto(moto_ses, ids)]
+    assert len(sent) == len(set(sent)), "a message was sent twice"
+    assert set(sent) == ids, f"{len(ids - set(sent))} messages never reached SES"
+    assert runtime.deferrals.counts()["dead"] == 0
+    assert sum(queue_depths(runtime.client, s.key_prefix).values()) == 0
+
+
+def test_redis_restart_mid_drain_workers_reconnect_and_finish(settings, moto_ses, workers, tmp_path):
+    server = EmbeddedRedis(free_port(), tmp_path / "redis", persist=True).start()
+    s = settings.model_copy(update={"redis_url": server.url, "visibility_timeout_s": 10, "rate_per_s": 300, **BIG})
+    try:
+        producer = Producer(s)
+        ids = {r.id for r in producer.enqueue_many(batch(1500, "restart"))}
+        producer.close()
+        workers(count=2, concurrency=2, s=s)
+        wait_for(lambda: len(accepted_by_moto(moto_ses, ids)) >= 300, 120, 0.05, "300 sends before the restart")
+        server.stop()  # SIGTERM: Redis writes its append-only file and exits
+        time.sleep(1.0)  # Redis really is down for a while (this is the outage being tested, not a sync)
+        server.start()
+        from ses_ramp.worker.runtime import Runtime
+        from ses_ramp.worker.transports.noop import NoopTransport
+
+        rt = Runtime.build(s, transport=NoopTransport())
+        settle_all(rt, moto_ses, ids, 240)
+        sent = [ramp_id(m) for m in accepted_by_moto(moto_ses, ids)]
+        assert len(sent) == len(set(sent)) and set(sent) == ids
+    finally:
+        server.stop()
