@@ -23,6 +23,10 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `unconfirmed`               | hash   | message id -> JSON: a worker died during its SES call (not resent)     |
 | `parked:<kind>`             | list   | JSON messages an operator flushed (oldest at the head)                 |
 | `suppressed`                | set    | normalised addresses that must never be mailed again                   |
+| `events`                    | hash   | rolling event counters: `<metric>:<window>:<bucket start s>` -> count  |
+| `send_event:<message id>`   | string | SES published a Send event for this message (reconciles unconfirmed)   |
+| `bad_events`                | list   | malformed SES events moved aside (newest first, capped)                |
+| `breaker`                   | hash   | breaker state: level, why, at_ms; probation snapshot                   |
 | `lock:<name>`               | string | short-lived locks (day roll-over, quota refresh)                       |
 """
 
@@ -59,6 +63,12 @@ class Keys:
     dead = property(lambda self: self.key("dead"))
     unconfirmed = property(lambda self: self.key("unconfirmed"))
     suppressed = property(lambda self: self.key("suppressed"))
+    events = property(lambda self: self.key("events"))
+    bad_events = property(lambda self: self.key("bad_events"))
+    breaker = property(lambda self: self.key("breaker"))
+
+    def send_event(self, message_id: str) -> str:
+        return self.key(f"send_event:{message_id}")
 
     def idem(self, idempotency_key: str) -> str:
         return self.key(f"idem:{idempotency_key}")

@@ -63,6 +63,17 @@ class Settings(BaseSettings):
     # --- SES ---------------------------------------------------------------------------------
     ses_region: str = Field("us-east-1", min_length=1, description="AWS region of the SES account.")
     ses_endpoint_url: str | None = Field(None, description="SES endpoint override (moto, a proxy).")
+    aws_endpoint_url: str | None = Field(
+        None, description="Endpoint override for SQS, SNS and CloudWatch (moto, LocalStack); unset: RAMP_SES_ENDPOINT_URL."
+    )
+    events_queue_name: str = Field("ses-ramp-events", min_length=1, description="SQS queue receiving SES events (via SNS).")
+    events_topic_name: str = Field("ses-ramp-events", min_length=1, description="SNS topic SES publishes events to.")
+    events_wait_s: int = Field(10, ge=0, le=20, description="SQS long-poll wait of the events consumer.")
+    alarm_name: str = Field("ses-ramp-bounce-rate", min_length=1, description="CloudWatch alarm on Reputation.BounceRate.")
+    dedicated_ip_pool: str = Field("ses-ramp-pool", min_length=1, description="SES dedicated IP pool name.")
+    unconfirmed_resend_after_s: int = Field(
+        900, ge=10, description="An unconfirmed send with no SES Send event after this long is sent again."
+    )
     configuration_set: str = Field(
         "ses-ramp", min_length=1, description="ConfigurationSetName on every send: routes to the dedicated IP pool."
     )
@@ -135,6 +146,12 @@ class Settings(BaseSettings):
     bounce_trip_rate: float = Field(0.04, gt=0, description="Hard-bounce rate that pauses everything.")
     complaint_trip_rate: float = Field(0.0008, gt=0, description="Complaint rate that pauses everything.")
 
+    breaker_min_sample: int = Field(200, ge=1, description="Sends in a window before its rates may trip the breaker.")
+    probation_cap_share: float = Field(0.5, gt=0, le=1, description="`ramp probation on` lowers today's cap to this share.")
+    probation_rate_share: float = Field(
+        0.5, gt=0, le=1, description="`ramp probation on` multiplies the breaker's warn and trip rates by this."
+    )
+
     # --- retries of deferred mail -------------------------------------------------------------------
     retry_base_s: float = Field(60.0, gt=0, description="First retry delay of a deferred message.")
     retry_factor: float = Field(2.0, ge=1, description="Growth of the retry delay per attempt.")
@@ -203,6 +220,10 @@ class Settings(BaseSettings):
             return 1
         # Small epsilon so an exact power (50 * 2**n == target) is not counted twice.
         return math.ceil(math.log(ratio) / math.log(self.multiplier) - 1e-9) + 1
+
+    @property
+    def effective_aws_endpoint_url(self) -> str | None:
+        return self.aws_endpoint_url or self.ses_endpoint_url
 
     @property
     def uses_embedded_redis(self) -> bool:

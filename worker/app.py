@@ -21,12 +21,14 @@ class HousekeepingStep(bootsteps.StartStopStep):
         self.housekeeper = None
 
     def start(self, worker):
-        from ses_ramp.worker.housekeeping import Housekeeper, Mover, refresh_account_quota
+        from ses_ramp.worker.housekeeping import ConsumerSync, Housekeeper, Mover, refresh_account_quota, resolve_unconfirmed
         from ses_ramp.worker.runtime import Runtime
 
         settings: Settings = worker.app.ramp_settings
         runtime = Runtime.build(settings)
         mover = Mover(runtime.deferrals, worker.app, settings.mover_batch)
+        consuming = set(worker.app.amqp.queues.consume_from)
+        sync = ConsumerSync(worker.app, worker.hostname, runtime.client, runtime.budget.keys, consuming)
 
         def move_due() -> int:
             return mover.run_once()
@@ -38,7 +40,11 @@ class HousekeepingStep(bootsteps.StartStopStep):
             runtime.budget.recover()
             return False
 
-        self.housekeeper = Housekeeper([move_due, account_quota, adaptive_rate], settings.mover_interval_s)
+        def unconfirmed() -> bool:
+            resolve_unconfirmed(runtime, settings.unconfirmed_resend_after_s)
+            return False
+
+        self.housekeeper = Housekeeper([sync, move_due, account_quota, adaptive_rate, unconfirmed], settings.mover_interval_s)
         self.housekeeper.start()
 
     def stop(self, worker):
@@ -56,6 +62,26 @@ def create_app(settings: Settings) -> Celery:
 
     register_tasks(app, settings)
     return app
+
+
+@signals.celeryd_after_setup.connect
+def _honour_pauses_at_startup(sender, instance, **_kwargs):
+    """A worker started while a queue is paused never consumes from it, not even one message."""
+    from redis.exceptions import RedisError
+
+    from ses_ramp.config.keys import Keys
+    from ses_ramp.producers.redis_client import redis_from_settings
+    from ses_ramp.worker.pause import flags, paused_queues
+
+    settings: Settings = instance.app.ramp_settings
+    client = redis_from_settings(settings)
+    try:
+        for queue in paused_queues(flags(client, Keys(settings.key_prefix))):
+            instance.app.amqp.queues.deselect(queue)
+    except RedisError:
+        pass  # the housekeeper applies the flags as soon as Redis answers; the gate refuses meanwhile
+    finally:
+        client.close()
 
 
 @signals.setup_logging.connect

@@ -211,6 +211,229 @@ def dead_retry(
         raise typer.Exit(1)
 
 
+Target = typer.Argument(..., help="transactional, bulk or all")
+
+
+@cli.command("pause")
+def pause_cmd(target: str = Target, reason: str = typer.Option(..., "--reason", help="Why (kept with the flag)."),
+              by: str = typer.Option(os.environ.get("USER", "operator"), "--by")) -> None:
+    """Pause a kind fleet-wide: running workers stop consuming it, new ones never start to."""
+    from ses_ramp.worker import pause
+
+    runtime = _runtime(_with_redis(settings_or_exit()))
+    try:
+        fresh = pause.pause(runtime.client, runtime.budget.keys, target, by, reason, runtime.budget.now_ms())
+    except ValueError as exc:
+        err.print(f"[red]ses-ramp:[/red] {exc}")
+        raise typer.Exit(2) from None
+    out.print(f"paused {target}" if fresh else f"{target} was already paused (first reason kept)")
+
+
+@cli.command("resume")
+def resume_cmd(target: str = Target) -> None:
+    """Clear a pause (including one the breaker or SES set: only a person resumes)."""
+    from ses_ramp.worker import pause
+
+    runtime = _runtime(_with_redis(settings_or_exit()))
+    try:
+        cleared = pause.resume(runtime.client, runtime.budget.keys, target)
+    except ValueError as exc:
+        err.print(f"[red]ses-ramp:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if target == "all" or not pause.flags(runtime.client, runtime.budget.keys):
+        runtime.client.hdel(runtime.budget.keys.breaker, "level", "why", "at_ms")
+    out.print(f"resumed: {', '.join(cleared) or 'nothing was paused'}")
+
+
+def _kind(kind: str) -> str:
+    if kind not in ("transactional", "bulk"):
+        err.print(f"[red]ses-ramp:[/red] kind must be transactional or bulk, not {kind!r}")
+        raise typer.Exit(2)
+    return kind
+
+
+@cli.command("flush")
+def flush_cmd(kind: str = typer.Argument(..., help="transactional or bulk"),
+              delete: bool = typer.Option(False, "--delete", help="Delete instead of parking (asks to confirm)."),
+              yes: bool = typer.Option(False, "--yes", help="Confirm --delete without asking.")) -> None:
+    """Move a kind's queued and deferred messages to its parked list (nothing is deleted by default)."""
+    from ses_ramp.worker.operator import flush
+
+    kind = _kind(kind)
+    runtime = _runtime(_with_redis(settings_or_exit()))
+    counts = flush(runtime, kind)
+    out.print(f"parked {counts['queued']} queued and {counts['deferred']} deferred {kind} messages ({counts['parked_total']} parked in all)")
+    if delete:
+        n = counts["parked_total"]
+        if not yes and not typer.confirm(f"Delete all {n} parked {kind} messages? They cannot be recovered"):
+            out.print("kept them parked")
+            raise typer.Exit(1)
+        runtime.client.delete(runtime.budget.keys.parked(kind))
+        out.print(f"deleted {n} parked {kind} messages")
+
+
+@cli.command("restore")
+def restore_cmd(kind: Optional[str] = typer.Argument(None, help="transactional or bulk (default: both)")) -> None:
+    """Put parked messages back on their queue, oldest first; expired ones are reported, not sent."""
+    from ses_ramp.producers import Producer, ProducerError
+    from ses_ramp.worker.operator import is_expired
+
+    settings = _with_redis(settings_or_exit())
+    runtime = _runtime(settings)
+    kinds = [_kind(kind)] if kind else ["transactional", "bulk"]
+    producer = Producer(settings)
+    restored, expired, refused = 0, [], []
+    try:
+        for k in kinds:
+            key = runtime.budget.keys.parked(k)
+            while (raw := runtime.client.lindex(key, 0)) is not None:
+                from ses_ramp.worker.operator import _wire_of
+
+                wire = _wire_of(json.loads(raw))
+                if is_expired(wire):
+                    runtime.deferrals.dead_letter(wire, 0, "expired while parked", runtime.budget.now_ms())
+                    expired.append(wire["id"])
+                else:
+                    try:
+                        producer.enqueue(wire)
+                        restored += 1
+                    except ProducerError as exc:
+                        runtime.deferrals.dead_letter(wire, 0, f"refused on restore: {exc}", runtime.budget.now_ms())
+                        refused.append(wire["id"])
+                # Only now: a crash before this re-enqueues it once more, which idempotency absorbs.
+                runtime.client.lpop(key)
+    finally:
+        producer.close()
+    out.print(f"restored {restored}; {len(expired)} expired (dead-lettered, not sent late); {len(refused)} refused")
+    for mid in expired:
+        out.print(f"  expired: {mid}")
+
+
+@cli.command("probation")
+def probation_cmd(state: str = typer.Argument(..., help="on or off")) -> None:
+    """Preset for an account on SES probation: bulk paused, today's cap lowered, breaker tightened."""
+    from ses_ramp.worker import pause
+
+    settings = _with_redis(settings_or_exit())
+    runtime = _runtime(settings)
+    keys, client = runtime.budget.keys, runtime.client
+    if state == "on":
+        if client.hget(keys.breaker, "probation"):
+            out.print("probation is already on")
+            return
+        runtime.budget.roll_day()
+        cap = int(client.hget(keys.day, "cap"))
+        lowered = max(1, int(cap * settings.probation_cap_share))
+        snapshot = {"rate_share": settings.probation_rate_share, "cap_before": cap, "date": client.hget(keys.day, "date"),
+                    "bulk_paused_here": pause.pause(client, keys, "bulk", "probation", "account on SES probation", runtime.budget.now_ms())}
+        client.hset(keys.breaker, "probation", json.dumps(snapshot))
+        client.hset(keys.day, "cap", lowered)
+        out.print(f"probation on: bulk paused, today's cap {cap:,} -> {lowered:,}, breaker levels x{settings.probation_rate_share}")
+    elif state == "off":
+        raw = client.hget(keys.breaker, "probation")
+        if not raw:
+            out.print("probation is not on")
+            return
+        snapshot = json.loads(raw)
+        if client.hget(keys.day, "date") == snapshot["date"]:
+            client.hset(keys.day, "cap", snapshot["cap_before"])
+        if snapshot["bulk_paused_here"]:
+            entry = pause.flags(client, keys).get("bulk")
+            if entry and entry.get("by") == "probation":
+                pause.resume(client, keys, "bulk")
+        client.hdel(keys.breaker, "probation")
+        out.print("probation off: previous cap, bulk and breaker levels restored")
+    else:
+        err.print("[red]ses-ramp:[/red] probation takes on or off")
+        raise typer.Exit(2)
+
+
+suppress_cli = typer.Typer(no_args_is_help=True, help="The suppression list: addresses never mailed again.")
+cli.add_typer(suppress_cli, name="suppress")
+
+
+@suppress_cli.command("add")
+def suppress_add(addresses: list[str]) -> None:
+    from ses_ramp.producers.message import normalise_address
+
+    runtime = _runtime(_with_redis(settings_or_exit()))
+    n = runtime.client.sadd(runtime.budget.keys.suppressed, *map(normalise_address, addresses))
+    out.print(f"suppressed {n} new address(es)")
+
+
+@suppress_cli.command("remove")
+def suppress_remove(addresses: list[str]) -> None:
+    from ses_ramp.producers.message import normalise_address
+
+    runtime = _runtime(_with_redis(settings_or_exit()))
+    n = runtime.client.srem(runtime.budget.keys.suppressed, *map(normalise_address, addresses))
+    out.print(f"removed {n} address(es)")
+
+
+@suppress_cli.command("list")
+def suppress_list() -> None:
+    runtime = _runtime(_with_redis(settings_or_exit()))
+    for address in sorted(runtime.client.sscan_iter(runtime.budget.keys.suppressed, count=1000)):
+        print(address)
+
+
+@suppress_cli.command("import")
+def suppress_import(file: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+    """Import addresses from a CSV (first column with an @) or a file with one address per line."""
+    from ses_ramp.worker.operator import read_addresses
+
+    runtime = _runtime(_with_redis(settings_or_exit()))
+    addresses = read_addresses(file.read_text(errors="replace"))
+    added = 0
+    for i in range(0, len(addresses), 1000):
+        added += runtime.client.sadd(runtime.budget.keys.suppressed, *addresses[i : i + 1000]) if addresses[i : i + 1000] else 0
+    out.print(f"read {len(addresses)} addresses, {added} newly suppressed")
+
+
+@cli.command("events")
+def events_cmd(once: bool = typer.Option(False, "--once", help="One poll, then exit.")) -> None:
+    """Consume SES events (SNS -> SQS): counters, suppression, AIMD, the breaker and the CloudWatch alarm."""
+    import signal
+    import threading
+
+    from ses_ramp.worker.breaker import Breaker
+    from ses_ramp.worker.events import EventsConsumer, aws_client
+    from ses_ramp.worker.logs import configure_logging
+
+    settings = _with_redis(settings_or_exit())
+    configure_logging(settings)
+    runtime = _runtime(settings)
+    breaker = Breaker(settings, runtime, cloudwatch=aws_client(settings, "cloudwatch"))
+    consumer = EventsConsumer(settings, runtime, breaker)
+    if once:
+        out.print(f"handled {consumer.poll_once(wait_s=0)} events")
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    consumer.run(stop)
+
+
+@cli.command("setup")
+def setup_cmd(ip: Optional[str] = typer.Option(None, help="Dedicated IP to put in the pool.")) -> None:
+    """Create (or find) the pool, configuration set, SNS/SQS event path and the CloudWatch alarm."""
+    from ses_ramp.worker.events import aws_client
+    from ses_ramp.worker.setup_aws import run_setup
+
+    settings = settings_or_exit()
+    clients = {name: aws_client(settings, name) for name in ("sesv2", "sns", "sqs", "cloudwatch")}
+    if settings.ses_endpoint_url:
+        from ses_ramp.worker.transports.ses_api import ses_client
+
+        clients["sesv2"] = ses_client(settings)
+    table = Table(title="ramp setup")
+    for col in ("resource", "name", "result"):
+        table.add_column(col)
+    for row in run_setup(settings, clients, ip):
+        table.add_row(*row)
+    out.print(table)
+
+
 @cli.command()
 def demo(
     messages: int = typer.Option(200, "--messages", "-m", min=1, max=20000),

@@ -5,6 +5,7 @@ Several workers run these at once safely: claims are atomic in Lua, the quota re
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any, Callable
 
@@ -86,3 +87,55 @@ class Housekeeper(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+
+
+def resolve_unconfirmed(runtime, resend_after_s: int, limit: int = 500) -> int:
+    """Settle sends a worker died inside: a Send event from SES proves it went (mark it sent); no
+    event after `resend_after_s` proves it did not (release its claim and send it again).
+    Each entry is claimed with HDEL first, so two workers never act on the same one."""
+    k = runtime.budget.keys
+    now = runtime.budget.now_ms()
+    resolved = 0
+    for mid, raw in list(runtime.client.hscan_iter(k.unconfirmed, count=limit))[:limit]:
+        entry = json.loads(raw)
+        seen = runtime.client.exists(k.send_event(mid))
+        if not seen and now - entry["at_ms"] < resend_after_s * 1000:
+            continue
+        if not runtime.client.hdel(k.unconfirmed, mid):
+            continue  # another worker took it
+        message = entry["message"]
+        idem = k.idem(message.get("idempotency_key") or mid)
+        if seen:
+            runtime.client.set(idem, "sent:event", ex=runtime.budget.idem_ttl_s)
+            log.info("unconfirmed_resolved", message_id=mid, outcome="sent")
+        else:
+            runtime.client.delete(idem)
+            runtime.deferrals.defer(message, int(entry.get("attempt", 0)), 0, "resend: no SES Send event")
+            log.warning("unconfirmed_resent", message_id=mid, waited_s=resend_after_s)
+        resolved += 1
+    return resolved
+
+
+class ConsumerSync:
+    """Makes this worker consume exactly the queues that are not paused, via Celery's own remote
+    control (cancel_consumer / add_consumer), so `celery inspect active_queues` shows the truth."""
+
+    def __init__(self, app: Any, hostname: str, client, keys, consuming: set[str]) -> None:
+        self.app = app
+        self.hostname = hostname
+        self.client = client
+        self.keys = keys
+        self.consuming = set(consuming)
+
+    def __call__(self) -> bool:
+        from ses_ramp.worker.pause import flags, paused_queues
+
+        wanted = {"transactional", "bulk"} - paused_queues(flags(self.client, self.keys))
+        for queue in sorted(self.consuming - wanted):
+            self.app.control.cancel_consumer(queue, destination=[self.hostname], reply=False)
+            log.warning("queue_paused_consumer_cancelled", queue=queue, worker=self.hostname)
+        for queue in sorted(wanted - self.consuming):
+            self.app.control.add_consumer(queue, destination=[self.hostname], reply=False)
+            log.info("queue_resumed_consumer_added", queue=queue, worker=self.hostname)
+        self.consuming = wanted
+        return False

@@ -26,8 +26,9 @@ class Scripts:
     claim_due: object
     ack_moved: object
     aimd: object
+    park_deferred: object
 
     @classmethod
     def register(cls, client: redis.Redis) -> "Scripts":
-        names = ["now", "gate", "settle", "defer", "claim_due", "ack_moved", "aimd"]
+        names = ["now", "gate", "settle", "defer", "claim_due", "ack_moved", "aimd", "park_deferred"]
         return cls(**{n: client.register_script(_source(n)) for n in names})

@@ -20,7 +20,19 @@ def queue_depths(client, prefix: str) -> dict[str, int]:
 
 
 def collect(runtime) -> dict[str, Any]:
+    from ses_ramp.worker.breaker import Breaker
+    from ses_ramp.worker.pause import flags
+
+    k = runtime.budget.keys
     data: dict[str, Any] = runtime.budget.status()
     data["queues"] = queue_depths(runtime.client, runtime.settings.key_prefix)
     data.update(runtime.deferrals.counts())
+    data["parked"] = {q: runtime.client.llen(k.parked(q)) for q in QUEUES}
+    data["paused"] = flags(runtime.client, k)
+    breaker = Breaker(runtime.settings, runtime).state()
+    data["alarm_state"] = breaker.pop("alarm_state", None)
+    data["breaker"] = breaker
+    data["suppressed"] = runtime.client.scard(k.suppressed)
+    data["bad_events"] = runtime.client.llen(k.bad_events)
+    data["probation"] = runtime.client.hexists(k.breaker, "probation")
     return data
