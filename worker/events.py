@@ -170,21 +170,29 @@ class EventsConsumer:
             QueueUrl=self.queue_url, MaxNumberOfMessages=10,
             WaitTimeSeconds=self.settings.events_wait_s if wait_s is None else wait_s,
         ).get("Messages", [])
-        handled = 0
-        for msg in got:
-            try:
-                fx = effects_of(parse_event(msg["Body"]))
-            except MalformedEvent as exc:
-                self._move_aside(msg, str(exc))
-            else:
-                self.store.record(fx, self.runtime.budget.now_ms())  # RedisError: not deleted, redelivered
-                if fx.deferral:
-                    self.runtime.budget.back_off()
-            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
-            handled += 1
+        done = []
+        try:
+            for msg in got:
+                try:
+                    fx = effects_of(parse_event(msg["Body"]))
+                except MalformedEvent as exc:
+                    self._move_aside(msg, str(exc))
+                else:
+                    self.store.record(fx, self.runtime.budget.now_ms())
+                    if fx.deferral:
+                        self.runtime.budget.back_off()
+                done.append(msg)
+        finally:
+            # Only what was stored is acknowledged; the rest (a Redis failure) comes back after
+            # the SQS visibility timeout.
+            if done:
+                self.sqs.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                )
         if got:
             self.breaker.evaluate()
-        return handled
+        return len(done)
 
     def _move_aside(self, msg: dict[str, Any], why: str) -> None:
         log.warning("malformed_event", sqs_message_id=msg.get("MessageId"), error=why)

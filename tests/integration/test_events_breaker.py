@@ -1,0 +1,121 @@
+"""SES events through moto's SQS into counters, suppression and the staged breaker."""
+
+import json
+import threading
+
+import pytest
+
+from ses_ramp.worker.breaker import Breaker
+from ses_ramp.worker.events import EventsConsumer, aws_client
+from ses_ramp.worker.pause import flags
+from tests import ses_events as ev
+
+
+@pytest.fixture
+def events_setup(settings, runtime, moto_ses, prefix):
+    s = settings.model_copy(update={"events_queue_name": f"ev-{prefix}", "alarm_name": f"alarm-{prefix}", "breaker_min_sample": 200})
+    sqs = aws_client(s, "sqs")
+    url = sqs.create_queue(QueueName=s.events_queue_name)["QueueUrl"]
+    cw = aws_client(s, "cloudwatch")
+    breaker = Breaker(s, runtime, cloudwatch=cw)
+    consumer = EventsConsumer(s, runtime, breaker, sqs=sqs)
+
+    def feed(*events):
+        for i in range(0, len(events), 10):
+            sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(j), "MessageBody": b} for j, b in enumerate(events[i : i + 10])])
+
+    def drain():
+        while consumer.poll_once(wait_s=0):
+            pass
+
+    return s, consumer, breaker, feed, drain, sqs, url, cw
+
+
+def sends(n):
+    return [ev.sns(ev.send(f"m{i}", [f"r{i}@example.com"])) for i in range(n)]
+
+
+def test_events_update_counters_suppress_and_are_deleted(events_setup, runtime):
+    s, consumer, breaker, feed, drain, sqs, url, _ = events_setup
+    feed(*sends(20), ev.sns(ev.bounce("Gone@Example.COM")), ev.sns(ev.complaint("angry@example.com")), ev.sns(ev.bounce("soft@example.com", permanent=False)))
+    drain()
+    w = consumer.store.windows(runtime.budget.now_ms())
+    assert w[300]["sends"] == 20 and w[300]["hard_bounces"] == 1 and w[300]["complaints"] == 1 and w[300]["soft_bounces"] == 1
+    assert w[86400]["sends"] == 20
+    assert runtime.client.smembers(runtime.budget.keys.suppressed) == {"Gone@example.com", "angry@example.com"}
+    assert runtime.budget.status()["rate_per_s"] < s.rate_per_s  # the transient bounce slowed the fleet
+    assert runtime.client.exists(runtime.budget.keys.send_event("m3"))
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages") is None
+
+
+def test_malformed_and_unknown_events_are_moved_aside_without_crashing(events_setup, runtime):
+    s, consumer, breaker, feed, drain, sqs, url, _ = events_setup
+    feed("not json", json.dumps({"Type": "Notification", "Message": json.dumps({"eventType": "Teleport", "mail": {}})}),
+         json.dumps({"eventType": "Bounce", "mail": {}}), *sends(3))
+    drain()
+    bad = [json.loads(x) for x in runtime.client.lrange(runtime.budget.keys.bad_events, 0, -1)]
+    assert len(bad) == 3 and any("Teleport" in b["error"] for b in bad) and any("missing" in b["error"] for b in bad)
+    assert consumer.store.windows(runtime.budget.now_ms())[300]["sends"] == 3  # the good ones still counted
+
+
+def test_unreachable_sqs_is_logged_and_the_loop_survives(events_setup, runtime, capsys):
+    s, _, breaker, *_ = events_setup
+    dead = s.model_copy(update={"aws_endpoint_url": "http://127.0.0.1:9"})
+    consumer = EventsConsumer(dead, runtime, breaker)
+    stop = threading.Event()
+    calls = []
+    original = consumer.poll_once
+
+    def poll_then_stop(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            stop.set()
+        return original(*a, **k)
+
+    consumer.poll_once = poll_then_stop
+    from ses_ramp.worker.logs import configure_logging
+
+    configure_logging(s)
+    consumer.run(stop)  # returns only because stop was set after the second failed poll
+    assert len(calls) == 2
+    logged = capsys.readouterr().out
+    assert "events_sqs_unavailable" in logged and "127.0.0.1:9" in logged
+
+
+def test_breaker_waits_for_the_minimum_sample(events_setup, runtime):
+    _, consumer, breaker, feed, drain, *_ = events_setup
+    feed(*sends(10), ev.sns(ev.bounce("a@example.com")))  # 10% bounces, but only 10 sends
+    drain()
+    assert breaker.evaluate() == "ok" and flags(runtime.client, runtime.budget.keys) == {}
+
+
+def test_warn_pauses_bulk_trip_pauses_all_and_nothing_resumes_by_itself(events_setup, runtime):
+    _, consumer, breaker, feed, drain, *_ = events_setup
+    feed(*sends(200), *[ev.sns(ev.bounce(f"b{i}@example.com")) for i in range(6)])  # 3.0%: warn
+    drain()
+    assert set(flags(runtime.client, runtime.budget.keys)) == {"bulk"}
+    assert flags(runtime.client, runtime.budget.keys)["bulk"]["by"] == "breaker"
+    feed(*[ev.sns(ev.bounce(f"c{i}@example.com")) for i in range(3)])  # 4.5%: trip
+    drain()
+    paused = flags(runtime.client, runtime.budget.keys)
+    assert set(paused) == {"bulk", "all"} and "bounce 4.50%" in paused["all"]["reason"]
+    feed(*sends(600))  # the rate falls below every level (9 in 809: 1.1%)...
+    drain()
+    assert set(flags(runtime.client, runtime.budget.keys)) == {"bulk", "all"}  # ...and it stays paused
+
+
+def test_cloudwatch_alarm_in_alarm_pauses_everything(events_setup, runtime):
+    s, consumer, breaker, feed, drain, sqs, url, cw = events_setup
+    cw.put_metric_alarm(AlarmName=s.alarm_name, Namespace="AWS/SES", MetricName="Reputation.BounceRate", Statistic="Average",
+                        Period=300, EvaluationPeriods=1, Threshold=0.036, ComparisonOperator="GreaterThanOrEqualToThreshold")
+    assert breaker.check_alarm() in ("OK", "INSUFFICIENT_DATA") and flags(runtime.client, runtime.budget.keys) == {}
+    cw.set_alarm_state(AlarmName=s.alarm_name, StateValue="ALARM", StateReason="bounce rate 3.8%")
+    assert breaker.check_alarm() == "ALARM"
+    assert flags(runtime.client, runtime.budget.keys)["all"]["by"] == "cloudwatch"
+
+
+def test_trip_levels_at_or_above_ses_lines_are_refused():
+    from ses_ramp.config import SettingsError, load_settings
+
+    with pytest.raises(SettingsError):
+        load_settings(_env_file=None, complaint_trip_rate=0.001)

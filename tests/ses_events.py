@@ -1,0 +1,75 @@
+"""SES event JSON as SES publishes it through a configuration set to SNS (shapes from the SES
+developer guide's event publishing examples), wrapped in the SNS notification SQS receives."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+
+
+def _mail(message_id: str, destination: list[str], tags: dict[str, list[str]] | None = None) -> dict:
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "timestamp": now,
+        "source": "sender@example.com",
+        "sourceArn": "arn:aws:ses:us-east-1:123456789012:identity/sender@example.com",
+        "sendingAccountId": "123456789012",
+        "messageId": f"0100018c{uuid.uuid4().hex[:24]}-000000",
+        "destination": destination,
+        "headersTruncated": False,
+        "tags": {"ses:configuration-set": ["ses-ramp"], "ses:source-ip": ["192.0.2.0"], **(tags or {})},
+    }
+
+
+def send(message_id: str, destination: list[str]) -> dict:
+    return {"eventType": "Send", "mail": _mail(message_id, destination, {"message_id": [message_id]}), "send": {}}
+
+
+def bounce(address: str, permanent: bool = True) -> dict:
+    return {
+        "eventType": "Bounce",
+        "bounce": {
+            "feedbackId": f"0100018c-{uuid.uuid4().hex}",
+            "bounceType": "Permanent" if permanent else "Transient",
+            "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": address, "action": "failed", "status": "5.1.1" if permanent else "4.4.7",
+                                   "diagnosticCode": "smtp; 550 5.1.1 user unknown" if permanent else "smtp; 421 try later"}],
+            "timestamp": "2026-11-27T12:00:00.000Z",
+            "reportingMTA": "dsn; mta.example.com",
+        },
+        "mail": _mail("x", [address]),
+    }
+
+
+def complaint(address: str) -> dict:
+    return {
+        "eventType": "Complaint",
+        "complaint": {"complainedRecipients": [{"emailAddress": address}], "timestamp": "2026-11-27T12:00:00.000Z",
+                      "feedbackId": f"0100018c-{uuid.uuid4().hex}", "complaintFeedbackType": "abuse"},
+        "mail": _mail("x", [address]),
+    }
+
+
+def delivery_delay(address: str) -> dict:
+    return {
+        "eventType": "DeliveryDelay",
+        "deliveryDelay": {"timestamp": "2026-11-27T12:00:00.000Z", "delayType": "TransientCommunicationFailure",
+                          "expirationTime": "2026-11-28T12:00:00.000Z", "delayedRecipients": [{"emailAddress": address, "status": "4.4.1"}]},
+        "mail": _mail("x", [address]),
+    }
+
+
+def sns(event: dict) -> str:
+    """The SQS message body SNS delivers (raw message delivery off)."""
+    return json.dumps({
+        "Type": "Notification",
+        "MessageId": str(uuid.uuid4()),
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:ses-ramp-events",
+        "Message": json.dumps(event),
+        "Timestamp": "2026-11-27T12:00:00.000Z",
+        "SignatureVersion": "1",
+        "Signature": "EXAMPLE",
+        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-EXAMPLE.pem",
+        "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+    })
