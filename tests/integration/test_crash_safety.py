@@ -1,8 +1,15 @@
 """At-least-once from the queue, at-most-once to SES: real workers killed, a real Redis restarted."""
 
+import os
+import subprocess
+import sys
+import threading
 import time
 
 from ses_ramp.producers import Producer
+from ses_ramp.worker.events import aws_client
+from tests import ses_events as ev
+from tests.helpers import settings_env
 from ses_ramp.worker.embedded import EmbeddedRedis, free_port
 from ses_ramp.worker.status import queue_depths
 from tests.helpers import accepted_by_moto, ramp_id, wait_for
@@ -27,18 +34,58 @@ def settle_all(runtime, moto_ses, ids, timeout_s):
     wait_for(done, timeout_s, 0.2, "every message to be sent")
 
 
-def test_sigkill_mid_drain_loses_nothing_and_sends_nothing_twice(settings, moto_ses, workers, runtime):
+class SesEventPublisher(threading.Thread):
+    """Plays SES's part that moto lacks: for every message SES accepted, a Send event (tagged with
+    the message id, as the configuration set's event destination publishes it) lands in SQS."""
+
+    def __init__(self, moto_ses, sqs, url, ids):
+        super().__init__(daemon=True)
+        self.moto_ses, self.sqs, self.url, self.ids = moto_ses, sqs, url, ids
+        self.stop = threading.Event()
+        self.published = 0
+
+    def run(self):
+        while not self.stop.wait(0.2):
+            fresh = self.moto_ses.sent_messages()[self.published :]
+            self.published += len(fresh)
+            bodies = [ev.sns(ev.send(mid, ["x@example.com"])) for mid in map(ramp_id, fresh) if mid in self.ids]
+            for i in range(0, len(bodies), 10):
+                self.sqs.send_message_batch(QueueUrl=self.url, Entries=[{"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i : i + 10])])
+
+
+def test_sigkill_mid_drain_loses_nothing_and_sends_nothing_twice(settings, moto_ses, workers, runtime, tmp_path):
     # A fleet held to 150/s, like a real warm-up: most of each cycle is spent waiting for a slot.
-    s = settings.model_copy(update={"visibility_timeout_s": 5, "ses_timeout_s": 2.0, "rate_per_s": 150, "rate_burst": 5, **BIG})
+    s = settings.model_copy(update={"visibility_timeout_s": 5, "ses_timeout_s": 2.0, "rate_per_s": 150, "rate_burst": 5,
+                                    "events_queue_name": f"ev-{settings.key_prefix}", "events_wait_s": 1,
+                                    "unconfirmed_resend_after_s": 10, **BIG})
+    sqs = aws_client(s, "sqs")
+    url = sqs.create_queue(QueueName=s.events_queue_name)["QueueUrl"]
     producer = Producer(s)
     ids = {r.id for r in producer.enqueue_many(batch(2000, "crash"))}
     producer.close()
-    pool = workers(count=2, concurrency=2, s=s)
-    wait_for(lambda: len(accepted_by_moto(moto_ses, ids)) >= 400, 120, 0.05, "400 sends before the kill")
-    pool.kill(0)  # SIGKILL: main process and its pool children, mid-drain
-    pool.start_one(2)
-    pool.wait_ready([pool.names[2]])
-    settle_all(runtime, moto_ses, ids, 240)
+    publisher = SesEventPublisher(moto_ses, sqs, url, ids)
+    publisher.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAMP_")}
+    events = subprocess.Popen([sys.executable, "-m", "ses_ramp.worker", "events"], env={**env, **settings_env(s)},
+                              stdout=open(tmp_path / "events.log", "wb"), stderr=subprocess.STDOUT)
+    try:
+        pool = workers(count=2, concurrency=2, s=s)
+        wait_for(lambda: len(accepted_by_moto(moto_ses, ids)) >= 400, 120, 0.05, "400 sends before the kill")
+        pool.kill(0)  # SIGKILL: main process and its pool children, mid-drain
+        pool.start_one(2)
+        pool.wait_ready([pool.names[2]])
+
+        def all_sent_nothing_pending():
+            sent = {ramp_id(m) for m in accepted_by_moto(moto_ses, ids)}
+            return sent >= ids and runtime.client.hlen(runtime.budget.keys.unconfirmed) == 0
+
+        # A send the kill interrupted is unconfirmed until SES's Send event proves it went, or its
+        # absence (10 s here, 15 min by default) proves it did not and it is sent again.
+        wait_for(all_sent_nothing_pending, 240, 0.2, "every message sent and every unconfirmed one resolved")
+    finally:
+        publisher.stop.set()
+        events.terminate()
+        events.wait(30)
     sent = [ramp_id(m) for m in accepted_by_moto(moto_ses, ids)]
     assert len(sent) == len(set(sent)), "a message was sent twice"
     assert set(sent) == ids, f"{len(ids - set(sent))} messages never reached SES"
