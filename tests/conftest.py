@@ -98,8 +98,8 @@ def workers(settings, tmp_path):
 
     pools: list[WorkerPool] = []
 
-    def start(count: int = 1, concurrency: int = 2, env: dict | None = None, s: Settings | None = None) -> WorkerPool:
-        pool = WorkerPool(s or settings, tmp_path, count, concurrency, env or {})
+    def start(count: int = 1, concurrency: int = 2, env: dict | None = None, s: Settings | None = None, supervised: bool = False) -> WorkerPool:
+        pool = WorkerPool(s or settings, tmp_path, count, concurrency, env or {}, supervised)
         pools.append(pool)
         pool.start()
         return pool

@@ -41,7 +41,8 @@ def wait_for(predicate: Callable[[], object], timeout_s: float = 60.0, interval_
 class WorkerPool:
     """`count` real `celery -A ses_ramp.worker.app worker` processes, each with `concurrency` children."""
 
-    def __init__(self, settings: Settings, tmp: Path, count: int, concurrency: int, extra_env: dict) -> None:
+    def __init__(self, settings: Settings, tmp: Path, count: int, concurrency: int, extra_env: dict, supervised: bool = False) -> None:
+        self.supervised = supervised
         self.settings = settings
         self.tmp = tmp
         self.count = count
@@ -59,9 +60,13 @@ class WorkerPool:
     def start_one(self, index: int) -> subprocess.Popen:
         name = f"w{index}-{os.getpid()}-{time.monotonic_ns()}@{self.settings.key_prefix}"
         log = open(self.tmp / f"worker-{index}-{len(self.procs)}.log", "wb")
+        if self.supervised:  # `ramp worker`: the supervised form the Dockerfile runs
+            cmd = [sys.executable, "-m", "ses_ramp.worker", "worker", "-c", str(self.concurrency), "-n", name]
+        else:
+            cmd = [sys.executable, "-m", "celery", "-A", "ses_ramp.worker.app", "worker", "-Q", "transactional,bulk",
+                   "-c", str(self.concurrency), "-n", name, "--without-gossip", "--without-mingle", "-l", "INFO"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "ses_ramp.worker.app", "worker", "-Q", "transactional,bulk",
-             "-c", str(self.concurrency), "-n", name, "--without-gossip", "--without-mingle", "-l", "INFO"],
+            cmd,
             env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.procs.append(proc)

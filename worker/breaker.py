@@ -16,7 +16,7 @@ from ses_ramp.config import Settings
 from ses_ramp.worker import pause
 from ses_ramp.worker.events import EventStore, rates
 
-log = structlog.get_logger().bind(logger="ses_ramp.breaker")
+log = structlog.get_logger(logger_name="ses_ramp.breaker")
 
 
 @dataclass(frozen=True)

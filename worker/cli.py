@@ -60,18 +60,24 @@ def worker(
     queues: str = typer.Option("transactional,bulk", "--queues", "-Q"),
     pool: str = typer.Option("prefork", help="Celery pool: prefork, threads, solo."),
     hostname: Optional[str] = typer.Option(None, "--hostname", "-n"),
+    supervise: bool = typer.Option(True, help="Restart the Celery worker if it dies unexpectedly."),
 ) -> None:
     """Start a Celery worker draining both queues under the warm-up budget."""
     settings = _with_redis(settings_or_exit())
-    from ses_ramp.worker.app import app
-
     argv = [
         "worker", "-Q", queues, "-c", str(concurrency or settings.worker_concurrency), "-P", pool,
         "-l", settings.log_level, "--without-gossip", "--without-mingle",
     ]
     if hostname:
         argv += ["-n", hostname]
-    app.worker_main(argv)
+    if not supervise:
+        from ses_ramp.worker.app import app
+
+        app.worker_main(argv)
+        return
+    from ses_ramp.worker.supervise import supervise_worker
+
+    raise typer.Exit(supervise_worker([sys.executable, "-m", "celery", "-A", "ses_ramp.worker.app", *argv]))
 
 
 @cli.command()

@@ -22,7 +22,7 @@ from ses_ramp.config import Settings
 from ses_ramp.config.keys import Keys
 from ses_ramp.producers.message import normalise_address
 
-log = structlog.get_logger().bind(logger="ses_ramp.events")
+log = structlog.get_logger(logger_name="ses_ramp.events")
 
 EVENT_TYPES = {"Send", "Delivery", "Bounce", "Complaint", "Reject", "DeliveryDelay", "Open", "Click", "RenderingFailure", "Subscription"}
 #: (window seconds, bucket seconds): a 300 s window in 10 s buckets, a 24 h window in 5 min buckets.

@@ -18,7 +18,7 @@ from ses_ramp.worker.budget import Budget
 from ses_ramp.worker.deferrals import DeferralStore
 from ses_ramp.worker.transports.base import Transport
 
-log = structlog.get_logger().bind(logger="ses_ramp.housekeeping")
+log = structlog.get_logger(logger_name="ses_ramp.housekeeping")
 
 
 class Mover:

@@ -21,7 +21,7 @@ def _redact(_, __, event: dict) -> dict:
 
 def _logger_name(logger, _, event: dict) -> dict:
     record = event.get("_record")
-    name = record.name if record is not None else getattr(logger, "name", None)
+    name = record.name if record is not None else event.pop("logger_name", None)
     if name:
         event.setdefault("logger", name)
     return event

@@ -24,7 +24,7 @@ from ses_ramp.worker.errors import Deferred, Paused, Permanent, QuotaExhausted, 
 from ses_ramp.worker.outcomes import classify
 from ses_ramp.worker.transports.base import Transport
 
-log = structlog.get_logger().bind(logger="ses_ramp.send")
+log = structlog.get_logger(logger_name="ses_ramp.send")
 
 PAUSE_RECHECK_S = 30.0
 

@@ -31,7 +31,17 @@ def settle_all(runtime, moto_ses, ids, timeout_s):
         unconfirmed = set(runtime.client.hkeys(runtime.budget.keys.unconfirmed))
         return sent | unconfirmed >= ids
 
-    wait_for(done, timeout_s, 0.2, "every message to be sent")
+    try:
+        wait_for(done, timeout_s, 0.2, "every message to be sent")
+    except AssertionError:
+        missing = ids - {ramp_id(m) for m in accepted_by_moto(moto_ses, ids)}
+        k = runtime.budget.keys
+        where = {mid: {"deferred": runtime.client.zscore(k.deferred, mid), "payload": runtime.client.hexists(k.payload, mid),
+                       "dead": runtime.client.hexists(k.dead, mid), "unconfirmed": runtime.client.hexists(k.unconfirmed, mid),
+                       "queued": sum(mid in x for q in ("transactional", "bulk") for name in k.queue_lists(q, list(range(10)))
+                                     for x in runtime.client.lrange(name, 0, -1)),
+                       "unacked": sum(mid in v for v in runtime.client.hvals(f"{k.queue_prefix}unacked"))} for mid in list(missing)[:5]}
+        raise AssertionError(f"{len(missing)} missing; where: {where}") from None
 
 
 class SesEventPublisher(threading.Thread):
@@ -100,7 +110,9 @@ def test_redis_restart_mid_drain_workers_reconnect_and_finish(settings, moto_ses
         producer = Producer(s)
         ids = {r.id for r in producer.enqueue_many(batch(1500, "restart"))}
         producer.close()
-        workers(count=2, concurrency=2, s=s)
+        # `ramp worker` (supervised): Celery may exit on an "Unrecoverable error" while closing the lost
+        # connection (a kombu race); the supervisor restarts it, as it would in production.
+        workers(count=2, concurrency=2, s=s, supervised=True)
         wait_for(lambda: len(accepted_by_moto(moto_ses, ids)) >= 300, 120, 0.05, "300 sends before the restart")
         server.stop()  # SIGTERM: Redis writes its append-only file and exits
         time.sleep(1.0)  # Redis really is down for a while (this is the outage being tested, not a sync)
