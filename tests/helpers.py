@@ -192,3 +192,25 @@ class _Raw:
     def read(self, *_a, **_k):
         body, self.body = self.body, b""
         return body
+
+
+def ramp(settings: Settings, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real `ramp` CLI (as `python -m ses_ramp.worker`) against `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAMP_")}
+    env.update(settings_env(settings))
+    done = subprocess.run([sys.executable, "-m", "ses_ramp.worker", *args], env=env, capture_output=True, text=True, input=input, timeout=120)
+    if check and done.returncode != 0:
+        raise AssertionError(f"ramp {' '.join(args)} exited {done.returncode}: {done.stdout}{done.stderr}")
+    return done
+
+
+def active_queues(settings: Settings, name: str) -> set[str]:
+    """What Celery's own `celery inspect active_queues` reports for worker `name`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAMP_")}
+    env.update(settings_env(settings))
+    done = subprocess.run([sys.executable, "-m", "celery", "-A", "ses_ramp.worker.app", "inspect", "active_queues", "-d", name, "-j", "--timeout", "5"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise AssertionError(done.stdout + done.stderr)
+    data = json.loads(done.stdout[done.stdout.index("{"):])
+    return {q["name"] for q in data.get(name, [])}

@@ -1,0 +1,102 @@
+"""Pause, resume, flush, restore and probation through the real `ramp` CLI, with real workers."""
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from ses_ramp.producers import Producer
+from ses_ramp.worker.status import queue_depths
+from tests.helpers import accepted_by_moto, active_queues, ramp, wait_for
+
+BIG = {"warmup_start_per_day": 1_000_000, "warmup_target_per_day": 1_000_000, "rate_per_s": 100}
+
+
+def enqueue(s, kind, n, tag, **extra):
+    p = Producer(s)
+    ids = {r.id for r in p.enqueue_many({"to": [f"{tag}{i}@example.com"], "subject": f"{tag} {i}", "text": "x", "kind": kind, **extra} for i in range(n))}
+    p.close()
+    return ids
+
+
+def test_pause_resume_fleet_wide_including_a_worker_started_while_paused(settings, moto_ses, workers, runtime):
+    s = settings.model_copy(update=BIG)
+    ramp(s, "pause", "bulk", "--reason", "list cleanup")
+    pool = workers(count=1, concurrency=2, s=s)  # started while bulk is paused
+    name = pool.names[0]
+    assert active_queues(s, name) == {"transactional"}
+    tx, bulk = enqueue(s, "transactional", 20, "t"), enqueue(s, "bulk", 20, "b")
+    wait_for(lambda: len(accepted_by_moto(moto_ses, tx)) == 20, 60, what="transactional to flow")
+    assert accepted_by_moto(moto_ses, bulk) == []
+    assert queue_depths(runtime.client, s.key_prefix)["bulk"] == 20  # untouched in the queue, not cycled
+    status = json.loads(ramp(s, "status", "--json").stdout)
+    assert status["paused"]["bulk"]["reason"] == "list cleanup" and status["queues"]["bulk"] == 20
+
+    ramp(s, "resume", "bulk")
+    wait_for(lambda: len(accepted_by_moto(moto_ses, bulk)) == 20, 60, what="bulk to drain after resume")
+    wait_for(lambda: active_queues(s, name) == {"transactional", "bulk"}, 30, 0.5, "the bulk consumer to come back")
+
+    ramp(s, "pause", "all", "--reason", "SES probation e-mail")
+    wait_for(lambda: active_queues(s, name) == set(), 30, 0.5, "every consumer to be cancelled")
+    later = enqueue(s, "transactional", 5, "l")
+    # A fetch already in flight when the consumer was cancelled may still take one; the gate then
+    # refuses it (paused) and keeps it in the deferred set. None is sent, none is lost.
+    kept = lambda: queue_depths(runtime.client, s.key_prefix)["transactional"] + runtime.deferrals.counts()["deferred"]  # noqa: E731
+    wait_for(lambda: kept() == 5, 10, 0.1, "the 5 to be queued or kept")
+    assert accepted_by_moto(moto_ses, later) == []
+    ramp(s, "resume", "all")
+    wait_for(lambda: len(accepted_by_moto(moto_ses, later)) == 5, 60, what="transactional after resume all")
+
+
+def test_flush_parks_restore_sends_oldest_first_and_reports_expired(settings, moto_ses, workers, runtime):
+    s = settings.model_copy(update=BIG)
+    ramp(s, "pause", "bulk", "--reason", "flush test")
+    soon = (datetime.now(timezone.utc) + timedelta(seconds=2)).isoformat()
+    keep = enqueue(s, "bulk", 12, "k")
+    expiring = enqueue(s, "bulk", 3, "e", expires_at=soon)
+    out = ramp(s, "flush", "bulk").stdout
+    assert "parked 15 queued" in out
+    assert queue_depths(runtime.client, s.key_prefix)["bulk"] == 0
+    status = json.loads(ramp(s, "status", "--json").stdout)
+    assert status["parked"]["bulk"] == 15
+    wait_for(lambda: datetime.now(timezone.utc) > datetime.fromisoformat(soon), 10, 0.1, "the 3 to expire")
+    ramp(s, "resume", "bulk")
+    out = ramp(s, "restore", "bulk").stdout
+    assert "restored 12" in out and "3 expired" in out
+    workers(count=1, concurrency=2, s=s)
+    wait_for(lambda: len(accepted_by_moto(moto_ses, keep)) == 12, 60, what="restored mail to be sent")
+    assert accepted_by_moto(moto_ses, expiring) == []
+    dead = {e["message"]["id"] for e in runtime.deferrals.dead_entries()}
+    assert dead == expiring
+
+
+def test_flush_delete_needs_confirmation(settings, runtime):
+    s = settings.model_copy(update=BIG)
+    enqueue(s, "bulk", 4, "d")
+    refused = ramp(s, "flush", "bulk", "--delete", input="n\n", check=False)
+    assert refused.returncode == 1 and runtime.client.llen(runtime.budget.keys.parked("bulk")) == 4
+    ramp(s, "flush", "bulk", "--delete", input="y\n")
+    assert runtime.client.llen(runtime.budget.keys.parked("bulk")) == 0
+
+
+def test_probation_on_and_off(settings, runtime):
+    s = settings.model_copy(update={"warmup_start_per_day": 1000, "warmup_target_per_day": 50_000})
+    ramp(s, "probation", "on")
+    st = json.loads(ramp(s, "status", "--json").stdout)
+    assert st["probation"] and st["cap"] == 500 and st["paused"]["bulk"]["by"] == "probation"
+    assert st["breaker"]["thresholds"]["bounce_trip"] == s.bounce_trip_rate * s.probation_rate_share
+    ramp(s, "probation", "off")
+    st = json.loads(ramp(s, "status", "--json").stdout)
+    assert not st["probation"] and st["cap"] == 1000 and st["paused"] == {}
+    assert st["breaker"]["thresholds"]["bounce_trip"] == s.bounce_trip_rate
+
+
+def test_suppress_import_and_producer_refusal(settings, runtime, tmp_path):
+    f = tmp_path / "list.csv"
+    f.write_text("email,reason\n Bounced@Example.com ,hard\nother@example.com,complaint\n")
+    assert "2 newly suppressed" in ramp(settings, "suppress", "import", str(f)).stdout
+    assert ramp(settings, "suppress", "list").stdout.split() == ["Bounced@example.com", "other@example.com"]
+    ramp(settings, "suppress", "remove", "other@example.com")
+    from ses_ramp.producers import SuppressedRecipient
+    import pytest
+
+    with pytest.raises(SuppressedRecipient):
+        Producer(settings).enqueue({"to": ["Bounced@EXAMPLE.com"], "subject": "s", "text": "t"})
