@@ -214,3 +214,18 @@ def active_queues(settings: Settings, name: str) -> set[str]:
         raise AssertionError(done.stdout + done.stderr)
     data = json.loads(done.stdout[done.stdout.index("{"):])
     return {q["name"] for q in data.get(name, [])}
+
+
+def answer_operation(client, operation: str, status: int, body: dict) -> list:
+    """Answer every call of `operation` (an SES v2 operation moto lacks) with a real HTTP response
+    that botocore's own parser reads. Returns the list of request bodies seen."""
+    from botocore.awsrequest import AWSResponse
+
+    seen: list = []
+
+    def hook(request, **_):
+        seen.append(json.loads(request.body) if request.body else {})
+        return AWSResponse(request.url, status, {"Content-Type": "application/json"}, _Raw(json.dumps(body).encode()))
+
+    client.meta.events.register(f"before-send.sesv2.{operation}", hook)
+    return seen

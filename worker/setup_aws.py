@@ -21,6 +21,7 @@ def _code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
 
+
 def alarm_threshold(settings: Settings) -> float:
     """Just under the trip level: the alarm fires before the breaker's own trip would."""
     return round(settings.bounce_trip_rate * 0.9, 6)
@@ -33,12 +34,13 @@ def run_setup(settings: Settings, clients: dict[str, Any], ip: str | None = None
     pool, cs = settings.dedicated_ip_pool, settings.configuration_set
 
     try:
+        ses.get_dedicated_ip_pool(PoolName=pool)
+        report.append(("dedicated IP pool", pool, "exists"))
+    except ClientError as exc:
+        if _code(exc) != "NotFoundException":
+            raise
         ses.create_dedicated_ip_pool(PoolName=pool, ScalingMode="STANDARD")
         report.append(("dedicated IP pool", pool, "created"))
-    except ClientError as exc:
-        if _code(exc) != "AlreadyExistsException":
-            raise
-        report.append(("dedicated IP pool", pool, "exists"))
 
     if ip:
         current = ses.get_dedicated_ip(Ip=ip)["DedicatedIp"].get("PoolName")
@@ -49,13 +51,14 @@ def run_setup(settings: Settings, clients: dict[str, Any], ip: str | None = None
             report.append(("dedicated IP", ip, "updated"))
 
     try:
+        ses.get_configuration_set(ConfigurationSetName=cs)
+        report.append(("configuration set", cs, "exists"))
+    except ClientError as exc:
+        if _code(exc) not in {"NotFoundException", "ConfigurationSetDoesNotExistException"}:
+            raise
         ses.create_configuration_set(ConfigurationSetName=cs, DeliveryOptions={"SendingPoolName": pool},
                                      ReputationOptions={"ReputationMetricsEnabled": True})
         report.append(("configuration set", cs, "created"))
-    except ClientError as exc:
-        if _code(exc) != "AlreadyExistsException":
-            raise
-        report.append(("configuration set", cs, "exists"))
 
     topics = {t["TopicArn"].rsplit(":", 1)[-1]: t["TopicArn"] for t in sns.list_topics().get("Topics", [])}
     topic_arn = topics.get(settings.events_topic_name)
