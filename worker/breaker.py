@@ -52,7 +52,8 @@ class Breaker:
         now = self.runtime.budget.now_ms()
         t = self.thresholds()
         level, why = "ok", ""
-        for window, totals in self.store.windows(now).items():
+        since = int(self.client.hget(self.keys.breaker, "resumed_at_ms") or 0)
+        for window, totals in self.store.windows(now, since).items():
             r = rates(totals)
             if r["sends"] < self.settings.breaker_min_sample:
                 continue

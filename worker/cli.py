@@ -247,7 +247,9 @@ def resume_cmd(target: str = Target) -> None:
         err.print(f"[red]ses-ramp:[/red] {exc}")
         raise typer.Exit(2) from None
     if target == "all" or not pause.flags(runtime.client, runtime.budget.keys):
+        # The breaker starts counting afresh: the rates that tripped it must not trip it again.
         runtime.client.hdel(runtime.budget.keys.breaker, "level", "why", "at_ms")
+        runtime.client.hset(runtime.budget.keys.breaker, "resumed_at_ms", runtime.budget.now_ms())
     out.print(f"resumed: {', '.join(cleared) or 'nothing was paused'}")
 
 

@@ -115,9 +115,10 @@ class EventStore:
                 pipe.set(self.keys.send_event(mid), "1", ex=7 * 86400)
             pipe.execute()
 
-    def windows(self, now_ms: int) -> dict[int, dict[str, int]]:
-        """Totals per window: {300: {"sends": .., ...}, 86400: {...}}. Prunes expired buckets."""
-        now_s = now_ms // 1000
+    def windows(self, now_ms: int, since_ms: int = 0) -> dict[int, dict[str, int]]:
+        """Totals per window: {300: {"sends": .., ...}, 86400: {...}}, counting only buckets that
+        start at or after `since_ms` (an operator's resume wipes the slate). Prunes expired buckets."""
+        now_s, since_s = now_ms // 1000, since_ms // 1000
         totals = {w: dict.fromkeys(METRICS, 0) for w, _ in WINDOWS}
         stale = []
         for name, value in self.client.hgetall(self.keys.events).items():
@@ -126,7 +127,7 @@ class EventStore:
             bucket = dict(WINDOWS)[window]
             if start + bucket <= now_s - window:
                 stale.append(name)
-            elif metric in totals[window]:
+            elif metric in totals[window] and start + bucket > since_s:
                 totals[window][metric] += int(value)
         if stale:
             self.client.hdel(self.keys.events, *stale)
