@@ -118,3 +118,16 @@ def pytest_sessionfinish(session, exitstatus):
     if not passed:
         reporter.write_line("RAMP_REQUIRE_INTEGRATION=1 but no integration test passed", red=True)
         session.exitstatus = 1
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging():
+    """A test that configures logging (bound to pytest's capture file) must not leak it."""
+    import logging
+
+    import structlog
+
+    handlers = logging.getLogger().handlers[:]
+    yield
+    structlog.reset_defaults()
+    logging.getLogger().handlers[:] = handlers

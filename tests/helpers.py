@@ -138,12 +138,23 @@ def accepted_by_moto(moto_ses, ids: set[str]) -> list:
     return [m for m in moto_ses.sent_messages() if ramp_id(m) in ids]
 
 
+def reset_recording(moto_ses) -> None:
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_ses.endpoint_url}/moto-api/recorder/reset-recording", method="POST"))
+
+
 def recorded_send_requests(moto_ses) -> list[dict]:
     """SES v2 SendEmail request bodies moto's recorder saw, with the raw MIME decoded."""
     out = []
     with open(moto_ses.recording_path) as fh:
         for line in fh:
-            entry = json.loads(line)
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # moto's threaded server can interleave two appends; reset_recording() first
+            if not isinstance(entry, dict) or "url" not in entry:
+                continue
             if not entry["url"].endswith("/v2/email/outbound-emails"):
                 continue
             body = entry["body"]

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from ses_ramp.producers import Producer, QueueUnavailable
-from tests.helpers import accepted_by_moto, recorded_send_requests, settings_env, wait_for
+from tests.helpers import accepted_by_moto, recorded_send_requests, reset_recording, settings_env, wait_for
 
 APP = r"""
 import json, sys
@@ -24,6 +24,7 @@ print(json.dumps({"id": receipt.id, "heavy": heavy}))
 
 
 def test_message_from_separate_producer_process_reaches_ses_with_config_set_and_tags(settings, moto_ses, workers, redis_client):
+    reset_recording(moto_ses)
     subject = f"Password reset {settings.key_prefix}"
     env = {**settings_env(settings), "PATH": "/usr/bin:/bin"}
     run = subprocess.run([sys.executable, "-c", APP.replace("SUBJ", settings.key_prefix)], env=env, capture_output=True, text=True, timeout=60)
