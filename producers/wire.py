@@ -36,6 +36,9 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
         # Sweep for messages of dead workers often enough that a short visibility timeout means what it says.
         "unacked_restore_interval": max(1, min(10, settings.visibility_timeout_s // 5)),
         "unacked_restore_throttle": 1,
+        # The restore sweep runs under a mutex; a worker that dies holding it (a broker outage can do
+        # that) would block every other worker's sweep for kombu's default 300 s.
+        "unacked_mutex_expire": max(30, min(300, settings.visibility_timeout_s)),
         "socket_connect_timeout": 5,
         "socket_timeout": 30,
         "health_check_interval": 25,
