@@ -128,10 +128,38 @@ def bench_bare(base: Settings, n: int, concurrency: int, tmp: str) -> float:
         client.delete(counter)
 
 
+def bench_overshoot(base: Settings, moto, cap: int, workers: int, tmp: str) -> dict:
+    """`workers` real worker processes race to send 10x the day's cap; count what SES received."""
+    s = base.model_copy(update={"key_prefix": f"bo{uuid.uuid4().hex[:6]}", "transport": "ses-api", "warmup_start_per_day": cap,
+                                "warmup_target_per_day": 50_000, "rate_per_s": 200, "rate_burst": 20})
+    env = {**os.environ, **settings_env(s)}
+    client = redis.Redis.from_url(s.effective_redis_url, decode_responses=True)
+    p = Producer(s)
+    mixed = [dict(m, kind="transactional" if i % 5 == 0 else "bulk") for i, m in enumerate(messages(cap * 10))]
+    ids = {r.id for r in p.enqueue_many(mixed)}
+    p.close()
+    procs = [start_worker([sys.executable, "-m", "celery", "-A", "ses_ramp.worker.app", "worker", "-Q", "transactional,bulk", "-c", "1",
+                           "-n", f"o{i}@bench", "--without-gossip", "--without-mingle", "-l", "WARNING"], env, f"{tmp}/o{i}.log")
+             for i in range(workers)]
+    try:
+        deferred = f"{s.key_prefix}:{{{s.key_prefix}}}:deferred"
+        wait_count(lambda: client.zcard(deferred), cap * 9, timeout_s=300)
+        import email
+
+        sent = sum(1 for m in moto.sent_messages() if email.message_from_string(m.raw_data).get("X-Ses-Ramp-Id") in ids)
+    finally:
+        for proc in procs:
+            stop(proc)
+    return {"cap": cap, "sent": sent, "overshoot": sent - cap, "workers": workers}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--messages", type=int, default=3000)
     ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--backlog", type=int, default=100_000, help="bulk messages queued ahead of the transactional probes")
+    ap.add_argument("--deferred", type=int, default=100_000, help="messages deferred for the memory figure")
+    ap.add_argument("--eta", type=int, default=50_000, help="Celery ETA tasks for the comparison")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="ses-ramp-bench-")
     url = os.environ.get("RAMP_REDIS_URL") or os.environ.get("REDIS_URL")
@@ -146,11 +174,20 @@ def main() -> None:
         rate_per_s=1_000_000, rate_burst=1000, log_level="WARNING",
     )
     n, c = args.messages, args.concurrency
+    from bench.latency import fifo_p99, transactional_p99
+    from bench.memory import celery_eta_rss, ramp_deferred_rss
+
+    env_of = lambda s: {**os.environ, **settings_env(s)}  # noqa: E731
     try:
         many, single = bench_enqueue(base, n)
         bare = bench_bare(base, n, c, tmp)
         noop, gate_calls = bench_drain(base, n, "noop", c, tmp)
         ses, _ = bench_drain(base, n, "ses-api", c, tmp)
+        over = bench_overshoot(base, moto, 200, 4, tmp)
+        lat = transactional_p99(base, moto, args.backlog, 200, tmp, env_of)
+        fifo = fifo_p99(url, args.backlog, 20, tmp)
+        mem = ramp_deferred_rss(base, args.deferred, tmp, env_of)
+        eta = celery_eta_rss(url, args.eta, tmp)
     finally:
         moto.stop()
         if server:
@@ -160,7 +197,14 @@ def main() -> None:
         ("bare Celery noop drain", f"{bare:,.0f} msg/s", f"prefork -c {c}, same broker"),
         ("drain, gate + noop transport", f"{noop:,.0f} msg/s", f"{noop / bare:.2f}x bare Celery noop"),
         ("drain, gate + moto SES API", f"{ses:,.0f} msg/s", f"{ses / bare:.2f}x bare Celery noop"),
-        ("gate round trips per message", f"{gate_calls:.2f}", "one Lua call decides and reserves"),
+        ("gate round trips per message", f"{gate_calls:.2f}", "must be 1: one Lua call decides and reserves"),
+        ("quota overshoot, 4 workers", f"{over['overshoot']}", f"must be 0: cap {over['cap']}, SES got {over['sent']} of {over['cap'] * 10} queued"),
+        ("transactional p99 behind bulk", f"{lat['p99_ms']:,.0f} ms",
+         f"p50 {lat['p50_ms']:,.0f} ms, {lat['backlog']:,} bulk queued, 14/s saturated; target <= {lat['target_ms']:.0f} ms"),
+        ("  same, plain FIFO Celery", f"{fifo['p99_ms'] / 1000:,.0f} s",
+         ("estimated from its drain rate: not reached in %.0f s" % fifo["observed_s"]) if fifo["estimated"] else "measured"),
+        (f"worker RSS, {mem['n']:,} deferred", f"+{mem['added_mb']:.1f} MB", f"{mem['before_mb']:.0f} -> {mem['after_mb']:.0f} MB; target < 30 MB"),
+        (f"  same, {eta['n']:,} Celery ETA tasks", f"+{eta['added_mb']:.1f} MB", f"{eta['before_mb']:.0f} -> {eta['after_mb']:.0f} MB"),
     ]
     print(f"ses-ramp bench, {date.today()}, {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, {n} messages")
     width = max(len(r[0]) for r in rows)

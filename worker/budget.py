@@ -66,13 +66,16 @@ class Budget:
         self.scripts = scripts or Scripts.register(client)
         self.cfg = schedule.ScheduleConfig.from_settings(settings)
         self.idem_ttl_s = 7 * 86400
+        # Part of the rate limiter's burst that bulk may not use: a transactional message arriving
+        # while bulk saturates the rate finds a slot at once instead of queueing behind it.
+        self.tx_headroom = math.ceil(settings.rate_burst * settings.transactional_reserve_share)
 
     # -- the hot path --------------------------------------------------------------------------
     def gate(self, kind: str, recipients: int, idempotency_key: str) -> Decision:
         k = self.keys
         code, wait_ms, detail = self.scripts.gate(
             keys=[k.clock_offset_ms, k.day, k.pause, k.gcra, k.rate, k.idem(idempotency_key)],
-            args=[kind, recipients, self.settings.rate_per_s, self.settings.rate_burst, self.idem_ttl_s],
+            args=[kind, recipients, self.settings.rate_per_s, self.settings.rate_burst, self.idem_ttl_s, self.tx_headroom],
         )
         return Decision(Gate(int(code)), int(wait_ms), _text(detail))
 

@@ -160,3 +160,12 @@ def test_unlimited_account_quota_minus_one():
     from ses_ramp.worker.budget import _account_left
 
     assert _account_left({"max_24h": "-1", "sent_24h": "5"}) == -1
+
+
+def test_bulk_leaves_rate_headroom_for_transactional(runtime):
+    runtime.budget.settings = runtime.settings.model_copy(update={"rate_per_s": 10, "rate_burst": 5})
+    runtime.budget.tx_headroom = 1
+    open_day(runtime)
+    bulk = [go(runtime.budget, "bulk").code for _ in range(5)]
+    assert bulk == [Gate.GO] * 4 + [Gate.RATE]  # bulk stops one short of the burst...
+    assert go(runtime.budget, "transactional").code == Gate.GO  # ...so a transactional message goes at once

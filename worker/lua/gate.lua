@@ -10,6 +10,7 @@
 -- ARGV[3]  rate_per_s       configured fleet-wide rate, recipients/second
 -- ARGV[4]  burst            recipients that may pass at once above the steady rate
 -- ARGV[5]  idem_ttl_s       how long the idempotency record lives, seconds
+-- ARGV[6]  tx_headroom      burst recipients bulk must leave free, so transactional never waits behind it
 -- Returns  {code, wait_ms, detail}
 --   0 GO         reserved; detail = day date
 --   1 NO_DAY     no budget open for now (first call of a day): roll the day, then call again
@@ -70,6 +71,7 @@ local burst = tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[4])) or now_ms
 if tat < now_ms then tat = now_ms end
 local new_tat = tat + n * interval
+if not tx then burst = math.max(1, burst - tonumber(ARGV[6])) end
 local allow_at = new_tat - math.max(burst, n) * interval
 if allow_at > now_ms then return {4, math.ceil(allow_at - now_ms), ''} end
 
