@@ -71,20 +71,24 @@ class Budget:
         self.tx_headroom = math.ceil(settings.rate_burst * settings.transactional_reserve_share)
 
     # -- the hot path --------------------------------------------------------------------------
-    def gate(self, kind: str, recipients: int, idempotency_key: str) -> Decision:
+    def gate(self, kind: str, recipients: int, idempotency_key: str, token: str = "-") -> Decision:
+        """`token` identifies this delivery attempt: a call redis-py retries after a lost reply sees
+        its own claim and gets GO again (never a false DUPLICATE)."""
         k = self.keys
         code, wait_ms, detail = self.scripts.gate(
             keys=[k.clock_offset_ms, k.day, k.pause, k.gcra, k.rate, k.idem(idempotency_key)],
-            args=[kind, recipients, self.settings.rate_per_s, self.settings.rate_burst, self.idem_ttl_s, self.tx_headroom],
+            args=[kind, recipients, self.settings.rate_per_s, self.settings.rate_burst, self.idem_ttl_s, self.tx_headroom, token],
         )
         return Decision(Gate(int(code)), int(wait_ms), _text(detail))
 
-    def settle(self, outcome: str, kind: str, recipients: int, day: str, idempotency_key: str, ses_id: str = "") -> None:
-        """`outcome` is sent, or deferred/failed/waiting (refund: SES never accepted the message)."""
+    def settle(self, outcome: str, kind: str, recipients: int, day: str, idempotency_key: str, ses_id: str = "",
+               token: str = "-") -> None:
+        """`outcome` is sent, or deferred/failed/waiting (refund: SES never accepted the message).
+        Settles only the claim `token` made, once, so a retried call cannot count twice."""
         k = self.keys
         self.scripts.settle(
             keys=[k.clock_offset_ms, k.day, k.idem(idempotency_key)],
-            args=[outcome, kind, recipients, day, ses_id, self.idem_ttl_s],
+            args=[outcome, kind, recipients, day, ses_id, self.idem_ttl_s, token],
         )
 
     # -- adaptive rate (AIMD) --------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -91,12 +92,13 @@ class Sender:
 
         kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
         claimed: list[str] = []
+        token = uuid.uuid4().hex
 
         def claim() -> None:
             """Called by the transport at the last moment before the request leaves: the budget is
             reserved and the idempotency record set only then, so a crash before it leaves nothing
             ambiguous behind."""
-            decision = self._wait_for_gate(kind, n, key)
+            decision = self._wait_for_gate(kind, n, key, token)
             if decision.code != Gate.GO:
                 raise NotNow(decision)
             claimed.append(decision.detail)
@@ -109,14 +111,14 @@ class Sender:
             error = classify(exc, message.recipients)
             if not claimed:  # failed before reaching SES: nothing reserved, nothing ambiguous
                 error = Permanent(str(error)) if isinstance(error, Unconfirmed) else error
-            return self._failed(error, message, wire, attempt, claimed[0] if claimed else "", exc)
-        self.budget.settle("sent", kind, n, claimed[0], key, ses_id)
+            return self._failed(error, message, wire, attempt, claimed[0] if claimed else "", token)
+        self.budget.settle("sent", kind, n, claimed[0], key, ses_id, token)
         return Outcome("sent", ses_id=ses_id)
 
-    def _wait_for_gate(self, kind: str, n: int, key: str) -> Decision:
+    def _wait_for_gate(self, kind: str, n: int, key: str, token: str) -> Decision:
         """Gate once; roll the day or sleep out a short rate-limit wait in place (sub-second)."""
         for _ in range(1000):
-            decision = self.budget.gate(kind, n, key)
+            decision = self.budget.gate(kind, n, key, token)
             if decision.code == Gate.NO_DAY:
                 self.budget.roll_day()
             elif decision.code == Gate.RATE and decision.wait_s <= self.settings.rate_wait_inline_max_s:
@@ -130,7 +132,7 @@ class Sender:
             state, _, value = decision.detail.partition(":")
             if state == "sent":
                 return Outcome("duplicate", ses_id=value, detail="already accepted by SES")
-            age_s = (self.budget.now_ms() - int(value or 0)) / 1000
+            age_s = (self.budget.now_ms() - int(value.split(":")[0] or 0)) / 1000
             grace_s = 2 * self.settings.ses_timeout_s + 5  # no live SES call outlasts its timeouts
             if age_s < grace_s:
                 # Another delivery of this message may still be inside its SES call: look again later.
@@ -145,16 +147,14 @@ class Sender:
         self.deferrals.defer(wire, attempt, max(decision.wait_s, 0.05), f"budget:{decision.code.name.lower()}")
         return Outcome("waiting", detail=decision.code.name.lower())
 
-    def _failed(
-        self, error: Exception, message: Message, wire: dict[str, Any], attempt: int, day: str, exc: BaseException
-    ) -> Outcome:
+    def _failed(self, error: Exception, message: Message, wire: dict[str, Any], attempt: int, day: str, token: str) -> Outcome:
         """Book a failed send. `day` is empty when the failure came before the claim (nothing to refund)."""
         kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
         detail = str(error)
 
         def refund(outcome: str) -> None:
             if day:
-                self.budget.settle(outcome, kind, n, day, key)
+                self.budget.settle(outcome, kind, n, day, key, token=token)
 
         if isinstance(error, Unconfirmed):
             # Keep the idempotency record and the charge: SES may have it. Never resent automatically.

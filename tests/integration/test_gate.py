@@ -169,3 +169,15 @@ def test_bulk_leaves_rate_headroom_for_transactional(runtime):
     bulk = [go(runtime.budget, "bulk").code for _ in range(5)]
     assert bulk == [Gate.GO] * 4 + [Gate.RATE]  # bulk stops one short of the burst...
     assert go(runtime.budget, "transactional").code == Gate.GO  # ...so a transactional message goes at once
+
+
+def test_a_retried_gate_or_settle_call_is_not_counted_twice(runtime):
+    # redis-py re-sends a command whose reply was lost in a reconnect: the scripts must be idempotent.
+    open_day(runtime)
+    first = runtime.budget.gate("bulk", 3, "retry-me", token="tok-1")
+    again = runtime.budget.gate("bulk", 3, "retry-me", token="tok-1")
+    assert first.code == again.code == Gate.GO and runtime.budget.status()["used"] == 3
+    assert runtime.budget.gate("bulk", 3, "retry-me", token="other").code == Gate.DUPLICATE
+    runtime.budget.settle("sent", "bulk", 3, first.detail, "retry-me", "ses-1", token="tok-1")
+    runtime.budget.settle("sent", "bulk", 3, first.detail, "retry-me", "ses-1", token="tok-1")
+    assert runtime.budget.status()["sent"] == 3

@@ -11,6 +11,8 @@
 -- ARGV[4]  burst            recipients that may pass at once above the steady rate
 -- ARGV[5]  idem_ttl_s       how long the idempotency record lives, seconds
 -- ARGV[6]  tx_headroom      burst recipients bulk must leave free, so transactional never waits behind it
+-- ARGV[7]  token            this delivery's claim token: a call retried after a lost reply finds its
+--                           own claim and gets GO again instead of DUPLICATE
 -- Returns  {code, wait_ms, detail}
 --   0 GO         reserved; detail = day date
 --   1 NO_DAY     no budget open for now (first call of a day): roll the day, then call again
@@ -24,7 +26,11 @@ local kind, n = ARGV[1], tonumber(ARGV[2])
 local tx = (kind == 'transactional')
 
 local idem = redis.call('GET', KEYS[6])
-if idem then return {3, 0, idem} end
+if idem then
+  local mine = string.match(idem, '^inflight:%d+:(.+)$')
+  if mine and mine == ARGV[7] then return {0, 0, redis.call('HGET', KEYS[2], 'date') or ''} end
+  return {3, 0, idem}
+end
 
 local paused = redis.call('HMGET', KEYS[3], 'all', kind)
 if paused[1] then return {2, 0, 'all'} end
@@ -82,5 +88,5 @@ redis.call('HINCRBY', KEYS[2], tx and 'used_tx' or 'used_bulk', n)
 redis.call('HSET', KEYS[2], 'hour_idx', hour_idx, 'hour_used', hour_used + n,
     'hour_used_tx', hour_used_tx + (tx and n or 0))
 if acct_left >= 0 then redis.call('HINCRBY', KEYS[2], 'acct_used', n) end
-redis.call('SET', KEYS[6], 'inflight:' .. now_ms, 'EX', tonumber(ARGV[5]))
+redis.call('SET', KEYS[6], 'inflight:' .. now_ms .. ':' .. ARGV[7], 'EX', tonumber(ARGV[5]))
 return {0, 0, f[1]}

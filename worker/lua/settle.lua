@@ -8,10 +8,14 @@
 -- ARGV[4]  date             the day gate.lua reserved on (refunds only touch that day)
 -- ARGV[5]  ses_id           SES message id (sent only)
 -- ARGV[6]  idem_ttl_s       how long a "sent" record is kept, seconds
--- Returns  1 when booked
+-- ARGV[7]  token            the claim token gate.lua stored: only that claim is settled, once
+-- Returns  1 when booked, 0 when there was nothing to settle (a retried call already did it)
 local outcome, kind, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local tx = (kind == 'transactional')
 local same_day = (redis.call('HGET', KEYS[2], 'date') == ARGV[4])
+local idem = redis.call('GET', KEYS[3]) or ''
+local claimed = (string.match(idem, '^inflight:%d+:(.+)$') == ARGV[7])
+if not claimed then return 0 end
 if outcome == 'sent' then
   redis.call('SET', KEYS[3], 'sent:' .. ARGV[5], 'EX', tonumber(ARGV[6]))
   if same_day then
