@@ -161,6 +161,13 @@ class Settings(BaseSettings):
     mover_interval_s: float = Field(1.0, gt=0, description="How often due deferred messages are requeued.")
     mover_batch: int = Field(500, ge=1, description="Deferred messages requeued per mover pass.")
 
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Serve Prometheus metrics on this port (worker main process, `ramp events`); unset: off."
+    )
+    metrics_dir: str | None = Field(
+        None, description="prometheus-client multiprocess directory for prefork pools; unset: a fresh temporary one."
+    )
+
     # --- process ----------------------------------------------------------------------------------
     worker_concurrency: int = Field(4, ge=1, description="Worker processes per `ramp worker`.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")

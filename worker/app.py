@@ -46,6 +46,10 @@ class HousekeepingStep(bootsteps.StartStopStep):
 
         self.housekeeper = Housekeeper([sync, move_due, account_quota, adaptive_rate, unconfirmed], settings.mover_interval_s)
         self.housekeeper.start()
+        if settings.metrics_port:
+            from ses_ramp.worker.metrics import serve
+
+            serve(settings, runtime)
 
     def stop(self, worker):
         if self.housekeeper is not None:
@@ -53,6 +57,9 @@ class HousekeepingStep(bootsteps.StartStopStep):
 
 
 def create_app(settings: Settings) -> Celery:
+    from ses_ramp.worker.metrics import enable
+
+    enable(settings)  # before any process of this tree imports prometheus_client
     app = Celery("ses_ramp", set_as_current=True)
     app.conf.update(celery_config(settings))
     app.ramp_settings = settings
@@ -82,6 +89,14 @@ def _honour_pauses_at_startup(sender, instance, **_kwargs):
         pass  # the housekeeper applies the flags as soon as Redis answers; the gate refuses meanwhile
     finally:
         client.close()
+
+
+@signals.worker_process_shutdown.connect
+def _metrics_child_exit(pid=None, **_kwargs):
+    from ses_ramp.worker.metrics import child_exited
+
+    if pid:
+        child_exited(pid)
 
 
 @signals.setup_logging.connect

@@ -67,6 +67,9 @@ class Sender:
         self.deferrals = deferrals
         self.transport = transport
         self.sleep = sleep
+        from ses_ramp.worker.metrics import Metrics
+
+        self.metrics = Metrics()
 
     def handle(self, wire: dict[str, Any], attempt: int = 0) -> Outcome:
         started = time.perf_counter()
@@ -103,8 +106,10 @@ class Sender:
                 raise NotNow(decision)
             claimed.append(decision.detail)
 
+        call_started = time.perf_counter()
         try:
             ses_id = self.transport.send(message, build_mime(message, message.formatted_from()), claim)
+            self.metrics.ses_call(time.perf_counter() - call_started)
         except NotNow as not_now:
             return self._not_now(not_now.decision, wire, attempt)
         except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes unbooked
@@ -119,6 +124,7 @@ class Sender:
         """Gate once; roll the day or sleep out a short rate-limit wait in place (sub-second)."""
         for _ in range(1000):
             decision = self.budget.gate(kind, n, key, token)
+            self.metrics.decision(decision.code.name.lower())
             if decision.code == Gate.NO_DAY:
                 self.budget.roll_day()
             elif decision.code == Gate.RATE and decision.wait_s <= self.settings.rate_wait_inline_max_s:
@@ -199,6 +205,7 @@ class Sender:
         self, message_id: str, kind: str, n: int, outcome: Outcome, started: float, attempt: int,
         message: Message | None = None,
     ) -> None:
+        self.metrics.outcome(kind, outcome.outcome)
         log.info(
             "message",
             message_id=message_id,
