@@ -1,8 +1,6 @@
 """The ses-smtp transport against a real SMTP server on loopback (aiosmtpd) speaking STARTTLS + AUTH,
 scripted to answer 250, 421, 454 and 550 5.1.1 by recipient."""
 
-import datetime
-import ipaddress
 import ssl
 
 import pytest
@@ -13,32 +11,10 @@ from ses_ramp.producers import Producer
 from ses_ramp.worker.runtime import Runtime
 from ses_ramp.worker.transports.ses_smtp import SesSmtpTransport
 from ses_ramp.worker.embedded import free_port
+from tests.helpers import self_signed
 
 REPLIES = {"ok": None, "slow": "421 4.7.0 Try again later", "throttle": "454 Throttling failure: Maximum sending rate exceeded.",
            "nouser": "550 5.1.1 <nouser@example.com>: Recipient address rejected: User unknown"}
-
-
-def self_signed(tmp_path):
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 class ScriptedHandler:
