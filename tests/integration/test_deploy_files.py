@@ -21,7 +21,7 @@ def compose():
 
 def test_compose_parses_with_the_services_the_design_names():
     services = compose()["services"]
-    assert {"redis", "worker", "flower"} <= set(services)
+    assert {"redis", "worker", "events", "flower"} <= set(services)
     assert "--appendonly" in services["redis"]["command"] and services["redis"]["volumes"]
     assert services["worker"]["deploy"]["replicas"] >= 2
 
@@ -87,3 +87,25 @@ def test_worker_and_flower_commands_run(settings, tmp_path):
         for p in (worker, flower):
             os.killpg(p.pid, 15)
             p.wait(30)
+
+
+def test_events_service_command_runs_against_sqs(settings, tmp_path, moto_ses):
+    from ses_ramp.worker.events import EventStore, aws_client
+    from ses_ramp.producers.redis_client import redis_from_settings
+    from ses_ramp.config.keys import Keys
+    from tests import ses_events as ev
+
+    cmd = compose()["services"]["events"]["command"]
+    s = settings.model_copy(update={"events_queue_name": f"compose-{settings.key_prefix}", "events_wait_s": 1})
+    sqs = aws_client(s, "sqs")
+    url = sqs.create_queue(QueueName=s.events_queue_name)["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=ev.sns(ev.complaint("compose@example.com")))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAMP_")}, **settings_env(s)}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]], env=env, stdout=open(tmp_path / "e.log", "wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    client = redis_from_settings(s)
+    try:
+        wait_for(lambda: client.sismember(Keys(s.key_prefix).suppressed, "compose@example.com"), 60, 0.2, "the events service to act")
+    finally:
+        os.killpg(proc.pid, 15)
+        assert proc.wait(30) in (0, -15)
