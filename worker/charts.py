@@ -23,3 +23,28 @@ def plot_schedule(days, cfg, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_simulation(rows, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    days = [r["day"] for r in rows]
+    fig, ax = plt.subplots(figsize=(10, 5), dpi=110)
+    ax.step(days, [r["cap"] for r in rows], where="mid", color="#1f6feb", linewidth=2, label="daily cap")
+    ax.bar(days, [r["sent"] for r in rows], color="#2da44e", alpha=0.7, label="sent")
+    ax.plot(days, [r["backlog"] for r in rows], color="#cf222e", linewidth=1.5, label="backlog")
+    for r in rows:
+        if r["breaker"] != "ok":
+            ax.axvline(r["day"], color="#d29922", linestyle=":", linewidth=1)
+    ax.set_yscale("symlog", linthresh=100)
+    ax.set_xlabel("day")
+    ax.set_ylabel("recipients")
+    ax.set_title(f"ses-ramp simulate: {title}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -442,6 +442,68 @@ def setup_cmd(ip: Optional[str] = typer.Option(None, help="Dedicated IP to put i
     out.print(table)
 
 
+@cli.command("simulate")
+def simulate_cmd(
+    days: int = typer.Option(45, min=1, max=120),
+    profile: Optional[str] = typer.Option(None, help="consumer (1.5x) or b2b (1.2x)"),
+    daily_demand: int = typer.Option(50_000, "--daily-demand", min=50, help="Recipients the app wants to send per day."),
+    seed: int = typer.Option(7, help="Random seed: the same seed gives the same run."),
+    dirty_list_day: Optional[int] = typer.Option(None, "--dirty-list-day", help="Day an unverified list goes out (12% hard bounces)."),
+    tolerance: float = typer.Option(2.0, help="Growth a receiver accepts over the IP's best day before deferring."),
+    as_json: bool = typer.Option(False, "--json"),
+    plot: Optional[Path] = typer.Option(None, help="Write cap vs sent vs backlog as a PNG."),
+) -> None:
+    """Run the real schedule, gate, classifier, deferrals and breaker against a receiver model, fast."""
+    import uuid as _uuid
+
+    from ses_ramp.worker.embedded import EmbeddedRedis, free_port
+    from ses_ramp.worker.runtime import Runtime
+    from ses_ramp.worker.simulate import ReceiverModel, rows_as_dicts, simulate
+
+    overrides = {"warmup_profile": profile} if profile else {}
+    settings = settings_or_exit(**overrides)
+    server = None
+    if settings.redis_url is None:
+        import tempfile
+
+        server = EmbeddedRedis(free_port(), tempfile.mkdtemp(prefix="ses-ramp-sim-"), persist=False).start()
+    url = server.url if server else settings.redis_url
+    sim = settings.model_copy(update={"redis_url": url, "key_prefix": f"sim-{_uuid.uuid4().hex[:8]}", "rate_wait_inline_max_s": 86_400.0,
+                                      "from_address": settings.from_address or "sim@example.com", "log_level": "ERROR"})
+    from ses_ramp.worker.transports.noop import NoopTransport
+
+    runtime = Runtime.build(sim, transport=NoopTransport())
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    try:
+        rows = simulate(sim, runtime, days, daily_demand, ReceiverModel(seed=seed, tolerance=tolerance, dirty_day=dirty_list_day))
+    finally:
+        for key in runtime.client.scan_iter(f"{sim.key_prefix}:*", count=5000):
+            runtime.client.delete(key)
+        if server:
+            server.stop()
+    data = rows_as_dicts(rows)
+    if plot:
+        from ses_ramp.worker.charts import plot_simulation
+
+        plot_simulation(data, plot, title=f"{sim.warmup_profile} x{sim.multiplier}, demand {daily_demand:,}/day, seed {seed}")
+        err.print(f"wrote {plot}")
+    if as_json:
+        print(json.dumps(data))
+        return
+    table = Table(title=f"simulated warm-up ({sim.warmup_profile}, x{sim.multiplier}, demand {daily_demand:,}/day, seed {seed})")
+    for col in ("day", "step", "cap", "sent", "deferred", "backlog", "bounce", "complaint", "breaker"):
+        table.add_column(col, justify="right")
+    for r in data:
+        table.add_row(str(r["day"]), str(r["step"]), f"{r['cap']:,}", f"{r['sent']:,}", f"{r['deferred']:,}", f"{r['backlog']:,}",
+                      f"{r['bounce_rate']:.2%}", f"{r['complaint_rate']:.3%}", r["breaker"])
+    out.print(table)
+    reached = next((r["day"] for r in data if r["sent"] >= sim.warmup_target_per_day), None)
+    out.print(f"{sim.warmup_target_per_day:,}/day reached on day {reached}" if reached else
+              f"{sim.warmup_target_per_day:,}/day not reached in {days} days")
+
+
 @cli.command()
 def demo(
     messages: int = typer.Option(200, "--messages", "-m", min=1, max=20000),
