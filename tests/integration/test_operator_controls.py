@@ -100,3 +100,18 @@ def test_suppress_import_and_producer_refusal(settings, runtime, tmp_path):
 
     with pytest.raises(SuppressedRecipient):
         Producer(settings).enqueue({"to": ["Bounced@EXAMPLE.com"], "subject": "s", "text": "t"})
+
+
+def test_dead_list_and_retry(settings, runtime, moto_ses, workers):
+    s = settings.model_copy(update=BIG)
+    p = Producer(s)
+    wire = p.prepare({"to": ["later@example.com"], "subject": "retry me", "text": "x", "kind": "bulk"}).to_wire()
+    p.close()
+    runtime.deferrals.dead_letter(wire, 10, "TooManyRequestsException: attempts exhausted", runtime.budget.now_ms())
+    listed = json.loads(ramp(s, "dead", "list", "--json").stdout)
+    assert [e["message"]["id"] for e in listed] == [wire["id"]] and "attempts exhausted" in listed[0]["error"]
+    assert "re-enqueued 1" in ramp(s, "dead", "retry", wire["id"]).stdout
+    assert runtime.deferrals.dead_entries() == []
+    workers(count=1, concurrency=1, s=s)
+    wait_for(lambda: accepted_by_moto(moto_ses, {wire["id"]}), 60, what="the retried dead letter to be sent")
+    assert ramp(s, "dead", "retry", check=False).returncode == 2  # neither an id nor --all
