@@ -18,7 +18,6 @@ import structlog
 from ses_ramp.config import Settings
 from ses_ramp.producers.errors import InvalidMessage
 from ses_ramp.producers.message import Message, normalise_address
-from ses_ramp.producers.mime import build_mime
 from ses_ramp.worker.budget import Budget, Decision, Gate
 from ses_ramp.worker.deferrals import DeferralStore
 from ses_ramp.worker.errors import Deferred, Paused, Permanent, QuotaExhausted, Unconfirmed
@@ -108,7 +107,7 @@ class Sender:
 
         call_started = time.perf_counter()
         try:
-            ses_id = self.transport.send(message, build_mime(message, message.formatted_from()), claim)
+            ses_id = self.transport.send(message, claim)
             self.metrics.ses_call(time.perf_counter() - call_started)
         except NotNow as not_now:
             return self._not_now(not_now.decision, wire, attempt)

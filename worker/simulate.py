@@ -67,7 +67,7 @@ class ReceiverTransport:
         self.model = model
         self.events = Effects()
 
-    def send(self, message: Message, mime: bytes, claim) -> str:
+    def send(self, message: Message, claim) -> str:
         claim()
         m = self.model
         if m.rng.random() < m.deferral_p():

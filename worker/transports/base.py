@@ -10,8 +10,9 @@ from ses_ramp.producers.message import Message
 class Transport(Protocol):
     name: str
 
-    def send(self, message: Message, mime: bytes, claim: Callable[[], None]) -> str:
-        """Send `mime` (built from `message`) and return the SES message id.
+    def send(self, message: Message, claim: Callable[[], None]) -> str:
+        """Send `message` and return the SES message id. A transport that speaks raw MIME renders it
+        with `producers.mime.build_mime` (before claiming: rendering is not part of the send).
 
         Call `claim()` once, as the very last step before the request leaves this process (after
         connecting, serialising, signing): it reserves the budget and the idempotency record, or

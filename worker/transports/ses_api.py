@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from ses_ramp.config import Settings
 from ses_ramp.producers.message import Message
+from ses_ramp.producers.mime import build_mime
 
 
 def ses_client(settings: Settings) -> Any:
@@ -41,7 +42,8 @@ class SesApiTransport:
             self._local.claim = None
             claim()
 
-    def send(self, message: Message, mime: bytes, claim: Callable[[], None]) -> str:
+    def send(self, message: Message, claim: Callable[[], None]) -> str:
+        mime = build_mime(message, message.formatted_from())
         tags = [
             {"Name": "kind", "Value": message.kind.value},
             {"Name": "message_id", "Value": message.id},

@@ -12,6 +12,7 @@ from typing import Callable
 
 from ses_ramp.config import Settings
 from ses_ramp.producers.message import Message
+from ses_ramp.producers.mime import build_mime
 
 
 class SesSmtpTransport:
@@ -54,7 +55,8 @@ class SesSmtpTransport:
                 self._smtp.close()
             self._smtp = None
 
-    def send(self, message: Message, mime: bytes, claim: Callable[[], None]) -> str:
+    def send(self, message: Message, claim: Callable[[], None]) -> str:
+        mime = build_mime(message, message.formatted_from())
         tags = {"kind": message.kind.value, "message_id": message.id, **message.tags}
         extra = (
             f"X-SES-CONFIGURATION-SET: {self.settings.configuration_set}\r\n"
