@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timezone
 from email.utils import formataddr
@@ -15,6 +16,8 @@ from ses_ramp.producers.errors import InvalidMessage
 
 #: SES counts recipients, not messages, and accepts at most 50 per SendEmail call.
 MAX_RECIPIENTS = 50
+#: SES tag names and values: ASCII letters, digits, underscore and dash, 256 characters at most.
+_SES_TAG = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 class Kind(str, Enum):
@@ -93,12 +96,8 @@ class Message(BaseModel):
     @field_validator("tags")
     @classmethod
     def _tags(cls, value: dict[str, str]) -> dict[str, str]:
-        import re
-
-        # SES tag names/values: ASCII letters, digits, underscore, dash; 256 characters at most.
-        pattern = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
         for name, val in value.items():
-            if not pattern.match(name) or not pattern.match(val):
+            if not _SES_TAG.match(name) or not _SES_TAG.match(val):
                 raise ValueError(f"tag {name}={val!r}: SES allows only letters, digits, _ and -")
         return value
 

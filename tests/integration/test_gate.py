@@ -4,8 +4,6 @@ import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import boto3
-import pytest
 from botocore.stub import Stubber
 
 from ses_ramp.worker import schedule

@@ -11,7 +11,6 @@ def test_setup_is_idempotent_and_builds_the_seed_checklist(settings, prefix):
                                     "alarm_name": f"alarm-{prefix}"})
     clients = {n: aws_client(s, n) for n in ("sesv2", "sns", "sqs", "cloudwatch")}
     # moto lacks these SES v2 operations; everything else below is moto's real behaviour.
-    created = []
     destinations = {"EventDestinations": []}
     answer_operation(clients["sesv2"], "GetConfigurationSetEventDestinations", 200, destinations)
     seen = answer_operation(clients["sesv2"], "CreateConfigurationSetEventDestination", 200, {})
