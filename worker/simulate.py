@@ -107,8 +107,14 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
     client, keys, budget = runtime.client, runtime.budget.keys, runtime.budget
     breaker = Breaker(settings, runtime)
 
+    day_end_ms = [0]
+
     def advance_s(seconds: float) -> None:
-        client.incrby(keys.clock_offset_ms, int(seconds * 1000))
+        """A rate-limit wait passes simulated time (never past the simulated day's end) while the
+        housekeeper's AIMD recovery keeps running, as it does every second in a real worker."""
+        now = int(client.get(keys.clock_offset_ms) or 0)
+        client.set(keys.clock_offset_ms, min(now + int(seconds * 1000), day_end_ms[0] - 2000))
+        budget.recover()
 
     def move_clock_to(when: datetime) -> None:
         """Forward only: rate-limit waits may already have carried the clock past `when`."""
@@ -144,10 +150,10 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
             mid = uuid.uuid4().hex
             queue[kind].append({**templates[kind], "id": mid, "idempotency_key": mid})
             waiting[0] += per_message
-        day_end_ms = int((day_start + timedelta(days=1)).timestamp() * 1000) - real_now
+        day_end_ms[0] = int((day_start + timedelta(days=1)).timestamp() * 1000) - real_now
         for hour in range(24):
             move_clock_to(day_start + timedelta(hours=hour, minutes=1))
-            if int(client.get(keys.clock_offset_ms) or 0) >= day_end_ms:
+            if int(client.get(keys.clock_offset_ms) or 0) >= day_end_ms[0] - 2000:
                 break  # rate-limit waits used up the simulated day
             budget.recover()  # the housekeeper's AIMD step, as every worker runs it
             # The real mover's claim; the simulation's "queue" is this process's deques.
@@ -157,7 +163,7 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
                 waiting[0] += len(entry["message"]["to"])
             runtime.deferrals.ack([mid for mid, _ in due])
             for kind in ("transactional", "bulk"):
-                while queue[kind] and int(client.get(keys.clock_offset_ms) or 0) < day_end_ms - 1000:
+                while queue[kind] and int(client.get(keys.clock_offset_ms) or 0) < day_end_ms[0] - 3000:
                     wire = queue[kind].popleft()
                     waiting[0] -= len(wire["to"])
                     outcome = runtime.sender.handle(wire, 0)
