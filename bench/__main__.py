@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ import redis
 
 from ses_ramp.config import Settings
 from ses_ramp.producers import Producer
-from ses_ramp.worker.embedded import EmbeddedRedis, MotoSES, free_port
+from ses_ramp.worker.embedded import EmbeddedRedis, MotoSES, free_port, stop_process_group
 
 FROM = "bench@example.com"
 
@@ -40,12 +39,7 @@ def start_worker(argv: list[str], env: dict, log: str) -> subprocess.Popen:
 
 
 def stop(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    stop_process_group(proc)
 
 
 def wait_count(read, n: int, timeout_s: float = 300) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -52,7 +51,7 @@ def _demo_step(settings: Settings, n: int) -> int:
 
 def run_demo(settings: Settings, n: int, concurrency: int, timeout_s: float, out: Console) -> int:
     from ses_ramp.producers import Producer
-    from ses_ramp.worker.embedded import EmbeddedRedis, MotoSES, free_port
+    from ses_ramp.worker.embedded import EmbeddedRedis, MotoSES, free_port, stop_process_group
     from ses_ramp.worker.runtime import Runtime
     from ses_ramp.worker.transports.noop import NoopTransport
 
@@ -136,13 +135,8 @@ def run_demo(settings: Settings, n: int, concurrency: int, timeout_s: float, out
         out.print(f"{len(accepted)} sent, {n - len(accepted)} failed" + ("" if ok else f"; worker log: {log_path}"))
         return 0 if ok else 1
     finally:
-        if worker is not None and worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
+        if worker is not None:
+            stop_process_group(worker)
         moto.stop()
         if redis_server is not None:
             redis_server.stop()
