@@ -10,7 +10,7 @@ import redis
 import yaml
 
 from ses_ramp.worker.embedded import free_port, redis_server_binary
-from tests.helpers import settings_env, wait_for
+from tests.helpers import redis_answers, settings_env, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,18 +38,11 @@ def test_redis_service_command_runs(tmp_path):
     proc = subprocess.Popen([redis_server_binary(), *cmd[1:], "--port", str(port), "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
     try:
         client = redis.Redis(port=port)
-        wait_for(lambda: _pings(client), 10, what="redis service")
+        wait_for(lambda: redis_answers(client), 10, what="redis service")
         assert client.config_get("appendonly")["appendonly"] == "yes"
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-def _pings(client):
-    try:
-        return client.ping()
-    except redis.ConnectionError:
-        return False
 
 
 def test_worker_and_flower_commands_run(settings, tmp_path):

@@ -11,7 +11,7 @@ import redis
 
 from ses_ramp.producers import Producer
 from ses_ramp.worker.embedded import EmbeddedRedis, free_port
-from tests.helpers import accepted_by_moto, self_signed, wait_for
+from tests.helpers import redis_answers, accepted_by_moto, self_signed, wait_for
 
 PASSWORD = "s3cret-Redis-pw"
 
@@ -45,7 +45,7 @@ def test_rediss_tls_end_to_end(settings, moto_ses, workers, tmp_path):
     try:
         url = f"rediss://:{PASSWORD}@127.0.0.1:{port}/0?ssl_cert_reqs=required&ssl_ca_certs={cert}"
         client = redis.Redis.from_url(url)
-        wait_for(lambda: _ping(client), 10, what="TLS redis")
+        wait_for(lambda: redis_answers(client), 10, what="TLS redis")
         with pytest.raises(redis.ConnectionError):
             redis.Redis(port=port, password=PASSWORD, socket_connect_timeout=1, socket_timeout=1).ping()  # plaintext refused
         s = settings.model_copy(update={"redis_url": url})
@@ -57,13 +57,6 @@ def test_rediss_tls_end_to_end(settings, moto_ses, workers, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-def _ping(client):
-    try:
-        return client.ping()
-    except redis.RedisError:
-        return False
 
 
 def test_a_pickled_payload_is_refused_and_not_executed(settings, workers, runtime, tmp_path):
