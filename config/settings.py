@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     complaint_trip_rate: float = Field(0.0008, gt=0, description="Complaint rate that pauses everything.")
 
     breaker_min_sample: int = Field(200, ge=1, description="Sends in a window before its rates may trip the breaker.")
+    breaker_min_events: int = Field(
+        3, ge=1, description="Hard bounces (or complaints) a window must hold before that rate may pause: one complaint "
+        "in a few hundred sends is noise, not evidence (at a 0.01% complaint rate it would stop a clean ramp every few days).")
     probation_cap_share: float = Field(0.5, gt=0, le=1, description="`ramp probation on` lowers today's cap to this share.")
     probation_rate_share: float = Field(
         0.5, gt=0, le=1, description="`ramp probation on` multiplies the breaker's warn and trip rates by this."

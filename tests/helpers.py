@@ -277,3 +277,9 @@ def redis_answers(client) -> bool:
         return bool(client.ping())
     except redis.RedisError:
         return False
+
+
+def set_clock(runtime, when):
+    """Move the scripts' "now" (Redis TIME + offset) to `when` (an aware datetime)."""
+    offset = int(when.timestamp() * 1000) - (runtime.budget.now_ms() - int(runtime.client.get(runtime.budget.keys.clock_offset_ms) or 0))
+    runtime.client.set(runtime.budget.keys.clock_offset_ms, offset)

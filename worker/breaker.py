@@ -1,7 +1,8 @@
 """The staged circuit breaker: warn pauses bulk, trip pauses everything; never resumes by itself.
 
 Inputs: rolling bounce/complaint rates from SES events (300 s and 24 h windows, each only once it
-holds `RAMP_BREAKER_MIN_SAMPLE` sends) and the CloudWatch alarm on Reputation.BounceRate.
+holds `RAMP_BREAKER_MIN_SAMPLE` sends, and each rate only once it counts `RAMP_BREAKER_MIN_EVENTS`
+events) and the CloudWatch alarm on Reputation.BounceRate.
 """
 
 from __future__ import annotations
@@ -58,10 +59,13 @@ class Breaker:
             if r["sends"] < self.settings.breaker_min_sample:
                 continue
             label = f"{window}s window ({r['sends']} sends)"
-            if r["bounce_rate"] >= t.bounce_trip or r["complaint_rate"] >= t.complaint_trip:
+            # A rate counts only once its numerator holds `breaker_min_events` events.
+            bounce = r["bounce_rate"] if totals["hard_bounces"] >= self.settings.breaker_min_events else 0.0
+            complaint = r["complaint_rate"] if totals["complaints"] >= self.settings.breaker_min_events else 0.0
+            if bounce >= t.bounce_trip or complaint >= t.complaint_trip:
                 level, why = "trip", f"bounce {r['bounce_rate']:.2%}, complaint {r['complaint_rate']:.3%} over {label}"
                 break
-            if r["bounce_rate"] >= t.bounce_warn or r["complaint_rate"] >= t.complaint_warn:
+            if bounce >= t.bounce_warn or complaint >= t.complaint_warn:
                 level, why = "warn", f"bounce {r['bounce_rate']:.2%}, complaint {r['complaint_rate']:.3%} over {label}"
         if level == "trip":
             self._pause("all", why, now)

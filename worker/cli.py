@@ -445,11 +445,14 @@ def setup_cmd(ip: Optional[str] = typer.Option(None, help="Dedicated IP to put i
 @cli.command("simulate")
 def simulate_cmd(
     days: int = typer.Option(45, min=1, max=120),
-    profile: Optional[str] = typer.Option(None, help="consumer (1.5x) or b2b (1.2x)"),
+    profile: Optional[str] = typer.Option(None, help="consumer (1.5x) or b2b (1.2x): the schedule and how receivers react."),
+    multiplier: Optional[float] = typer.Option(None, min=1.01, help="Cap growth per step, overriding the profile's (e.g. 1.5 or 2.0)."),
     daily_demand: int = typer.Option(50_000, "--daily-demand", min=50, help="Recipients the app wants to send per day."),
-    seed: int = typer.Option(7, help="Random seed: the same seed gives the same run."),
+    bounce_rate: float = typer.Option(0.005, "--bounce-rate", min=0, max=1, help="Hard bounces per recipient: list hygiene."),
+    complaint_rate: float = typer.Option(0.0001, "--complaint-rate", min=0, max=1, help="Complaints per delivered recipient."),
     dirty_list_day: Optional[int] = typer.Option(None, "--dirty-list-day", help="Day an unverified list goes out (12% hard bounces)."),
-    tolerance: float = typer.Option(2.0, help="Growth a receiver accepts over the IP's best day before deferring."),
+    tolerance: Optional[float] = typer.Option(None, min=1.0, help="Growth over the IP's best day receivers accept before deferring (consumer 2.0, b2b 1.3)."),
+    seed: int = typer.Option(7, help="Random seed: the same seed gives the same run."),
     as_json: bool = typer.Option(False, "--json"),
     plot: Optional[Path] = typer.Option(None, help="Write cap vs sent vs backlog as a PNG."),
 ) -> None:
@@ -458,10 +461,14 @@ def simulate_cmd(
 
     from ses_ramp.worker.embedded import EmbeddedRedis, free_port
     from ses_ramp.worker.runtime import Runtime
-    from ses_ramp.worker.simulate import ReceiverModel, rows_as_dicts, simulate
+    from ses_ramp.worker.simulate import PROFILE_TOLERANCE, ReceiverModel, rows_as_dicts, simulate
 
-    overrides = {"warmup_profile": profile} if profile else {}
+    overrides: dict[str, object] = {"warmup_profile": profile} if profile else {}
+    if multiplier:
+        overrides["warmup_multiplier"] = multiplier
     settings = settings_or_exit(**overrides)
+    model = ReceiverModel(seed=seed, tolerance=tolerance or PROFILE_TOLERANCE[settings.warmup_profile], bounce_rate=bounce_rate,
+                          complaint_rate=complaint_rate, dirty_day=dirty_list_day)
     server = None
     if settings.redis_url is None:
         import tempfile
@@ -477,7 +484,7 @@ def simulate_cmd(
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     try:
-        rows = simulate(sim, runtime, days, daily_demand, ReceiverModel(seed=seed, tolerance=tolerance, dirty_day=dirty_list_day))
+        rows = simulate(sim, runtime, days, daily_demand, model)
     finally:
         for key in runtime.client.scan_iter(f"{sim.key_prefix}:*", count=5000):
             runtime.client.delete(key)

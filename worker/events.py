@@ -26,6 +26,8 @@ log = structlog.get_logger(logger_name="ses_ramp.events")
 EVENT_TYPES = {"Send", "Delivery", "Bounce", "Complaint", "Reject", "DeliveryDelay", "Open", "Click", "RenderingFailure", "Subscription"}
 #: (window seconds, bucket seconds): a 300 s window in 10 s buckets, a 24 h window in 5 min buckets.
 WINDOWS = ((300, 10), (86_400, 300))
+# Event metric -> the field of today's budget hash the ramp's health check reads at the day's close.
+DAY_FIELDS = {"hard_bounces": "bounces", "complaints": "complaints"}
 METRICS = ("sends", "deliveries", "hard_bounces", "soft_bounces", "complaints", "rejects", "delays")
 BAD_EVENTS_KEPT = 1000
 
@@ -108,6 +110,10 @@ class EventStore:
             for metric, n in fx.counts.items():
                 for window, bucket in WINDOWS:
                     pipe.hincrby(self.keys.events, f"{metric}:{window}:{now_s - now_s % bucket}", n)
+                if metric in DAY_FIELDS:
+                    # Today's counters are what the day's close judges (advance, hold, step back).
+                    # An event that arrives after midnight counts for the day it arrived.
+                    pipe.hincrby(self.keys.day, DAY_FIELDS[metric], n)
             if fx.suppress:
                 pipe.sadd(self.keys.suppressed, *(normalise_address(a) for a in fx.suppress))
             for mid in fx.send_ids:

@@ -40,6 +40,7 @@ class ScheduleConfig:
     bounce_trip_rate: float = 0.04
     complaint_warn_rate: float = 0.0005
     complaint_trip_rate: float = 0.0008
+    min_events: int = 3  # bounces (or complaints) a day needs before its rate counts: below, it is noise
 
     @classmethod
     def from_settings(cls, s: Settings) -> "ScheduleConfig":
@@ -57,6 +58,7 @@ class ScheduleConfig:
             bounce_trip_rate=s.bounce_trip_rate,
             complaint_warn_rate=s.complaint_warn_rate,
             complaint_trip_rate=s.complaint_trip_rate,
+            min_events=s.breaker_min_events,
         )
 
     @property
@@ -169,16 +171,15 @@ def verdict(cfg: ScheduleConfig, report: DayReport) -> Verdict:
     """What a closed day means for the ramp."""
     if report.sent == 0 and report.deferred == 0 and report.failed == 0:
         return "idle"
-    if (
-        report.bounce_rate >= cfg.bounce_trip_rate
-        or report.complaint_rate >= cfg.complaint_trip_rate
-        or report.deferral_rate >= cfg.deferral_bad_rate
-    ):
+    # Two bounces in a 75-recipient day are 2.7%, but they are chance, not a verdict on the list.
+    bounce = report.bounce_rate if report.bounces >= cfg.min_events else 0.0
+    complaint = report.complaint_rate if report.complaints >= cfg.min_events else 0.0
+    if bounce >= cfg.bounce_trip_rate or complaint >= cfg.complaint_trip_rate or report.deferral_rate >= cfg.deferral_bad_rate:
         return "step_back"
     if (
         report.usage_share < cfg.advance_min_usage_share
-        or report.bounce_rate >= cfg.bounce_warn_rate
-        or report.complaint_rate >= cfg.complaint_warn_rate
+        or bounce >= cfg.bounce_warn_rate
+        or complaint >= cfg.complaint_warn_rate
         or report.deferral_rate >= cfg.deferral_warn_rate
     ):
         return "hold"

@@ -7,6 +7,7 @@ of sent, duplicate (already sent), waiting/paused/deferred (in the deferred set)
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -205,6 +206,8 @@ class Sender:
         message: Message | None = None,
     ) -> None:
         self.metrics.outcome(kind, outcome.outcome)
+        if not log.is_enabled_for(logging.INFO):
+            return  # skip hashing every recipient for a line nobody keeps
         log.info(
             "message",
             message_id=message_id,

@@ -1,13 +1,18 @@
-"""`ramp simulate`: the real schedule, gate, classifier, deferral store and breaker, run against a
-receiver model in accelerated time (the scripts' clock offset is moved; nothing sleeps).
+"""`ramp simulate`: the real schedule, gate, sender, classifier, deferral store and breaker, run
+against a receiver model in accelerated time (the scripts' clock offset is moved; nothing sleeps).
 
-Each simulated message carries up to 50 recipients (SES's maximum), about a fortieth of the day's cap,
-so 45 days at 50,000/day stay fast while small early caps are still used fully; every charge, cap
-and rate is counted in recipients, as in production.
+Each simulated message carries up to 50 recipients (SES's maximum), about a fortieth of the day's
+cap, so 45 days at 50,000/day stay fast while small early caps are still used fully; every charge,
+cap and rate is counted in recipients, as in production.
+
+Speed: the backlog is kept as a count of recipients per kind and turned into a message only when a
+worker would take one off the queue, so a demand far above the cap costs nothing per waiting
+recipient. Only messages that receivers deferred exist as payloads (in the real deferral store).
 """
 
 from __future__ import annotations
 
+import json
 import random
 import smtplib
 import uuid
@@ -23,13 +28,26 @@ from ses_ramp.worker.breaker import Breaker
 from ses_ramp.worker.events import Effects, EventStore
 from ses_ramp.worker.runtime import Runtime
 
-RCPT = 50
+MAX_RECIPIENTS = 50  # SES's per-message maximum
+KINDS = ("transactional", "bulk")
+
+# How much growth over the volume they already trust receivers accept before they defer (421):
+# consumer mailbox providers tolerate about a doubling, strict B2B filters much less (the seed's
+# 1.5x-2.0x versus 1.2x).
+PROFILE_TOLERANCE = {"consumer": 2.0, "b2b": 1.3}
 
 
 @dataclass
 class ReceiverModel:
-    """Mailbox providers as a cold IP meets them: a day that grows faster than `tolerance` x the
-    IP's best day so far draws 421 deferrals; bounces follow list hygiene, complaints a fixed rate."""
+    """Mailbox providers as a cold IP meets them.
+
+    * Deferrals: receivers trust the IP's best clean day so far. As today's volume passes
+      `tolerance` x that, the share of 421 answers climbs from 1% towards 90%.
+    * Bounces: hard bounces at the list-hygiene rate (`dirty_bounce_rate` on `dirty_day`).
+    * Complaints: at `complaint_rate`.
+    * Memory: a day whose hard-bounce rate passes 3% halves the trust receivers give (spam traps and
+      unknown users are what they judge a new IP by), so a dirty list costs deferrals for days.
+    """
 
     seed: int = 7
     tolerance: float = 2.0
@@ -37,8 +55,9 @@ class ReceiverModel:
     complaint_rate: float = 0.0001
     dirty_day: int | None = None
     dirty_bounce_rate: float = 0.12
-    best_day: int = 0
+    trusted: int = 0
     today: int = 0
+    bounced_today: int = 0
     day: int = 0
     rng: random.Random = field(default_factory=random.Random)
 
@@ -46,20 +65,33 @@ class ReceiverModel:
         self.rng.seed(self.seed)
 
     def new_day(self, day: int) -> None:
-        self.best_day = max(self.best_day, self.today)
-        self.today, self.day = 0, day
+        if self.today and self.bounced_today / self.today > 0.03:
+            self.trusted //= 2
+        else:
+            self.trusted = max(self.trusted, self.today)
+        self.today, self.bounced_today, self.day = 0, 0, day
 
     def deferral_p(self) -> float:
-        allowed = max(RCPT * 2, self.best_day * self.tolerance)
-        return min(0.9, 0.01 + max(0.0, self.today / allowed - 1.0))
+        allowed = max(100.0, self.trusted * self.tolerance)
+        return min(0.9, 0.01 + 2.0 * max(0.0, self.today / allowed - 1.0))
 
     def hard_bounce_p(self) -> float:
-        return self.dirty_bounce_rate if self.dirty_day is not None and self.day == self.dirty_day else self.bounce_rate
+        return self.dirty_bounce_rate if self.day == self.dirty_day else self.bounce_rate
+
+    def outcomes(self, n: int) -> tuple[int, int]:
+        """Hard bounces and complaints among `n` delivered recipients (binomial draws)."""
+        pb, pc = self.hard_bounce_p(), self.complaint_rate
+        bounces = complaints = 0
+        for _ in range(n):
+            r = self.rng.random()
+            bounces += r < pb
+            complaints += pb <= r < pb + pc
+        return bounces, complaints
 
 
 class ReceiverTransport:
-    """The transport the simulated Sender calls: answers as SMTP would (421 or accepted), and
-    reports the Send/Bounce/Complaint events SES would publish."""
+    """The transport the simulated Sender calls: answers as SMTP would (421 or accepted), and keeps
+    the Send/Bounce/Complaint events SES would publish until the simulation records them."""
 
     name = "simulated"
 
@@ -73,9 +105,9 @@ class ReceiverTransport:
         if m.rng.random() < m.deferral_p():
             raise smtplib.SMTPDataError(421, b"4.7.0 Try again later: unusual volume from this IP")
         n = message.recipient_count
+        bounces, complaints = m.outcomes(n)
         m.today += n
-        bounces = sum(1 for _ in range(n) if m.rng.random() < m.hard_bounce_p())
-        complaints = sum(1 for _ in range(n) if m.rng.random() < m.complaint_rate)
+        m.bounced_today += bounces
         c = self.events.counts
         c["sends"] = c.get("sends", 0) + n
         c["hard_bounces"] = c.get("hard_bounces", 0) + bounces
@@ -101,79 +133,132 @@ class DayRow:
     breaker: str
 
 
-def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int, model: ReceiverModel, tx_share: float = 0.2) -> list[DayRow]:
+class Backlog:
+    """The app's queue for one kind, as the simulation sees it: messages handed back (deferred and
+    due again, or refused for budget) first, then fresh recipients, made into messages on demand."""
+
+    def __init__(self, kind: str, sender: str) -> None:
+        self.kind = kind
+        self.sender = sender
+        self.returned: deque[dict[str, Any]] = deque()
+        self.fresh = 0  # recipients not yet taken off the queue
+        self._template: dict[str, Any] = {}
+
+    def add(self, recipients: int) -> None:
+        self.fresh += recipients
+
+    def put_back(self, wire: dict[str, Any]) -> None:
+        self.returned.appendleft(wire)
+
+    def recipients(self) -> int:
+        return self.fresh + sum(len(w["to"]) for w in self.returned)
+
+    def __bool__(self) -> bool:
+        return bool(self.returned) or self.fresh > 0
+
+    def take(self, per_message: int) -> dict[str, Any]:
+        if self.returned:
+            return self.returned.popleft()
+        n = min(per_message, self.fresh)
+        self.fresh -= n
+        if len(self._template.get("to", ())) != n:
+            self._template = Message(
+                to=[f"r{j}@example.com" for j in range(n)], subject="s", text="t", kind=self.kind,
+                engagement=0.8 if self.kind == "transactional" else 0.4, **{"from": self.sender},
+            ).to_wire()
+        mid = uuid.uuid4().hex
+        return {**self._template, "id": mid, "idempotency_key": mid}
+
+
+class Clock:
+    """Simulated time: the Lua scripts' clock offset, moved forward only."""
+
+    RECOVER_EVERY_MS = 10_000  # the AIMD step climbs once per quiet interval (30 s): 10 s is fine enough
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.client, self.key, self.budget = runtime.client, runtime.budget.keys.clock_offset_ms, runtime.budget
+        self._offset_ms = int(self.client.get(self.key) or 0)  # only this Clock moves it: kept here too
+        self.real_now_ms = self.budget.now_ms() - self._offset_ms
+        self.day_end_ms = 0  # offset at which the simulated day ends
+        self._recovered_at_ms = 0
+
+    def offset_ms(self) -> int:
+        return self._offset_ms
+
+    def _set(self, offset_ms: int) -> None:
+        self._offset_ms = offset_ms
+        self.client.set(self.key, offset_ms)
+
+    def move_to(self, when: datetime) -> None:
+        self._set(max(int(when.timestamp() * 1000) - self.real_now_ms, self._offset_ms))
+
+    def end_day_at(self, when: datetime) -> None:
+        self.day_end_ms = int(when.timestamp() * 1000) - self.real_now_ms
+
+    def day_left(self, margin_ms: int = 3000) -> bool:
+        return self.offset_ms() < self.day_end_ms - margin_ms
+
+    def wait(self, seconds: float) -> None:
+        """A rate-limit wait passes simulated time (never past the day's end) while the
+        housekeeper's AIMD recovery keeps running, as it does every second in a real worker."""
+        self._set(min(self._offset_ms + int(seconds * 1000), self.day_end_ms - 2000))
+        if self._offset_ms - self._recovered_at_ms >= self.RECOVER_EVERY_MS:
+            self._recovered_at_ms = self._offset_ms
+            self.budget.recover()
+
+
+def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int, model: ReceiverModel,
+             tx_share: float = 0.2) -> list[DayRow]:
+    """Run `days` days of a `daily_demand` (recipients/day, `tx_share` of them transactional)
+    through the real sending path; one row per day."""
     transport = ReceiverTransport(model)
     runtime.sender.transport = transport
     client, keys, budget = runtime.client, runtime.budget.keys, runtime.budget
     breaker = Breaker(settings, runtime)
-
-    day_end_ms = [0]
-
-    def advance_s(seconds: float) -> None:
-        """A rate-limit wait passes simulated time (never past the simulated day's end) while the
-        housekeeper's AIMD recovery keeps running, as it does every second in a real worker."""
-        now = int(client.get(keys.clock_offset_ms) or 0)
-        client.set(keys.clock_offset_ms, min(now + int(seconds * 1000), day_end_ms[0] - 2000))
-        budget.recover()
-
-    def move_clock_to(when: datetime) -> None:
-        """Forward only: rate-limit waits may already have carried the clock past `when`."""
-        target = int(when.timestamp() * 1000) - real_now
-        client.set(keys.clock_offset_ms, max(target, int(client.get(keys.clock_offset_ms) or 0)))
-
-    runtime.sender.sleep = advance_s  # rate-limit waits pass simulated time, not real time
-    start = datetime(2027, 1, 4, tzinfo=timezone.utc)
-    real_now = budget.now_ms() - int(client.get(keys.clock_offset_ms) or 0)
     store = EventStore(client, keys)
-    queue: dict[str, deque] = {"transactional": deque(), "bulk": deque()}
-    waiting = [0]  # recipients in `queue`, kept as it changes (the backlog gets large)
+    clock = Clock(runtime)
+    runtime.sender.sleep = clock.wait  # rate-limit waits pass simulated time, not real time
+    sender = settings.from_address or "sim@example.com"
+    queues = {kind: Backlog(kind, sender) for kind in KINDS}
+    start = datetime(2027, 1, 4, tzinfo=timezone.utc)
     rows: list[DayRow] = []
     for day in range(1, days + 1):
         day_start = start + timedelta(days=day - 1)
-        move_clock_to(day_start + timedelta(seconds=1))
+        clock.move_to(day_start + timedelta(seconds=1))
+        clock.end_day_at(day_start + timedelta(days=1))
         model.new_day(day)
         action = ""
-        if "all" in pause.flags(client, keys) or "bulk" in pause.flags(client, keys):
-            pause.resume(client, keys, "all")  # the operator cleans the list and resumes the next morning
+        if pause.flags(client, keys).keys() & {"all", "bulk"}:
+            # The simulated operator: cleans the list overnight and resumes the next morning.
+            pause.resume(client, keys, "all")
             client.hset(keys.breaker, "resumed_at_ms", budget.now_ms())
             action = "operator resumed; "
         budget.roll_day()
-        per_message = max(1, min(RCPT, int(client.hget(keys.day, "cap")) // 40))
-        n_messages = max(1, daily_demand // per_message)
-        templates = {
-            kind: Message(to=[f"r{j}@example.com" for j in range(per_message)], subject="s", text="t", kind=kind,
-                          engagement=0.8 if kind == "transactional" else 0.4, **{"from": "sim@example.com"}).to_wire()
-            for kind in ("transactional", "bulk")
-        }
-        for i in range(n_messages):
-            kind = "transactional" if i < n_messages * tx_share else "bulk"
-            mid = uuid.uuid4().hex
-            queue[kind].append({**templates[kind], "id": mid, "idempotency_key": mid})
-            waiting[0] += per_message
-        day_end_ms[0] = int((day_start + timedelta(days=1)).timestamp() * 1000) - real_now
+        per_message = max(1, min(MAX_RECIPIENTS, int(client.hget(keys.day, "cap")) // 40))
+        tx = round(daily_demand * tx_share)
+        queues["transactional"].add(tx)
+        queues["bulk"].add(daily_demand - tx)
         for hour in range(24):
-            move_clock_to(day_start + timedelta(hours=hour, minutes=1))
-            if int(client.get(keys.clock_offset_ms) or 0) >= day_end_ms[0] - 2000:
+            clock.move_to(day_start + timedelta(hours=hour, minutes=1))
+            if not clock.day_left(2000):
                 break  # rate-limit waits used up the simulated day
             budget.recover()  # the housekeeper's AIMD step, as every worker runs it
-            # The real mover's claim; the simulation's "queue" is this process's deques.
+            # The real mover's claim and ack; the simulation's Celery queue is `queues`.
             due = runtime.deferrals.claim_due(10_000)
-            for _, entry in due:
-                queue[entry["message"]["kind"]].appendleft(entry["message"])
-                waiting[0] += len(entry["message"]["to"])
+            for _, entry in reversed(due):
+                queues[entry["message"]["kind"]].put_back(entry["message"])
             runtime.deferrals.ack([mid for mid, _ in due])
-            for kind in ("transactional", "bulk"):
-                while queue[kind] and int(client.get(keys.clock_offset_ms) or 0) < day_end_ms[0] - 3000:
-                    wire = queue[kind].popleft()
-                    waiting[0] -= len(wire["to"])
+            for kind in KINDS:  # transactional first, as the queue priorities order them
+                backlog = queues[kind]
+                while backlog and clock.day_left():
+                    wire = backlog.take(per_message)
                     outcome = runtime.sender.handle(wire, 0)
                     if outcome.outcome in ("waiting", "paused"):
-                        # No budget left this hour/day (or paused): the rest of this kind waits, as it
-                        # would in the queue. Take this one back from the deferred set to keep order.
+                        # No budget left this hour/day (or paused): the rest of this kind waits in
+                        # the queue. Take this one back from the deferred set to keep its place.
                         client.zrem(keys.deferred, wire["id"])
                         client.hdel(keys.payload, wire["id"])
-                        queue[kind].appendleft(wire)
-                        waiting[0] += len(wire["to"])
+                        backlog.put_back(wire)
                         break
             if transport.events.counts:
                 store.record(transport.events, budget.now_ms())
@@ -182,22 +267,20 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
                 if level != "ok" and level not in action:
                     action += f"{level} at hour {hour}; "
         status = budget.status()
-        windows = breaker.store.windows(budget.now_ms())[86_400]
-        sent = windows["sends"]
+        window = breaker.store.windows(budget.now_ms())[86_400]
+        sends = window["sends"]
         rows.append(DayRow(
-            day=day, date=status["date"], step=status["step"], cap=status["cap"], demand=n_messages * per_message,
+            day=day, date=status["date"], step=status["step"], cap=status["cap"], demand=daily_demand,
             sent=int(status["sent"]), deferred=int(status["deferred_today"]),
-            backlog=waiting[0] + _deferred_recipients(runtime),  # recipients
-            bounce_rate=round(windows["hard_bounces"] / sent, 4) if sent else 0.0,
-            complaint_rate=round(windows["complaints"] / sent, 5) if sent else 0.0,
+            backlog=sum(q.recipients() for q in queues.values()) + _deferred_recipients(runtime),
+            bounce_rate=round(window["hard_bounces"] / sends, 4) if sends else 0.0,
+            complaint_rate=round(window["complaints"] / sends, 5) if sends else 0.0,
             breaker=action.strip("; ") or "ok",
         ))
     return rows
 
 
 def _deferred_recipients(runtime: Runtime) -> int:
-    import json
-
     return sum(len(json.loads(v)["message"]["to"]) for v in runtime.client.hvals(runtime.budget.keys.payload))
 
 

@@ -42,7 +42,7 @@ def test_breaker_stages_with_real_workers_and_events_consumer(settings, moto_ses
         wait_for(lambda: len(accepted_by_moto(moto_ses, tx1)) == 10, 60, what="transactional to keep flowing at warn")
         assert accepted_by_moto(moto_ses, bulk1) == []
 
-        feed([ev.sns(ev.complaint("angry@example.com"))])  # 1 complaint in 200 sends: 0.5% >= the 0.08% trip
+        feed([ev.sns(ev.complaint(f"angry{i}@example.com")) for i in range(3)])  # 3 in 200 sends: 1.5% >= the 0.08% trip
         wait_for(lambda: "all" in flags(runtime.client, runtime.budget.keys), 60, 0.2, "the trip level to pause everything")
         tx2 = enqueue("transactional", 5, "tx2-")
         kept = lambda: sum(queue_depths(runtime.client, s.key_prefix).values()) + runtime.deferrals.counts()["deferred"]  # noqa: E731

@@ -5,10 +5,15 @@ import threading
 
 import pytest
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from ses_ramp.worker import schedule
 from ses_ramp.worker.breaker import Breaker
 from ses_ramp.worker.events import EventsConsumer, aws_client
 from ses_ramp.worker.pause import flags
 from tests import ses_events as ev
+from tests.helpers import set_clock
 
 
 @pytest.fixture
@@ -31,8 +36,9 @@ def events_setup(settings, runtime, moto_ses, prefix):
     return s, consumer, breaker, feed, drain, sqs, url, cw
 
 
-def sends(n):
-    return [ev.sns(ev.send(f"m{i}", [f"r{i}@example.com"])) for i in range(n)]
+def sends(n, per_event=1):
+    """SES Send events for `n` recipients, `per_event` recipients each (SES counts recipients)."""
+    return [ev.sns(ev.send(f"m{i}", [f"r{i}-{j}@example.com" for j in range(min(per_event, n - i))])) for i in range(0, n, per_event)]
 
 
 def test_events_update_counters_suppress_and_are_deleted(events_setup, runtime):
@@ -84,14 +90,42 @@ def test_unreachable_sqs_is_logged_and_the_loop_survives(events_setup, runtime, 
 
 def test_breaker_waits_for_the_minimum_sample(events_setup, runtime):
     _, consumer, breaker, feed, drain, *_ = events_setup
-    feed(*sends(10), ev.sns(ev.bounce("a@example.com")))  # 10% bounces, but only 10 sends
+    feed(*sends(10), *[ev.sns(ev.bounce(f"a{i}@example.com")) for i in range(3)])  # 30% bounces, but only 10 sends
     drain()
     assert breaker.evaluate() == "ok" and flags(runtime.client, runtime.budget.keys) == {}
 
 
+def test_a_dirty_day_steps_the_ramp_back_at_its_close(events_setup, runtime):
+    """Bounces from SES events reach the day's counters, so the health check at midnight sees them."""
+    tz = ZoneInfo(runtime.settings.day_timezone)
+    day = datetime(2026, 6, 1, tzinfo=tz)
+    runtime.client.hset(runtime.budget.keys.ramp, mapping=schedule.RampState(step=3, sending_days=6, last_sending_date=day.date()).to_redis())
+    set_clock(runtime, day + timedelta(hours=1))
+    runtime.budget.roll_day()
+    runtime.client.hset(runtime.budget.keys.day, mapping={"sent": 100, "used": 100})
+    _, consumer, breaker, feed, drain, *_ = events_setup
+    feed(*sends(100, per_event=50), *[ev.sns(ev.bounce(f"b{i}@example.com")) for i in range(12)])  # 12%: unverified list
+    drain()
+    assert int(runtime.client.hget(runtime.budget.keys.day, "bounces")) == 12
+    set_clock(runtime, day + timedelta(days=1, hours=1))
+    runtime.budget.roll_day()
+    history = json.loads(runtime.client.lindex(runtime.budget.keys.history, 0))
+    assert history["verdict"] == "step_back" and runtime.budget.status()["step"] == 2
+
+
+def test_one_complaint_is_noise_three_are_evidence(events_setup, runtime):
+    _, consumer, breaker, feed, drain, *_ = events_setup
+    feed(*sends(1000, per_event=50), ev.sns(ev.complaint("a@example.com")))  # 0.1%, above the trip rate, but one event
+    drain()
+    assert breaker.evaluate() == "ok" and flags(runtime.client, runtime.budget.keys) == {}
+    feed(*[ev.sns(ev.complaint(f"c{i}@example.com")) for i in range(2)])  # three in 1,000: 0.3%
+    drain()
+    assert set(flags(runtime.client, runtime.budget.keys)) == {"all"}
+
+
 def test_warn_pauses_bulk_trip_pauses_all_and_nothing_resumes_by_itself(events_setup, runtime):
     _, consumer, breaker, feed, drain, *_ = events_setup
-    feed(*sends(200), *[ev.sns(ev.bounce(f"b{i}@example.com")) for i in range(6)])  # 3.0%: warn
+    feed(*sends(200, per_event=50), *[ev.sns(ev.bounce(f"b{i}@example.com")) for i in range(6)])  # 3.0%: warn
     drain()
     assert set(flags(runtime.client, runtime.budget.keys)) == {"bulk"}
     assert flags(runtime.client, runtime.budget.keys)["bulk"]["by"] == "breaker"
@@ -99,7 +133,7 @@ def test_warn_pauses_bulk_trip_pauses_all_and_nothing_resumes_by_itself(events_s
     drain()
     paused = flags(runtime.client, runtime.budget.keys)
     assert set(paused) == {"bulk", "all"} and "bounce 4.50%" in paused["all"]["reason"]
-    feed(*sends(600))  # the rate falls below every level (9 in 809: 1.1%)...
+    feed(*sends(600, per_event=50))  # the rate falls below every level (9 in 809: 1.1%)...
     drain()
     assert set(flags(runtime.client, runtime.budget.keys)) == {"bulk", "all"}  # ...and it stays paused
 

@@ -10,17 +10,12 @@ from ses_ramp.worker import schedule
 from ses_ramp.worker.budget import Gate, day_window
 from ses_ramp.worker.housekeeping import refresh_account_quota
 from ses_ramp.worker.transports.ses_api import SesApiTransport
+from tests.helpers import set_clock
 
 
 def go(budget, kind="bulk", n=1, key=None, _seq=[0]):
     _seq[0] += 1
     return budget.gate(kind, n, key or f"k{_seq[0]}")
-
-
-def set_clock(runtime, when: datetime):
-    """Move the scripts' "now" (Redis TIME + offset) to `when`."""
-    offset = int(when.timestamp() * 1000) - (runtime.budget.now_ms() - int(runtime.client.get(runtime.budget.keys.clock_offset_ms) or 0))
-    runtime.client.set(runtime.budget.keys.clock_offset_ms, offset)
 
 
 def open_day(runtime, noon=True):

@@ -1,4 +1,5 @@
-"""`ramp simulate` runs the real schedule, gate, sender and breaker in accelerated time."""
+"""`ramp simulate` runs the real schedule, gate, sender, deferral store and breaker in accelerated
+time against a receiver model, and answers the operator's planning questions."""
 
 import json
 
@@ -9,18 +10,35 @@ def run(settings, *args):
     return json.loads(ramp(settings, "simulate", "--json", *args).stdout)
 
 
-def test_simulation_is_deterministic_and_follows_the_plan(settings):
+def test_simulation_is_deterministic_and_never_exceeds_the_cap(settings):
     a = run(settings, "--days", "8", "--daily-demand", "3000", "--seed", "3")
     b = run(settings, "--days", "8", "--daily-demand", "3000", "--seed", "3")
     strip = lambda rows: [{k: v for k, v in r.items() if k != "date"} for r in rows]  # noqa: E731
     assert strip(a) == strip(b)
     assert [r["cap"] for r in a][:2] == [50, 50] and a[0]["sent"] == 50
     assert all(r["sent"] <= r["cap"] for r in a)  # the application never exceeds the day's quota
-    assert a[-1]["backlog"] > 0  # demand above the ramp piles up instead of being sent early
+    # Demand above the ramp piles up instead of going early: nothing is dropped either.
+    assert a[-1]["backlog"] == 8 * 3000 - sum(r["sent"] for r in a)
 
 
 def test_a_dirty_list_on_day_three_steps_the_ramp_back(settings):
-    rows = run(settings, "--days", "6", "--daily-demand", "3000", "--seed", "5", "--dirty-list-day", "3")
-    day3, day4 = rows[2], rows[3]
-    assert day3["bounce_rate"] >= 0.05
-    assert day4["step"] < day3["step"] or day4["cap"] <= day3["cap"]
+    clean = run(settings, "--days", "6", "--daily-demand", "3000", "--seed", "5")
+    dirty = run(settings, "--days", "6", "--daily-demand", "3000", "--seed", "5", "--dirty-list-day", "3")
+    assert dirty[2]["bounce_rate"] >= 0.05 and clean[2]["bounce_rate"] < 0.05
+    assert dirty[3]["step"] < dirty[2]["step"]  # the health check at midnight stepped back
+    assert sum(r["sent"] for r in dirty) < sum(r["sent"] for r in clean)
+
+
+def test_ramping_faster_than_receivers_tolerate_draws_deferrals_and_a_larger_backlog(settings):
+    args = ("--days", "30", "--daily-demand", "5000", "--tolerance", "1.5", "--seed", "11")
+    gentle = run(settings, *args, "--multiplier", "1.5")
+    steep = run(settings, *args, "--multiplier", "2.0")
+    share = lambda rows: sum(r["deferred"] for r in rows) / sum(r["sent"] for r in rows)  # noqa: E731
+    assert share(steep) > 2 * share(gentle)
+    assert steep[-1]["backlog"] > gentle[-1]["backlog"]
+
+
+def test_the_table_says_when_the_target_is_reached(settings, tmp_path):
+    result = ramp(settings, "simulate", "--days", "45", "--plot", str(tmp_path / "sim.png"))
+    assert "50,000/day reached on day" in result.stdout
+    assert (tmp_path / "sim.png").read_bytes()[:4] == b"\x89PNG"

@@ -73,6 +73,18 @@ def test_underused_day_holds_and_bad_day_steps_back():
     assert v == "hold" and warn.step == 5
     back, v = schedule.close_day(cfg, state, DayReport(on=date(2026, 1, 1), cap=cap, sent=cap, deferred=cap))
     assert v == "step_back" and back.step == 4 and back.days_at_step == 0
+    dirty, v = schedule.close_day(cfg, state, DayReport(on=date(2026, 1, 1), cap=cap, sent=cap, bounces=int(cap * 0.12)))
+    assert v == "step_back" and dirty.step == 4
+
+
+def test_a_handful_of_bounces_on_a_small_day_is_noise():
+    cfg = ScheduleConfig()
+    state = RampState(step=1, days_at_step=1)
+    # 2 of 75 is 2.7%, over the warn rate, but two events prove nothing; a third makes it count.
+    noise, v = schedule.close_day(cfg, state, DayReport(on=date(2026, 1, 1), cap=75, sent=75, bounces=2))
+    assert v == "advance" and noise.step == 2
+    real, v = schedule.close_day(cfg, state, DayReport(on=date(2026, 1, 1), cap=75, sent=75, bounces=3))
+    assert v == "step_back" and real.step == 0
 
 
 def test_idle_calendar_days_do_not_count_as_sending_days():
