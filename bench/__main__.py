@@ -8,6 +8,7 @@ gate round trips per message.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -16,6 +17,7 @@ import tempfile
 import time
 import uuid
 from datetime import date
+from pathlib import Path
 
 import redis
 
@@ -147,6 +149,17 @@ def bench_overshoot(base: Settings, moto, cap: int, workers: int, tmp: str) -> d
     return {"cap": cap, "sent": sent, "overshoot": sent - cap, "workers": workers}
 
 
+def bench_simulate(url: str, days: int = 45) -> dict:
+    """`ramp simulate --days 45` as an operator runs it (a process of its own); wall time, target day."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAMP_")}, "RAMP_REDIS_URL": url}
+    started = time.perf_counter()
+    done = subprocess.run([str(Path(sys.executable).parent / "ramp"), "simulate", "--days", str(days), "--json"], env=env,
+                          capture_output=True, text=True, check=True)
+    rows = json.loads(done.stdout)
+    reached = next((r["day"] for r in rows if r["sent"] >= 50_000), None)
+    return {"days": days, "seconds": time.perf_counter() - started, "reached": reached, "sent": sum(r["sent"] for r in rows)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--messages", type=int, default=3000)
@@ -182,6 +195,7 @@ def main() -> None:
         fifo = fifo_p99(url, args.backlog, 20, tmp)
         mem = ramp_deferred_rss(base, args.deferred, tmp, env_of)
         eta = celery_eta_rss(url, args.eta, tmp)
+        sim = bench_simulate(url)
     finally:
         moto.stop()
         if server:
@@ -199,6 +213,8 @@ def main() -> None:
          ("estimated from its drain rate: not reached in %.0f s" % fifo["observed_s"]) if fifo["estimated"] else "measured"),
         (f"worker RSS, {mem['n']:,} deferred", f"+{mem['added_mb']:.1f} MB", f"{mem['before_mb']:.0f} -> {mem['after_mb']:.0f} MB; target < 30 MB"),
         (f"  same, {eta['n']:,} Celery ETA tasks", f"+{eta['added_mb']:.1f} MB", f"{eta['before_mb']:.0f} -> {eta['after_mb']:.0f} MB"),
+        (f"ramp simulate, {sim['days']} days", f"{sim['seconds']:.1f} s",
+         f"target < 30 s; {sim['sent']:,} recipients through the real gate; 50,000/day on day {sim['reached']}"),
     ]
     print(f"ses-ramp bench, {date.today()}, {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, {n} messages")
     width = max(len(r[0]) for r in rows)

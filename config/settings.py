@@ -162,6 +162,10 @@ class Settings(BaseSettings):
     retry_max_attempts: int = Field(10, ge=1, description="Attempts before a message is dead-lettered.")
     retry_max_age_s: int = Field(86400, ge=60, description="Age after which a message is dead-lettered.")
     mover_interval_s: float = Field(1.0, gt=0, description="How often due deferred messages are requeued.")
+    worker_housekeeping: bool = Field(
+        True, description="Workers also run the fleet duties (mover, quota refresh, adaptive rate, reconciler). Set false "
+        "where a `ramp beat` runs them; safe either way, the duties take leases.")
+    beat_alarm_poll_s: float = Field(60.0, gt=0, description="How often `ramp beat` reads the CloudWatch bounce-rate alarm.")
     mover_batch: int = Field(500, ge=1, description="Deferred messages requeued per mover pass.")
 
     metrics_port: int | None = Field(

@@ -15,36 +15,22 @@ from ses_ramp.worker.logs import configure_logging
 
 
 class HousekeepingStep(bootsteps.StartStopStep):
-    """Runs the deferred-message mover and the SES quota refresh in each worker's main process."""
+    """Runs the pause follower and (unless a beat does) the fleet duties in each worker's main process."""
 
     def __init__(self, worker, **kwargs):
         self.housekeeper = None
 
     def start(self, worker):
-        from ses_ramp.worker.housekeeping import ConsumerSync, Housekeeper, Mover, refresh_account_quota, resolve_unconfirmed
+        from ses_ramp.worker.housekeeping import ConsumerSync, Housekeeper, fleet_duties
         from ses_ramp.worker.runtime import Runtime
 
         settings: Settings = worker.app.ramp_settings
         runtime = Runtime.build(settings)
-        mover = Mover(runtime.deferrals, worker.app, settings.mover_batch)
         consuming = set(worker.app.amqp.queues.consume_from)
         sync = ConsumerSync(worker.app, worker.hostname, runtime.client, runtime.budget.keys, consuming)
-
-        def move_due() -> int:
-            return mover.run_once()
-
-        def account_quota() -> bool:
-            return refresh_account_quota(runtime.budget, runtime.sender.transport, settings.account_quota_refresh_s)
-
-        def adaptive_rate() -> bool:
-            runtime.budget.recover()
-            return False
-
-        def unconfirmed() -> bool:
-            resolve_unconfirmed(runtime, settings.unconfirmed_resend_after_s)
-            return False
-
-        self.housekeeper = Housekeeper([sync, move_due, account_quota, adaptive_rate, unconfirmed], settings.mover_interval_s)
+        # Following pauses is this worker's own business; the fleet duties may be left to `ramp beat`.
+        duties = [sync, *(fleet_duties(settings, runtime, worker.app) if settings.worker_housekeeping else [])]
+        self.housekeeper = Housekeeper(duties, settings.mover_interval_s)
         self.housekeeper.start()
         if settings.metrics_port:
             from ses_ramp.worker.metrics import serve

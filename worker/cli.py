@@ -38,14 +38,15 @@ def _with_redis(settings: Settings) -> Settings:
     return settings.model_copy(update={"redis_url": url})
 
 
-def _runtime(settings: Settings):
+def _runtime(settings: Settings, transport=None):
+    """Redis-backed runtime for an operator command (no SES calls unless a `transport` is given)."""
     from redis.exceptions import RedisError
 
     from ses_ramp.config import mask_url
     from ses_ramp.worker.runtime import Runtime
     from ses_ramp.worker.transports.noop import NoopTransport
 
-    runtime = Runtime.build(settings, transport=NoopTransport())
+    runtime = Runtime.build(settings, transport=transport or NoopTransport())
     try:
         runtime.client.ping()
     except RedisError as exc:
@@ -420,6 +421,40 @@ def events_cmd(once: bool = typer.Option(False, "--once", help="One poll, then e
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     consumer.run(stop)
+
+
+@cli.command("beat")
+def beat_cmd() -> None:
+    """Run the fleet duties in one process: mover, quota refresh, adaptive rate, reconciler, breaker, alarm."""
+    import signal
+    import threading
+
+    from ses_ramp.worker.app import create_app
+    from ses_ramp.worker.breaker import Breaker
+    from ses_ramp.worker.events import aws_client
+    import structlog
+
+    from ses_ramp.worker.housekeeping import Housekeeper, breaker_duties, fleet_duties
+    from ses_ramp.worker.logs import configure_logging
+
+    from ses_ramp.worker.transports import make_transport
+
+    settings = _with_redis(settings_or_exit())
+    configure_logging(settings)
+    runtime = _runtime(settings, transport=make_transport(settings))  # the quota refresh calls SES GetAccount
+    app = create_app(settings)
+    breaker = Breaker(settings, runtime, cloudwatch=aws_client(settings, "cloudwatch"))
+    housekeeper = Housekeeper([*fleet_duties(settings, runtime, app), *breaker_duties(settings, breaker)], settings.mover_interval_s)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    log = structlog.get_logger(logger_name="ses_ramp.beat")
+    log.info("beat_started", interval_s=settings.mover_interval_s, alarm_poll_s=settings.beat_alarm_poll_s)
+    housekeeper.start()
+    stop.wait()
+    housekeeper.stop()
+    housekeeper.join(timeout=30)
+    log.info("beat_stopped")
 
 
 @cli.command("setup")

@@ -1,12 +1,15 @@
-"""Background duties of every worker: requeue due deferred messages, refresh the SES account quota.
+"""Background duties: requeue due deferred messages, refresh the SES account quota, restore the
+adaptive rate, settle unconfirmed sends (the fleet duties), and, in `ramp beat`, the breaker.
 
-Several workers run these at once safely: claims are atomic in Lua, the quota refresh takes a lock.
+Each worker runs the fleet duties unless `RAMP_WORKER_HOUSEKEEPING=false` leaves them to `ramp beat`.
+Several processes run them at once safely: claims are atomic in Lua, the quota refresh takes a lock.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any, Callable
 
 import structlog
@@ -60,6 +63,45 @@ def refresh_account_quota(budget: Budget, transport: Transport, every_s: int) ->
         return False
     budget.store_account_quota(*quota)
     return True
+
+
+def fleet_duties(settings, runtime, app: Any) -> list[Callable[[], Any]]:
+    """The duties any one process may run for the whole fleet; each returns True when busy."""
+    mover = Mover(runtime.deferrals, app, settings.mover_batch)
+
+    def move_due() -> int:
+        return mover.run_once()
+
+    def account_quota() -> bool:
+        return refresh_account_quota(runtime.budget, runtime.sender.transport, settings.account_quota_refresh_s)
+
+    def adaptive_rate() -> bool:
+        runtime.budget.recover()
+        return False
+
+    def unconfirmed() -> bool:
+        resolve_unconfirmed(runtime, settings.unconfirmed_resend_after_s)
+        return False
+
+    return [move_due, account_quota, adaptive_rate, unconfirmed]
+
+
+def breaker_duties(settings, breaker) -> list[Callable[[], Any]]:
+    """`ramp beat`'s watch: the rates on every tick (events may stop, a resume may come), the
+    CloudWatch alarm every `beat_alarm_poll_s`."""
+    last_poll = [float("-inf")]
+
+    def breaker_rates() -> bool:
+        breaker.evaluate()
+        return False
+
+    def bounce_alarm() -> bool:
+        if time.monotonic() - last_poll[0] >= settings.beat_alarm_poll_s:
+            last_poll[0] = time.monotonic()
+            breaker.check_alarm()
+        return False
+
+    return [breaker_rates, bounce_alarm]
 
 
 class Housekeeper(threading.Thread):

@@ -21,7 +21,9 @@ def compose():
 
 def test_compose_parses_with_the_services_the_design_names():
     services = compose()["services"]
-    assert {"redis", "worker", "events", "flower"} <= set(services)
+    assert {"redis", "worker", "beat", "events", "flower"} <= set(services)
+    images = {svc.get("image") for name, svc in services.items() if name != "redis"}
+    assert images == {"ses-ramp:latest"}  # one image, configured only by env
     assert "--appendonly" in services["redis"]["command"] and services["redis"]["volumes"]
     assert services["worker"]["deploy"]["replicas"] >= 2
 
@@ -102,3 +104,39 @@ def test_events_service_command_runs_against_sqs(settings, tmp_path, moto_ses):
     finally:
         os.killpg(proc.pid, 15)
         assert proc.wait(30) in (0, -15)
+
+
+def test_beat_service_moves_deferred_mail_for_workers_that_leave_it_the_duties(settings, tmp_path, moto_ses, workers, runtime):
+    """Compose's workers run without the fleet duties; compose's beat command, run for real, moves a
+    due deferred message back to them, then pauses everything when the event rates cross the trip."""
+    from ses_ramp.producers import Producer
+    from ses_ramp.worker.events import Effects, EventStore
+    from ses_ramp.worker.pause import flags
+    from tests.helpers import accepted_by_moto
+
+    services = compose()["services"]
+    assert services["worker"]["environment"]["RAMP_WORKER_HOUSEKEEPING"] == "false"
+    s = settings.model_copy(update={"worker_housekeeping": False, "breaker_min_sample": 200})
+    workers(count=1, concurrency=1, s=s)
+    p = Producer(s)
+    wire = p.prepare({"to": ["beat@example.com"], "subject": "deferred", "text": "x", "kind": "transactional"}).to_wire()
+    p.close()
+    runtime.deferrals.defer(wire, 1, 0, "421 earlier")  # due now: only a mover can bring it back
+
+    cmd = services["beat"]["command"]
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAMP_")}, **settings_env(s)}
+    beat = subprocess.Popen([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]], env=env, stdout=open(tmp_path / "beat.log", "wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: len(accepted_by_moto(moto_ses, {wire["id"]})) == 1, 60, 0.2, "the beat to requeue it and the worker to send it")
+        assert runtime.deferrals.counts()["deferred"] == 0
+        fx = Effects()
+        fx.counts.update({"sends": 300, "hard_bounces": 15})  # 5%: over the 4% trip
+        EventStore(runtime.client, runtime.budget.keys).record(fx, runtime.budget.now_ms())
+        wait_for(lambda: "all" in flags(runtime.client, runtime.budget.keys), 30, 0.2, "the beat's breaker to pause everything")
+        assert flags(runtime.client, runtime.budget.keys)["all"]["by"] == "breaker"
+    finally:
+        os.killpg(beat.pid, 15)
+        code = beat.wait(30)
+    assert code == 0, (tmp_path / "beat.log").read_text()[-2000:]
+    assert b"beat_stopped" in (tmp_path / "beat.log").read_bytes()
