@@ -39,9 +39,10 @@ def plot_simulation(rows, path: Path, title: str) -> None:
     for r in rows:
         if r["breaker"] != "ok":
             ax.axvline(r["day"], color="#d29922", linestyle=":", linewidth=1)
-    ax.set_yscale("symlog", linthresh=100)
+    ax.set_yscale("log")  # a 50 -> 50,000 ramp and a backlog in the millions share one axis
+    ax.set_ylim(bottom=10)
     ax.set_xlabel("day")
-    ax.set_ylabel("recipients")
+    ax.set_ylabel("recipients (log scale)")
     ax.set_title(f"ses-ramp simulate: {title}")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left")

@@ -529,7 +529,8 @@ def simulate_cmd(
     if plot:
         from ses_ramp.worker.charts import plot_simulation
 
-        plot_simulation(data, plot, title=f"{sim.warmup_profile} x{sim.multiplier}, demand {daily_demand:,}/day, seed {seed}")
+        dirty = f", unverified list on day {dirty_list_day}" if dirty_list_day else ""
+        plot_simulation(data, plot, title=f"{sim.warmup_profile} x{sim.multiplier}, demand {daily_demand:,}/day{dirty}, seed {seed}")
         err.print(f"wrote {plot}")
     if as_json:
         print(json.dumps(data))
