@@ -28,6 +28,7 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `bad_events`                | list   | malformed SES events moved aside (newest first, capped)                |
 | `breaker`                   | hash   | breaker state: level, why, at_ms; probation snapshot                   |
 | `lock:<name>`               | string | short-lived locks (day roll-over, quota refresh)                       |
+| `heartbeat:<role>:<host>`   | string | `ramp beat` / `ramp events` alive on host (expires; `ramp health`)     |
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ class Keys:
 
     def lock(self, name: str) -> str:
         return self.key(f"lock:{name}")
+
+    def heartbeat(self, role: str, host: str) -> str:
+        return self.key(f"heartbeat:{role}:{host}")
 
     def queue_lists(self, queue: str, priority_steps: list[int]) -> list[str]:
         """Every Redis list kombu keeps for `queue` (one per priority step; step 0 has no suffix)."""

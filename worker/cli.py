@@ -407,6 +407,7 @@ def events_cmd(once: bool = typer.Option(False, "--once", help="One poll, then e
 
     from ses_ramp.worker.breaker import Breaker
     from ses_ramp.worker.events import EventsConsumer, aws_client
+    from ses_ramp.worker.heartbeat import Heartbeat
     from ses_ramp.worker.logs import configure_logging
 
     settings = _with_redis(settings_or_exit())
@@ -420,7 +421,28 @@ def events_cmd(once: bool = typer.Option(False, "--once", help="One poll, then e
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    consumer.run(stop)
+    # Refreshed after every poll; a poll waits up to RAMP_EVENTS_WAIT_S, so the key outlives a few.
+    consumer.heartbeat = Heartbeat(runtime.client, runtime.budget.keys, "events", ttl_s=3 * settings.events_wait_s + 30)
+    try:
+        consumer.run(stop)
+    finally:
+        consumer.heartbeat.stop()
+
+
+@cli.command("health")
+def health_cmd(role: str = typer.Argument(..., help="beat or events: the process on this host to check.")) -> None:
+    """Exit 0 when this host's `ramp beat` / `ramp events` is alive (the container healthcheck)."""
+    from ses_ramp.worker.heartbeat import Heartbeat
+
+    if role not in ("beat", "events"):
+        err.print(f"[red]ses-ramp:[/red] unknown role {role!r}: beat or events")
+        raise typer.Exit(2)
+    settings = settings_or_exit()
+    runtime = _runtime(settings)
+    if not Heartbeat(runtime.client, runtime.budget.keys, role, ttl_s=1).alive():
+        err.print(f"ramp {role} on this host has not reported within its heartbeat")
+        raise typer.Exit(1)
+    out.print(f"ramp {role}: alive")
 
 
 @cli.command("beat")
@@ -434,6 +456,7 @@ def beat_cmd() -> None:
     from ses_ramp.worker.events import aws_client
     import structlog
 
+    from ses_ramp.worker.heartbeat import Heartbeat
     from ses_ramp.worker.housekeeping import Housekeeper, breaker_duties, fleet_duties
     from ses_ramp.worker.logs import configure_logging
 
@@ -444,7 +467,9 @@ def beat_cmd() -> None:
     runtime = _runtime(settings, transport=make_transport(settings))  # the quota refresh calls SES GetAccount
     app = create_app(settings)
     breaker = Breaker(settings, runtime, cloudwatch=aws_client(settings, "cloudwatch"))
-    housekeeper = Housekeeper([*fleet_duties(settings, runtime, app), *breaker_duties(settings, breaker)], settings.mover_interval_s)
+    heartbeat = Heartbeat(runtime.client, runtime.budget.keys, "beat", ttl_s=max(10, int(settings.mover_interval_s * 10)))
+    duties = [heartbeat.beat, *fleet_duties(settings, runtime, app), *breaker_duties(settings, breaker)]
+    housekeeper = Housekeeper(duties, settings.mover_interval_s)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -454,6 +479,7 @@ def beat_cmd() -> None:
     stop.wait()
     housekeeper.stop()
     housekeeper.join(timeout=30)
+    heartbeat.stop()
     log.info("beat_stopped")
 
 

@@ -163,6 +163,7 @@ class EventsConsumer:
         self.sqs = sqs or aws_client(settings, "sqs")
         self.store = EventStore(runtime.client, runtime.budget.keys)
         self._queue_url: str | None = None
+        self.heartbeat = None  # set by `ramp events`: refreshed after each successful poll
 
     @property
     def queue_url(self) -> str:
@@ -216,6 +217,8 @@ class EventsConsumer:
             try:
                 self.poll_once()
                 self.breaker.check_alarm()
+                if self.heartbeat is not None:
+                    self.heartbeat.beat()
                 delay_s = 1.0
             except (BotoCoreError, ClientError) as exc:
                 self._queue_url = None if isinstance(exc, ClientError) else self._queue_url

@@ -19,6 +19,15 @@ def compose():
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
+def healthcheck(service: str, env: dict) -> subprocess.CompletedProcess:
+    """Run a compose service's own healthcheck command (`CMD` form) in this environment."""
+    test = compose()["services"][service]["healthcheck"]["test"]
+    assert test[0] == "CMD"
+    argv = test[1:]
+    exe = str(Path(sys.executable).parent / argv[0]) if argv[0] != "python" else sys.executable
+    return subprocess.run([exe, *argv[1:]], env=env, capture_output=True, text=True, timeout=60)
+
+
 def test_compose_parses_with_the_services_the_design_names():
     services = compose()["services"]
     assert {"redis", "worker", "beat", "events", "flower"} <= set(services)
@@ -78,6 +87,10 @@ def test_worker_and_flower_commands_run(settings, tmp_path):
                 return False
 
         wait_for(flower_up, 60, 0.2, "flower to serve /healthcheck")
+        # compose's flower healthcheck targets port 5555; this flower listens on a free port.
+        test = services["flower"]["healthcheck"]["test"]
+        probe = [a.replace("5555", str(port)) for a in test[1:]]
+        assert subprocess.run([sys.executable, *probe[1:]], env=env, timeout=30).returncode == 0
     finally:
         for p in (worker, flower):
             os.killpg(p.pid, 15)
@@ -101,9 +114,11 @@ def test_events_service_command_runs_against_sqs(settings, tmp_path, moto_ses):
     client = redis_from_settings(s)
     try:
         wait_for(lambda: client.sismember(Keys(s.key_prefix).suppressed, "compose@example.com"), 60, 0.2, "the events service to act")
+        wait_for(lambda: healthcheck("events", env).returncode == 0, 60, 0.2, "the events healthcheck to pass")
     finally:
         os.killpg(proc.pid, 15)
         assert proc.wait(30) in (0, -15)
+    assert healthcheck("events", env).returncode == 1  # stopped: its heartbeat is gone
 
 
 def test_beat_service_moves_deferred_mail_for_workers_that_leave_it_the_duties(settings, tmp_path, moto_ses, workers, runtime):
@@ -129,6 +144,7 @@ def test_beat_service_moves_deferred_mail_for_workers_that_leave_it_the_duties(s
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for(lambda: len(accepted_by_moto(moto_ses, {wire["id"]})) == 1, 60, 0.2, "the beat to requeue it and the worker to send it")
+        assert healthcheck("beat", env).returncode == 0
         assert runtime.deferrals.counts()["deferred"] == 0
         fx = Effects()
         fx.counts.update({"sends": 300, "hard_bounces": 15})  # 5%: over the 4% trip
@@ -140,3 +156,5 @@ def test_beat_service_moves_deferred_mail_for_workers_that_leave_it_the_duties(s
         code = beat.wait(30)
     assert code == 0, (tmp_path / "beat.log").read_text()[-2000:]
     assert b"beat_stopped" in (tmp_path / "beat.log").read_bytes()
+    result = healthcheck("beat", env)
+    assert result.returncode == 1 and "has not reported" in result.stderr
