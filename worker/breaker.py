@@ -16,6 +16,7 @@ import structlog
 from ses_ramp.config import Settings
 from ses_ramp.worker import pause
 from ses_ramp.worker.events import EventStore, rates
+from ses_ramp.worker.schedule import counted_rate
 
 log = structlog.get_logger(logger_name="ses_ramp.breaker")
 
@@ -59,9 +60,8 @@ class Breaker:
             if r["sends"] < self.settings.breaker_min_sample:
                 continue
             label = f"{window}s window ({r['sends']} sends)"
-            # A rate counts only once its numerator holds `breaker_min_events` events.
-            bounce = r["bounce_rate"] if totals["hard_bounces"] >= self.settings.breaker_min_events else 0.0
-            complaint = r["complaint_rate"] if totals["complaints"] >= self.settings.breaker_min_events else 0.0
+            bounce = counted_rate(r["bounce_rate"], totals["hard_bounces"], self.settings.breaker_min_events)
+            complaint = counted_rate(r["complaint_rate"], totals["complaints"], self.settings.breaker_min_events)
             if bounce >= t.bounce_trip or complaint >= t.complaint_trip:
                 level, why = "trip", f"bounce {r['bounce_rate']:.2%}, complaint {r['complaint_rate']:.3%} over {label}"
                 break

@@ -451,21 +451,20 @@ def beat_cmd() -> None:
     import signal
     import threading
 
-    from ses_ramp.worker.app import create_app
-    from ses_ramp.worker.breaker import Breaker
-    from ses_ramp.worker.events import aws_client
     import structlog
 
+    from ses_ramp.worker.breaker import Breaker
+    from ses_ramp.worker.events import aws_client
     from ses_ramp.worker.heartbeat import Heartbeat
     from ses_ramp.worker.housekeeping import Housekeeper, breaker_duties, fleet_duties
     from ses_ramp.worker.logs import configure_logging
-
     from ses_ramp.worker.transports import make_transport
 
     settings = _with_redis(settings_or_exit())
     configure_logging(settings)
     runtime = _runtime(settings, transport=make_transport(settings))  # the quota refresh calls SES GetAccount
-    app = create_app(settings)
+    # Imported only now: the app module reads the environment `_with_redis` may just have completed.
+    from ses_ramp.worker.app import app
     breaker = Breaker(settings, runtime, cloudwatch=aws_client(settings, "cloudwatch"))
     heartbeat = Heartbeat(runtime.client, runtime.budget.keys, "beat", ttl_s=max(10, int(settings.mover_interval_s * 10)))
     duties = [heartbeat.beat, *fleet_duties(settings, runtime, app), *breaker_duties(settings, breaker)]

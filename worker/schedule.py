@@ -167,13 +167,18 @@ class DayReport:
         return self.sent / self.cap if self.cap else 0.0
 
 
+def counted_rate(rate: float, events: int, min_events: int) -> float:
+    """`rate` once it rests on at least `min_events` events, else 0: two bounces in a 75-recipient
+    day are 2.7%, but they are chance, not a verdict on the list (the breaker uses this too)."""
+    return rate if events >= min_events else 0.0
+
+
 def verdict(cfg: ScheduleConfig, report: DayReport) -> Verdict:
     """What a closed day means for the ramp."""
     if report.sent == 0 and report.deferred == 0 and report.failed == 0:
         return "idle"
-    # Two bounces in a 75-recipient day are 2.7%, but they are chance, not a verdict on the list.
-    bounce = report.bounce_rate if report.bounces >= cfg.min_events else 0.0
-    complaint = report.complaint_rate if report.complaints >= cfg.min_events else 0.0
+    bounce = counted_rate(report.bounce_rate, report.bounces, cfg.min_events)
+    complaint = counted_rate(report.complaint_rate, report.complaints, cfg.min_events)
     if bounce >= cfg.bounce_trip_rate or complaint >= cfg.complaint_trip_rate or report.deferral_rate >= cfg.deferral_bad_rate:
         return "step_back"
     if (
