@@ -38,6 +38,17 @@ def _with_redis(settings: Settings) -> Settings:
     return settings.model_copy(update={"redis_url": url})
 
 
+def _stop_on_signals():
+    """A `threading.Event` set by SIGTERM or SIGINT: long-running commands stop warm on it."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
 def _runtime(settings: Settings, transport=None):
     """Redis-backed runtime for an operator command (no SES calls unless a `transport` is given)."""
     from redis.exceptions import RedisError
@@ -402,9 +413,6 @@ def suppress_import(file: Path = typer.Argument(..., exists=True, dir_okay=False
 @cli.command("events")
 def events_cmd(once: bool = typer.Option(False, "--once", help="One poll, then exit.")) -> None:
     """Consume SES events (SNS -> SQS): counters, suppression, AIMD, the breaker and the CloudWatch alarm."""
-    import signal
-    import threading
-
     from ses_ramp.worker.breaker import Breaker
     from ses_ramp.worker.events import EventsConsumer, aws_client
     from ses_ramp.worker.heartbeat import Heartbeat
@@ -418,9 +426,7 @@ def events_cmd(once: bool = typer.Option(False, "--once", help="One poll, then e
     if once:
         out.print(f"handled {consumer.poll_once(wait_s=0)} events")
         return
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = _stop_on_signals()
     # Refreshed after every poll; a poll waits up to RAMP_EVENTS_WAIT_S, so the key outlives a few.
     consumer.heartbeat = Heartbeat(runtime.client, runtime.budget.keys, "events", ttl_s=3 * settings.events_wait_s + 30)
     try:
@@ -448,9 +454,6 @@ def health_cmd(role: str = typer.Argument(..., help="beat or events: the process
 @cli.command("beat")
 def beat_cmd() -> None:
     """Run the fleet duties in one process: mover, quota refresh, adaptive rate, reconciler, breaker, alarm."""
-    import signal
-    import threading
-
     import structlog
 
     from ses_ramp.worker.breaker import Breaker
@@ -469,9 +472,7 @@ def beat_cmd() -> None:
     heartbeat = Heartbeat(runtime.client, runtime.budget.keys, "beat", ttl_s=max(10, int(settings.mover_interval_s * 10)))
     duties = [heartbeat.beat, *fleet_duties(settings, runtime, app), *breaker_duties(settings, breaker)]
     housekeeper = Housekeeper(duties, settings.mover_interval_s)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = _stop_on_signals()
     log = structlog.get_logger(logger_name="ses_ramp.beat")
     log.info("beat_started", interval_s=settings.mover_interval_s, alarm_poll_s=settings.beat_alarm_poll_s)
     housekeeper.start()
@@ -517,11 +518,15 @@ def simulate_cmd(
     plot: Optional[Path] = typer.Option(None, help="Write cap vs sent vs backlog as a PNG."),
 ) -> None:
     """Run the real schedule, gate, classifier, deferrals and breaker against a receiver model, fast."""
+    import tempfile
     import uuid as _uuid
+
+    import structlog
 
     from ses_ramp.worker.embedded import EmbeddedRedis, free_port
     from ses_ramp.worker.runtime import Runtime
     from ses_ramp.worker.simulate import PROFILE_TOLERANCE, ReceiverModel, rows_as_dicts, simulate
+    from ses_ramp.worker.transports.noop import NoopTransport
 
     overrides: dict[str, object] = {"warmup_profile": profile} if profile else {}
     if multiplier:
@@ -530,18 +535,12 @@ def simulate_cmd(
     model = ReceiverModel(seed=seed, tolerance=tolerance or PROFILE_TOLERANCE[settings.warmup_profile], bounce_rate=bounce_rate,
                           complaint_rate=complaint_rate, dirty_day=dirty_list_day)
     server = None
-    if settings.redis_url is None:
-        import tempfile
-
+    if settings.redis_url is None:  # a throw-away server: a simulation never touches real state
         server = EmbeddedRedis(free_port(), tempfile.mkdtemp(prefix="ses-ramp-sim-"), persist=False).start()
     url = server.url if server else settings.redis_url
     sim = settings.model_copy(update={"redis_url": url, "key_prefix": f"sim-{_uuid.uuid4().hex[:8]}", "rate_wait_inline_max_s": 86_400.0,
                                       "from_address": settings.from_address or "sim@example.com", "log_level": "ERROR"})
-    from ses_ramp.worker.transports.noop import NoopTransport
-
     runtime = Runtime.build(sim, transport=NoopTransport())
-    import structlog
-
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     try:
         rows = simulate(sim, runtime, days, daily_demand, model)

@@ -124,7 +124,7 @@ class Sender:
         """Gate once; roll the day or sleep out a short rate-limit wait in place (sub-second)."""
         for _ in range(1000):
             decision = self.budget.gate(kind, n, key, token)
-            self.metrics.decision(decision.code.name.lower())
+            self.metrics.decision(decision.code)
             if decision.code == Gate.NO_DAY:
                 self.budget.roll_day()
             elif decision.code == Gate.RATE and decision.wait_s <= self.settings.rate_wait_inline_max_s:

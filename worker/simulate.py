@@ -174,6 +174,10 @@ class Clock:
     """Simulated time: the Lua scripts' clock offset, moved forward only."""
 
     RECOVER_EVERY_MS = 10_000  # the AIMD step climbs once per quiet interval (30 s): 10 s is fine enough
+    # Waits stop this short of midnight, so the day rolls when the simulation moves the clock, not
+    # inside a rate-limit wait; sending stops a little earlier, so a last wait still fits.
+    WAIT_STOP_MS = 2000
+    SEND_STOP_MS = 3000
 
     def __init__(self, runtime: Runtime) -> None:
         self.client, self.key, self.budget = runtime.client, runtime.budget.keys.clock_offset_ms, runtime.budget
@@ -181,9 +185,6 @@ class Clock:
         self.real_now_ms = self.budget.now_ms() - self._offset_ms
         self.day_end_ms = 0  # offset at which the simulated day ends
         self._recovered_at_ms = 0
-
-    def offset_ms(self) -> int:
-        return self._offset_ms
 
     def _set(self, offset_ms: int) -> None:
         self._offset_ms = offset_ms
@@ -195,13 +196,18 @@ class Clock:
     def end_day_at(self, when: datetime) -> None:
         self.day_end_ms = int(when.timestamp() * 1000) - self.real_now_ms
 
-    def day_left(self, margin_ms: int = 3000) -> bool:
-        return self.offset_ms() < self.day_end_ms - margin_ms
+    def day_left(self) -> bool:
+        """Time left today to send another message."""
+        return self._offset_ms < self.day_end_ms - self.SEND_STOP_MS
+
+    def day_used_up(self) -> bool:
+        """Rate-limit waits have carried the clock to where waits stop."""
+        return self._offset_ms >= self.day_end_ms - self.WAIT_STOP_MS
 
     def wait(self, seconds: float) -> None:
         """A rate-limit wait passes simulated time (never past the day's end) while the
         housekeeper's AIMD recovery keeps running, as it does every second in a real worker."""
-        self._set(min(self._offset_ms + int(seconds * 1000), self.day_end_ms - 2000))
+        self._set(min(self._offset_ms + int(seconds * 1000), self.day_end_ms - self.WAIT_STOP_MS))
         if self._offset_ms - self._recovered_at_ms >= self.RECOVER_EVERY_MS:
             self._recovered_at_ms = self._offset_ms
             self.budget.recover()
@@ -240,7 +246,7 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
         queues["bulk"].add(daily_demand - tx)
         for hour in range(24):
             clock.move_to(day_start + timedelta(hours=hour, minutes=1))
-            if not clock.day_left(2000):
+            if clock.day_used_up():
                 break  # rate-limit waits used up the simulated day
             budget.recover()  # the housekeeper's AIMD step, as every worker runs it
             # The real mover's claim and ack; the simulation's Celery queue is `queues`.
