@@ -3,13 +3,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
+# Strict editable mode installs a link tree that mypy and editors can follow (the default editable
+# install uses an import hook they cannot read). A new module needs `make install` again.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test]' --config-settings editable_mode=strict
 	touch $@
 
-.PHONY: install demo test bench
+.PHONY: install demo test check docs bench
 install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
@@ -17,6 +19,17 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
+
+check: $(BIN)/.installed
+	$(BIN)/ruff check config producers worker tests bench
+	$(BIN)/mypy -p ses_ramp.config -p ses_ramp.producers -p ses_ramp.worker
+
+# The README's images, made by the commands they illustrate.
+docs: $(BIN)/.installed
+	mkdir -p docs
+	$(BIN)/ramp schedule --plot docs/schedule.png > /dev/null
+	$(BIN)/ramp simulate --plot docs/simulate.png > /dev/null
+	$(BIN)/ramp simulate --dirty-list-day 3 --plot docs/simulate-dirty-day3.png > /dev/null
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench

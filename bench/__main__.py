@@ -23,7 +23,7 @@ import redis
 
 from ses_ramp.config import Settings
 from ses_ramp.producers import Producer
-from ses_ramp.worker.embedded import EmbeddedRedis, MotoSES, free_port, stop_process_group
+from ses_ramp.worker.ops.embedded import EmbeddedRedis, MotoSES, free_port, stop_process_group
 
 FROM = "bench@example.com"
 
@@ -175,6 +175,8 @@ def main() -> None:
         server = EmbeddedRedis(free_port(), f"{tmp}/redis", persist=False).start()
         url = server.url
     moto = MotoSES().start(FROM, "ses-ramp")
+    for name, value in moto.credentials_env().items():  # the workers this bench starts sign their calls with them
+        os.environ.setdefault(name, value)
     base = Settings(
         _env_file=None, redis_url=url, from_address=FROM, ses_endpoint_url=moto.endpoint_url,
         warmup_start_per_day=10_000_000, warmup_target_per_day=10_000_000, hourly_burst_factor=24,

@@ -6,11 +6,10 @@ environment. Units live in the names (`_s`, `_ms`, `_per_day`, `_share` is a fra
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import EmailStr, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, EmailStr, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: SES suspends an account at these rates; every threshold of ours must stay strictly below them.
@@ -43,7 +42,7 @@ def mask_url(url: str | None) -> str:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="RAMP_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="RAMP_", env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
     )
 
     # --- where things live -------------------------------------------------------------------
@@ -147,16 +146,15 @@ class Settings(BaseSettings):
     aimd_quiet_s: float = Field(30.0, gt=0, description="Seconds without a deferral before the rate climbs again.")
     aimd_min_rate_per_s: float = Field(0.2, gt=0, description="The adaptive rate never drops below this.")
 
-    # --- breaker thresholds (used by the health-gated advance now, the breaker later) ------------
+    # --- the breaker and the day verdict: when a rate counts, and its levels ------------------------
+    breaker_min_events: int = Field(
+        3, ge=1, description="Hard bounces (or complaints) a window must hold before that rate may pause: one complaint "
+        "in a few hundred sends is noise, not evidence (at a 0.01% complaint rate it would stop a clean ramp every few days).")
+    breaker_min_sample: int = Field(200, ge=1, description="Sends in a window before its rates may trip the breaker.")
     bounce_warn_rate: float = Field(0.025, gt=0, description="Hard-bounce rate that holds the ramp / pauses bulk.")
     complaint_warn_rate: float = Field(0.0005, gt=0, description="Complaint rate that holds the ramp / pauses bulk.")
     bounce_trip_rate: float = Field(0.04, gt=0, description="Hard-bounce rate that pauses everything.")
     complaint_trip_rate: float = Field(0.0008, gt=0, description="Complaint rate that pauses everything.")
-
-    breaker_min_sample: int = Field(200, ge=1, description="Sends in a window before its rates may trip the breaker.")
-    breaker_min_events: int = Field(
-        3, ge=1, description="Hard bounces (or complaints) a window must hold before that rate may pause: one complaint "
-        "in a few hundred sends is noise, not evidence (at a 0.01% complaint rate it would stop a clean ramp every few days).")
     probation_cap_share: float = Field(0.5, gt=0, le=1, description="`ramp probation on` lowers today's cap to this share.")
     probation_rate_share: float = Field(
         0.5, gt=0, le=1, description="`ramp probation on` multiplies the breaker's warn and trip rates by this."
@@ -168,10 +166,12 @@ class Settings(BaseSettings):
     retry_cap_s: float = Field(3600.0, gt=0, description="Longest retry delay.")
     retry_max_attempts: int = Field(10, ge=1, description="Attempts before a message is dead-lettered.")
     retry_max_age_s: int = Field(86400, ge=60, description="Age after which a message is dead-lettered.")
-    mover_interval_s: float = Field(1.0, gt=0, description="How often due deferred messages are requeued.")
+
+    # --- fleet duties ---------------------------------------------------------------------------------
     worker_housekeeping: bool = Field(
         True, description="Workers also run the fleet duties (mover, quota refresh, adaptive rate, reconciler). Set false "
         "where a `ramp beat` runs them; safe either way, the duties take leases.")
+    mover_interval_s: float = Field(1.0, gt=0, description="How often due deferred messages are requeued.")
     beat_alarm_poll_s: float = Field(60.0, gt=0, description="How often `ramp beat` reads the CloudWatch bounce-rate alarm.")
     mover_batch: int = Field(500, ge=1, description="Deferred messages requeued per mover pass.")
 
@@ -179,13 +179,19 @@ class Settings(BaseSettings):
         None, ge=1, le=65535, description="Serve Prometheus metrics on this port (worker main process, `ramp events`); unset: off."
     )
     metrics_dir: str | None = Field(
-        None, description="prometheus-client multiprocess directory for prefork pools; unset: a fresh temporary one."
+        None, validation_alias=AliasChoices("RAMP_METRICS_DIR", "PROMETHEUS_MULTIPROC_DIR", "metrics_dir"),
+        description="prometheus-client multiprocess directory for prefork pools (PROMETHEUS_MULTIPROC_DIR is read too); "
+        "unset: a fresh temporary one.",
     )
 
     # --- process ----------------------------------------------------------------------------------
     worker_concurrency: int = Field(4, ge=1, description="Worker processes per `ramp worker`.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_json: bool = Field(True, description="JSON logs on stdout (false: human-readable console).")
+    operator: str = Field(
+        "operator", min_length=1, validation_alias=AliasChoices("RAMP_OPERATOR", "USER", "operator"),
+        description="Who a `ramp pause` is recorded as (default: the login name in USER).",
+    )
 
     @field_validator("day_timezone")
     @classmethod
@@ -213,7 +219,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _coherent(self) -> "Settings":
+    def _coherent(self) -> Settings:
         for name, url in (("RAMP_REDIS_URL", self.redis_url), ("RAMP_BROKER_URL", self.broker_url)):
             if url and url.startswith("sentinel://") and not self.redis_sentinel_master:
                 raise ValueError(f"{name} names Redis Sentinels: set RAMP_REDIS_SENTINEL_MASTER to the master's name")
@@ -242,12 +248,11 @@ class Settings(BaseSettings):
 
     @property
     def warmup_steps(self) -> int:
-        """Number of distinct caps from start to target (the last one clipped to the target)."""
-        ratio = self.warmup_target_per_day / self.warmup_start_per_day
-        if ratio <= 1:
-            return 1
-        # Small epsilon so an exact power (50 * 2**n == target) is not counted twice.
-        return math.ceil(math.log(ratio) / math.log(self.multiplier) - 1e-9) + 1
+        """Number of distinct caps from start to target (the last one clipped to the target),
+        counted by the schedule's own function."""
+        from ses_ramp.config.schedule import caps_between
+
+        return len(caps_between(self.warmup_start_per_day, self.warmup_target_per_day, self.multiplier))
 
     @property
     def effective_aws_endpoint_url(self) -> str | None:

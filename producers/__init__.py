@@ -3,6 +3,7 @@
 Imports neither worker code nor boto3: an app that only enqueues needs celery/kombu and redis.
 """
 
+from ses_ramp.producers.enqueue import Producer, Receipt, enqueue, enqueue_many
 from ses_ramp.producers.errors import (
     BatchPartiallyPublished,
     InvalidMessage,
@@ -11,7 +12,6 @@ from ses_ramp.producers.errors import (
     SuppressedRecipient,
 )
 from ses_ramp.producers.message import Kind, Message
-from ses_ramp.producers.enqueue import Producer, Receipt, enqueue, enqueue_many
 
 __all__ = [
     "BatchPartiallyPublished",

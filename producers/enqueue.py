@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from celery import Celery
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
@@ -47,7 +48,7 @@ class Producer:
         self.settings = settings
         self.app = Celery("ses_ramp_producer", set_as_current=False)
         self.app.conf.update(celery_config(settings))
-        self._redis = None
+        self._redis: redis.Redis | None = None
         self._lock = threading.Lock()
 
     # -- validation ----------------------------------------------------------------------------

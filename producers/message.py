@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import formataddr
 from enum import Enum
 from typing import Any
@@ -64,7 +64,7 @@ class Message(BaseModel):
     kind: Kind = Kind.transactional
     engagement: float = Field(0.5, ge=0.0, le=1.0)
     expires_at: datetime | None = None
-    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     @field_validator("to", "cc", "bcc", "reply_to", mode="before")
     @classmethod
@@ -109,7 +109,7 @@ class Message(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _whole(self) -> "Message":
+    def _whole(self) -> Message:
         if self.text is None and self.html is None:
             raise ValueError("body: give text or html (or both)")
         if not self.recipients:
@@ -133,7 +133,7 @@ class Message(BaseModel):
         return formataddr(("", self.from_address or ""))
 
     @classmethod
-    def parse(cls, data: Any) -> "Message":
+    def parse(cls, data: Any) -> Message:
         """Validate `data` (dict or Message); raise `InvalidMessage` naming the first bad field."""
         if isinstance(data, Message):
             return data
@@ -143,7 +143,7 @@ class Message(BaseModel):
             raise invalid_from(exc) from None
 
     @classmethod
-    def from_wire(cls, data: Any) -> "Message":
+    def from_wire(cls, data: Any) -> Message:
         """Rebuild a message a producer published. Structure and limits are checked again; the
         address syntax check (the costly part) is not: SES refuses a bad address permanently anyway."""
         try:

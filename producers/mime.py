@@ -7,6 +7,7 @@ a message, which would be most of the send path's CPU.
 from __future__ import annotations
 
 from email.header import Header
+from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
@@ -41,6 +42,7 @@ def build_mime(message: Message, from_address: str) -> bytes:
 
     Our headers are written directly; only the body parts go through the email package (its
     generic header folding was most of the cost)."""
+    body: MIMEBase
     if message.text is not None and message.html is not None:
         body = MIMEMultipart("alternative")
         body.attach(_text(message.text, "plain"))

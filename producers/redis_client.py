@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+from redis.typing import EncodableT, FieldT
 
 from ses_ramp.config import Settings
+
+
+def hash_fields(values: Mapping[str, str | int | float]) -> dict[FieldT, EncodableT]:
+    """`values` as redis-py's `hset(mapping=...)` types them (its keys may be bytes, ours are text)."""
+    return dict(values.items())
+
+
+def text_hash(raw: Any) -> dict[str, str]:
+    """A hash read by `redis_from_settings`' client (decode_responses: every field and value is text)."""
+    return {str(k): str(v) for k, v in raw.items()}
 
 
 def redis_from_settings(settings: Settings, **overrides) -> redis.Redis:
@@ -60,5 +73,5 @@ class _SentinelMaster(redis.Redis):
         now = time.monotonic()
         if now - self._checked_at >= self.recheck_s:
             self._checked_at = now
-            self.connection_pool.get_master_address()
+            self.connection_pool.get_master_address()  # type: ignore[attr-defined]  # SentinelConnectionPool's
         return super().execute_command(*args, **options)

@@ -29,7 +29,7 @@ def redis_url(tmp_path_factory):
         redis.Redis.from_url(url).ping()  # fail loudly, never skip
         yield url
         return
-    from ses_ramp.worker.embedded import EmbeddedRedis, free_port
+    from ses_ramp.worker.ops.embedded import EmbeddedRedis, free_port
 
     server = EmbeddedRedis(free_port(), tmp_path_factory.mktemp("redis"), persist=False).start()
     yield server.url
@@ -43,7 +43,7 @@ def prefix():
 
 @pytest.fixture(scope="session")
 def moto_ses():
-    from ses_ramp.worker.embedded import MotoSES
+    from ses_ramp.worker.ops.embedded import MotoSES
 
     server = MotoSES().start(FROM, "ses-ramp")
     import urllib.request
@@ -86,7 +86,7 @@ def redis_client(settings):
 @pytest.fixture
 def runtime(settings, redis_client):
     from ses_ramp.worker.runtime import Runtime
-    from ses_ramp.worker.transports.noop import NoopTransport
+    from ses_ramp.worker.send.transports.noop import NoopTransport
 
     return Runtime.build(settings, transport=NoopTransport())
 

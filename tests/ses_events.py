@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def _mail(message_id: str, destination: list[str], tags: dict[str, list[str]] | None = None) -> dict:
-    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return {
         "timestamp": now,
         "source": "sender@example.com",

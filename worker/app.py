@@ -1,16 +1,19 @@
 """The Celery app. `celery -A ses_ramp.worker.app worker` and `ramp worker` both load `app` from here.
 
-This module is a process edge: it builds `Settings` from the environment once, at import.
+This module is a process edge: `app` is built from the environment's `Settings` when first asked
+for (Celery's `-A`); `ramp` commands that hold their own `Settings` call `create_app(settings)`.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from celery import Celery, bootsteps, signals
 
 from ses_ramp.config import Settings, SettingsError, load_settings
-from ses_ramp.producers.wire import QUEUES, celery_config
+from ses_ramp.producers.wire import celery_config
 from ses_ramp.worker.logs import configure_logging
 
 
@@ -21,7 +24,8 @@ class HousekeepingStep(bootsteps.StartStopStep):
         self.housekeeper = None
 
     def start(self, worker):
-        from ses_ramp.worker.housekeeping import ConsumerSync, Housekeeper, fleet_duties
+        from ses_ramp.worker.fleet.consumers import ConsumerSync
+        from ses_ramp.worker.fleet.housekeeping import Housekeeper, fleet_duties
         from ses_ramp.worker.runtime import Runtime
 
         settings: Settings = worker.app.ramp_settings
@@ -29,11 +33,11 @@ class HousekeepingStep(bootsteps.StartStopStep):
         consuming = set(worker.app.amqp.queues.consume_from)
         sync = ConsumerSync(worker.app, worker.hostname, runtime.client, runtime.budget.keys, consuming)
         # Following pauses is this worker's own business; the fleet duties may be left to `ramp beat`.
-        duties = [sync, *(fleet_duties(settings, runtime, worker.app) if settings.worker_housekeeping else [])]
+        duties: list[Callable[[], Any]] = [sync, *(fleet_duties(settings, runtime, worker.app) if settings.worker_housekeeping else [])]
         self.housekeeper = Housekeeper(duties, settings.mover_interval_s)
         self.housekeeper.start()
         if settings.metrics_port:
-            from ses_ramp.worker.metrics import serve
+            from ses_ramp.worker.fleet.metrics import serve
 
             serve(settings, runtime)
 
@@ -42,16 +46,21 @@ class HousekeepingStep(bootsteps.StartStopStep):
             self.housekeeper.stop()
 
 
+_settings: Settings | None = None  # of the app this process made: its signal handlers read them
+
+
 def create_app(settings: Settings) -> Celery:
-    from ses_ramp.worker.metrics import enable
+    global _settings
+    from ses_ramp.worker.fleet.metrics import enable
 
     enable(settings)  # before any process of this tree imports prometheus_client
+    _settings = settings
     app = Celery("ses_ramp", set_as_current=True)
     app.conf.update(celery_config(settings))
     app.ramp_settings = settings
     app.steps["worker"].add(HousekeepingStep)
 
-    from ses_ramp.worker.tasks import register_tasks
+    from ses_ramp.worker.send.tasks import register_tasks
 
     register_tasks(app, settings)
     return app
@@ -64,7 +73,7 @@ def _honour_pauses_at_startup(sender, instance, **_kwargs):
 
     from ses_ramp.config.keys import Keys
     from ses_ramp.producers.redis_client import redis_from_settings
-    from ses_ramp.worker.pause import flags, paused_queues
+    from ses_ramp.worker.guards.pause import flags, paused_queues
 
     settings: Settings = instance.app.ramp_settings
     client = redis_from_settings(settings)
@@ -79,7 +88,7 @@ def _honour_pauses_at_startup(sender, instance, **_kwargs):
 
 @signals.worker_process_shutdown.connect
 def _metrics_child_exit(pid=None, **_kwargs):
-    from ses_ramp.worker.metrics import child_exited
+    from ses_ramp.worker.fleet.metrics import child_exited
 
     if pid:
         child_exited(pid)
@@ -88,17 +97,23 @@ def _metrics_child_exit(pid=None, **_kwargs):
 @signals.setup_logging.connect
 def _logging(**_kwargs):
     # Connecting here stops Celery from installing its own handlers: ours route everything to JSON.
-    configure_logging(app.ramp_settings)
+    if _settings is not None:
+        configure_logging(_settings)
 
 
-def _load() -> Celery:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        sys.stderr.write(f"ses-ramp: {exc}\n")
-        raise SystemExit(2) from None
-    return create_app(settings)
+_app: Celery | None = None
 
 
-app = _load()
-DEFAULT_QUEUES = ",".join(QUEUES)
+def __getattr__(name: str) -> Celery:
+    """`app`, built on first use from the environment (`celery -A ses_ramp.worker.app`)."""
+    global _app
+    if name != "app":
+        raise AttributeError(name)
+    if _app is None:
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            sys.stderr.write(f"ses-ramp: {exc}\n")
+            raise SystemExit(2) from None
+        _app = create_app(settings)
+    return _app

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
@@ -12,14 +14,14 @@ from ses_ramp.config import Settings
 _SECRET_FIELDS = {"password", "secret", "smtp_password", "aws_secret_access_key", "to", "cc", "bcc", "recipients"}
 
 
-def _redact(_, __, event: dict) -> dict:
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
         if key in _SECRET_FIELDS:
             event[key] = "[redacted]"
     return event
 
 
-def _logger_name(logger, _, event: dict) -> dict:
+def _logger_name(_logger: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     record = event.get("_record")
     name = record.name if record is not None else event.pop("logger_name", None)
     if name:
@@ -28,7 +30,7 @@ def _logger_name(logger, _, event: dict) -> dict:
 
 
 def configure_logging(settings: Settings) -> None:
-    shared = [
+    shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         _logger_name,

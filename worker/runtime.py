@@ -12,11 +12,11 @@ import redis
 
 from ses_ramp.config import Settings
 from ses_ramp.producers.redis_client import redis_from_settings
-from ses_ramp.worker.budget import Budget
-from ses_ramp.worker.deferrals import DeferralStore
-from ses_ramp.worker.scripts import Scripts
-from ses_ramp.worker.sender import Sender
-from ses_ramp.worker.transports import make_transport
+from ses_ramp.worker.budget.store import Budget
+from ses_ramp.worker.lua import Scripts
+from ses_ramp.worker.send.deferrals import DeferralStore
+from ses_ramp.worker.send.sender import Sender
+from ses_ramp.worker.send.transports import make_transport
 
 
 @dataclass
@@ -28,13 +28,17 @@ class Runtime:
     sender: Sender
 
     @classmethod
-    def build(cls, settings: Settings, transport=None) -> "Runtime":
+    def build(cls, settings: Settings, transport=None) -> Runtime:
         client = redis_from_settings(settings)
         scripts = Scripts.register(client)
         budget = Budget(settings, client, scripts)
         deferrals = DeferralStore(settings, client, scripts)
         sender = Sender(settings, budget, deferrals, transport or make_transport(settings))
         return cls(settings, client, budget, deferrals, sender)
+
+    def ping(self) -> None:
+        """Raise redis' error if Redis does not answer (operator commands check before they act)."""
+        self.client.ping()
 
 
 _runtime: Runtime | None = None

@@ -7,13 +7,11 @@ import threading
 import time
 
 from ses_ramp.producers import Producer
-from ses_ramp.worker.events import aws_client
+from ses_ramp.worker.guards.events import aws_client
+from ses_ramp.worker.ops.embedded import EmbeddedRedis, free_port
+from ses_ramp.worker.ops.status import queue_depths
 from tests import ses_events as ev
-from tests.helpers import settings_env
-from ses_ramp.worker.embedded import EmbeddedRedis, free_port
-from ses_ramp.worker.status import queue_depths
-from tests.helpers import accepted_by_moto, ramp_id, wait_for
-
+from tests.helpers import accepted_by_moto, ramp_id, settings_env, wait_for
 
 #: A budget that does not stop these drains: they test delivery, not the cap.
 BIG = {"warmup_start_per_day": 1_000_000, "warmup_target_per_day": 1_000_000}
@@ -118,7 +116,7 @@ def test_redis_restart_mid_drain_workers_reconnect_and_finish(settings, moto_ses
         time.sleep(1.0)  # Redis really is down for a while (this is the outage being tested, not a sync)
         server.start()
         from ses_ramp.worker.runtime import Runtime
-        from ses_ramp.worker.transports.noop import NoopTransport
+        from ses_ramp.worker.send.transports.noop import NoopTransport
 
         rt = Runtime.build(s, transport=NoopTransport())
         settle_all(rt, moto_ses, ids, 240)

@@ -9,7 +9,7 @@ from pathlib import Path
 import redis
 import yaml
 
-from ses_ramp.worker.embedded import free_port, redis_server_binary
+from ses_ramp.worker.ops.embedded import free_port, redis_server_binary
 from tests.helpers import redis_answers, settings_env, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,9 +98,9 @@ def test_worker_and_flower_commands_run(settings, tmp_path):
 
 
 def test_events_service_command_runs_against_sqs(settings, tmp_path, moto_ses):
-    from ses_ramp.worker.events import aws_client
-    from ses_ramp.producers.redis_client import redis_from_settings
     from ses_ramp.config.keys import Keys
+    from ses_ramp.producers.redis_client import redis_from_settings
+    from ses_ramp.worker.guards.events import aws_client
     from tests import ses_events as ev
 
     cmd = compose()["services"]["events"]["command"]
@@ -125,8 +125,8 @@ def test_beat_service_moves_deferred_mail_for_workers_that_leave_it_the_duties(s
     """Compose's workers run without the fleet duties; compose's beat command, run for real, moves a
     due deferred message back to them, then pauses everything when the event rates cross the trip."""
     from ses_ramp.producers import Producer
-    from ses_ramp.worker.events import Effects, EventStore
-    from ses_ramp.worker.pause import flags
+    from ses_ramp.worker.guards.events import Effects, EventStore
+    from ses_ramp.worker.guards.pause import flags
     from tests.helpers import accepted_by_moto
 
     services = compose()["services"]

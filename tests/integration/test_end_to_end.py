@@ -51,7 +51,7 @@ def test_message_from_separate_producer_process_reaches_ses_with_config_set_and_
 def test_enqueue_many_reports_exactly_what_was_published_when_redis_dies(settings, tmp_path):
     from ses_ramp.config.keys import Keys
     from ses_ramp.producers.wire import PRIORITY_STEPS
-    from ses_ramp.worker.embedded import EmbeddedRedis, free_port
+    from ses_ramp.worker.ops.embedded import EmbeddedRedis, free_port
 
     server = EmbeddedRedis(free_port(), tmp_path, persist=False).start()
     s = settings.model_copy(update={"redis_url": server.url})

@@ -2,16 +2,15 @@
 
 import json
 import threading
-
-import pytest
-
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ses_ramp.worker import schedule
-from ses_ramp.worker.breaker import Breaker
-from ses_ramp.worker.events import EventsConsumer, aws_client
-from ses_ramp.worker.pause import flags
+import pytest
+
+from ses_ramp.config import schedule
+from ses_ramp.worker.guards.breaker import Breaker
+from ses_ramp.worker.guards.events import EventsConsumer, aws_client
+from ses_ramp.worker.guards.pause import flags
 from tests import ses_events as ev
 from tests.helpers import set_clock
 

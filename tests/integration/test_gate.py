@@ -6,10 +6,10 @@ from zoneinfo import ZoneInfo
 
 from botocore.stub import Stubber
 
-from ses_ramp.worker import schedule
-from ses_ramp.worker.budget import Gate, day_window
-from ses_ramp.worker.housekeeping import refresh_account_quota
-from ses_ramp.worker.transports.ses_api import SesApiTransport
+from ses_ramp.config import schedule
+from ses_ramp.worker.budget.store import Gate, day_window
+from ses_ramp.worker.fleet.housekeeping import refresh_account_quota
+from ses_ramp.worker.send.transports.ses_api import SesApiTransport
 from tests.helpers import set_clock
 
 
@@ -150,7 +150,7 @@ def test_ses_account_quota_bounds_the_cap(runtime, settings):
 
 
 def test_unlimited_account_quota_minus_one():
-    from ses_ramp.worker.budget import _account_left
+    from ses_ramp.worker.budget.store import _account_left
 
     assert _account_left({"max_24h": "-1", "sent_24h": "5"}) == -1
 

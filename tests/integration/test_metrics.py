@@ -5,7 +5,7 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from ses_ramp.producers import Producer
-from ses_ramp.worker.embedded import free_port
+from ses_ramp.worker.ops.embedded import free_port
 from tests.helpers import accepted_by_moto, wait_for
 
 

@@ -1,10 +1,10 @@
 """Pause, resume, flush, restore and probation through the real `ramp` CLI, with real workers."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from ses_ramp.producers import Producer
-from ses_ramp.worker.status import queue_depths
+from ses_ramp.worker.ops.status import queue_depths
 from tests.helpers import accepted_by_moto, active_queues, ramp, wait_for
 
 BIG = {"warmup_start_per_day": 1_000_000, "warmup_target_per_day": 1_000_000, "rate_per_s": 100}
@@ -49,7 +49,7 @@ def test_pause_resume_fleet_wide_including_a_worker_started_while_paused(setting
 def test_flush_parks_restore_sends_oldest_first_and_reports_expired(settings, moto_ses, workers, runtime):
     s = settings.model_copy(update=BIG)
     ramp(s, "pause", "bulk", "--reason", "flush test")
-    soon = (datetime.now(timezone.utc) + timedelta(seconds=2)).isoformat()
+    soon = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
     keep = enqueue(s, "bulk", 12, "k")
     expiring = enqueue(s, "bulk", 3, "e", expires_at=soon)
     out = ramp(s, "flush", "bulk").stdout
@@ -57,7 +57,7 @@ def test_flush_parks_restore_sends_oldest_first_and_reports_expired(settings, mo
     assert queue_depths(runtime.client, s.key_prefix)["bulk"] == 0
     status = json.loads(ramp(s, "status", "--json").stdout)
     assert status["parked"]["bulk"] == 15
-    wait_for(lambda: datetime.now(timezone.utc) > datetime.fromisoformat(soon), 10, 0.1, "the 3 to expire")
+    wait_for(lambda: datetime.now(UTC) > datetime.fromisoformat(soon), 10, 0.1, "the 3 to expire")
     ramp(s, "resume", "bulk")
     out = ramp(s, "restore", "bulk").stdout
     assert "restored 12" in out and "3 expired" in out
@@ -95,8 +95,9 @@ def test_suppress_import_and_producer_refusal(settings, runtime, tmp_path):
     assert "2 newly suppressed" in ramp(settings, "suppress", "import", str(f)).stdout
     assert ramp(settings, "suppress", "list").stdout.split() == ["Bounced@example.com", "other@example.com"]
     ramp(settings, "suppress", "remove", "other@example.com")
-    from ses_ramp.producers import SuppressedRecipient
     import pytest
+
+    from ses_ramp.producers import SuppressedRecipient
 
     with pytest.raises(SuppressedRecipient):
         Producer(settings).enqueue({"to": ["Bounced@EXAMPLE.com"], "subject": "s", "text": "t"})

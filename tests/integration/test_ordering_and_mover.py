@@ -4,7 +4,7 @@ import threading
 
 from ses_ramp.producers import Producer
 from ses_ramp.worker.app import create_app
-from ses_ramp.worker.housekeeping import Mover
+from ses_ramp.worker.fleet.mover import Mover
 from tests.helpers import ramp_id, wait_for
 
 

@@ -3,7 +3,7 @@
 import time
 
 from ses_ramp.producers import Producer
-from ses_ramp.worker.status import queue_depths
+from ses_ramp.worker.ops.status import queue_depths
 from tests.helpers import accepted_by_moto, wait_for
 
 

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from ses_ramp.producers import Producer
-from ses_ramp.worker.embedded import EmbeddedRedis, free_port
-from tests.helpers import redis_answers, accepted_by_moto, self_signed, wait_for
+from ses_ramp.worker.ops.embedded import EmbeddedRedis, free_port
+from tests.helpers import accepted_by_moto, redis_answers, self_signed, wait_for
 
 PASSWORD = "s3cret-Redis-pw"
 

@@ -10,7 +10,7 @@ from ses_ramp.config import Settings, SettingsError, load_settings
 from ses_ramp.config.keys import Keys
 from ses_ramp.producers import Producer
 from ses_ramp.producers.redis_client import redis_from_settings
-from ses_ramp.worker.embedded import free_port, redis_server_binary
+from ses_ramp.worker.ops.embedded import free_port, redis_server_binary
 from tests.helpers import accepted_by_moto, redis_answers, wait_for
 
 MASTER = "rampmaster"

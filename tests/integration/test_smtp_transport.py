@@ -8,9 +8,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from ses_ramp.producers import Producer
+from ses_ramp.worker.ops.embedded import free_port
 from ses_ramp.worker.runtime import Runtime
-from ses_ramp.worker.transports.ses_smtp import SesSmtpTransport
-from ses_ramp.worker.embedded import free_port
+from ses_ramp.worker.send.transports.ses_smtp import SesSmtpTransport
 from tests.helpers import self_signed
 
 REPLIES = {"ok": None, "slow": "421 4.7.0 Try again later", "throttle": "454 Throttling failure: Maximum sending rate exceeded.",

@@ -7,8 +7,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
-from ses_ramp.worker.errors import Deferred, Paused, Permanent, QuotaExhausted, Unconfirmed
-from ses_ramp.worker.outcomes import classify
+from ses_ramp.worker.send.errors import Deferred, Paused, Permanent, QuotaExhausted, Unconfirmed
+from ses_ramp.worker.send.outcomes import classify
 
 
 def ses_error(code: str, message: str, status: int) -> ClientError:

@@ -4,9 +4,9 @@ import fakeredis
 import pytest
 
 from ses_ramp.config import Settings
-from ses_ramp.producers import InvalidMessage, Message, Producer, QueueUnavailable, SuppressedRecipient
 from ses_ramp.config.keys import Keys
-from ses_ramp.worker.embedded import free_port
+from ses_ramp.producers import InvalidMessage, Message, Producer, QueueUnavailable, SuppressedRecipient
+from ses_ramp.worker.ops.embedded import free_port
 
 
 def ok(**over):

@@ -1,10 +1,11 @@
 from datetime import date, timedelta
 
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from ses_ramp.config import Settings
-from ses_ramp.worker import schedule
-from ses_ramp.worker.schedule import DayReport, RampState, ScheduleConfig
+from ses_ramp.config import Settings, schedule
+from ses_ramp.config.schedule import DayReport, RampState, ScheduleConfig
 
 
 def test_seed_defaults_consumer_and_b2b():
@@ -22,10 +23,10 @@ def configs(draw):
     multiplier = draw(st.floats(min_value=1.2, max_value=2.0))
     start = draw(st.integers(min_value=10, max_value=500))
     target = draw(st.integers(min_value=start * 20, max_value=200_000))
-    cfg = ScheduleConfig(start_per_day=start, target_per_day=target, multiplier=multiplier, days=45)
+    cfg = ScheduleConfig.of(start_per_day=start, target_per_day=target, multiplier=multiplier, days=45)
     steps = len(schedule.step_caps(cfg))
     days = draw(st.integers(min_value=max(30, steps), max_value=45)) if steps <= 45 else steps
-    return ScheduleConfig(start_per_day=start, target_per_day=target, multiplier=multiplier, days=days)
+    return ScheduleConfig.of(start_per_day=start, target_per_day=target, multiplier=multiplier, days=days)
 
 
 @given(configs())
@@ -52,7 +53,7 @@ def _healthy(cfg, state, on):
 
 
 def test_healthy_days_walk_the_plan_exactly():
-    cfg = ScheduleConfig()
+    cfg = ScheduleConfig.of()
     state, on = RampState(), date(2026, 1, 1)
     caps = []
     for _ in range(len(schedule.plan(cfg))):
@@ -64,7 +65,7 @@ def test_healthy_days_walk_the_plan_exactly():
 
 
 def test_underused_day_holds_and_bad_day_steps_back():
-    cfg = ScheduleConfig()
+    cfg = ScheduleConfig.of()
     state = RampState(step=5, days_at_step=1)
     cap = schedule.cap_for(cfg, state)
     held, v = schedule.close_day(cfg, state, DayReport(on=date(2026, 1, 1), cap=cap, sent=int(cap * 0.5)))
@@ -78,7 +79,7 @@ def test_underused_day_holds_and_bad_day_steps_back():
 
 
 def test_a_handful_of_bounces_on_a_small_day_is_noise():
-    cfg = ScheduleConfig()
+    cfg = ScheduleConfig.of()
     state = RampState(step=1, days_at_step=1)
     # 2 of 75 is 2.7%, over the warn rate, but two events prove nothing; a third makes it count.
     noise, v = schedule.close_day(cfg, state, DayReport(on=date(2026, 1, 1), cap=75, sent=75, bounces=2))
@@ -88,7 +89,7 @@ def test_a_handful_of_bounces_on_a_small_day_is_noise():
 
 
 def test_idle_calendar_days_do_not_count_as_sending_days():
-    cfg = ScheduleConfig()
+    cfg = ScheduleConfig.of()
     state = RampState(step=3, sending_days=7, last_sending_date=date(2026, 1, 1))
     same, v = schedule.close_day(cfg, state, DayReport(on=date(2026, 1, 5), cap=100))
     assert v == "idle" and same == state
@@ -96,7 +97,7 @@ def test_idle_calendar_days_do_not_count_as_sending_days():
 
 @given(st.integers(min_value=0, max_value=17), st.integers(min_value=0, max_value=40))
 def test_cooldown_after_idle_gap(step, gap_days):
-    cfg = ScheduleConfig()
+    cfg = ScheduleConfig.of()
     last = date(2026, 3, 1)
     state = RampState(step=step, sending_days=20, last_sending_date=last)
     today = last + timedelta(days=gap_days + 1)
@@ -110,6 +111,47 @@ def test_cooldown_after_idle_gap(step, gap_days):
 
 
 def test_low_volume_target_warns():
-    assert ScheduleConfig(target_per_day=2000).low_volume_warning is not None
-    assert "shared" in ScheduleConfig(target_per_day=2000).low_volume_warning
-    assert ScheduleConfig().low_volume_warning is None
+    assert ScheduleConfig.of(target_per_day=2000).low_volume_warning is not None
+    assert "shared" in ScheduleConfig.of(target_per_day=2000).low_volume_warning
+    assert ScheduleConfig.of().low_volume_warning is None
+
+
+@given(
+    start=st.integers(min_value=1, max_value=5_000),
+    growth=st.floats(min_value=1.0, max_value=2_000.0),
+    multiplier=st.floats(min_value=1.01, max_value=3.0),
+    days=st.integers(min_value=1, max_value=365),
+)
+@hsettings(max_examples=300, deadline=None)
+def test_settings_count_steps_with_the_schedule(start, growth, multiplier, days):
+    """One step count: `Settings` accepts a ramp exactly when the schedule fits its steps into the
+    days, and an accepted ramp's plan spans exactly `RAMP_WARMUP_DAYS` sending days."""
+    from ses_ramp.config import SettingsError, load_settings
+
+    target = max(start, int(start * growth))
+    caps = schedule.caps_between(start, target, multiplier)
+    try:
+        s = load_settings(_env_file=None, warmup_start_per_day=start, warmup_target_per_day=target,
+                          warmup_multiplier=multiplier, warmup_days=days)
+    except SettingsError as exc:
+        assert len(caps) > days, exc
+        assert f"needs {len(caps)} steps" in str(exc)
+        return
+    assert len(caps) <= days
+    cfg = ScheduleConfig.from_settings(s)
+    assert s.warmup_steps == len(schedule.step_caps(cfg)) == len(caps)
+    assert len(schedule.plan(cfg)) == days
+
+
+def test_schedule_defaults_are_the_settings_defaults():
+    """`ScheduleConfig.of()` reads `Settings`' field defaults, not the environment."""
+    import os
+
+    os.environ["RAMP_WARMUP_DAYS"] = "40"
+    try:
+        cfg = ScheduleConfig.of()
+    finally:
+        del os.environ["RAMP_WARMUP_DAYS"]
+    assert cfg.days == Settings.model_fields["warmup_days"].default == 45
+    assert cfg.start_per_day == Settings.model_fields["warmup_start_per_day"].default
+    assert cfg.min_events == Settings.model_fields["breaker_min_events"].default

@@ -1,0 +1,35 @@
+"""Loads the Lua scripts under `lua/` once and registers them with redis-py (EVALSHA, reload on NOSCRIPT)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.resources import files
+
+import redis
+from redis.commands.core import Script
+
+_PKG = "ses_ramp.worker.lua"
+
+
+def _source(name: str) -> str:
+    clock = files(_PKG).joinpath("_clock.lua").read_text()
+    return clock + "\n" + files(_PKG).joinpath(f"{name}.lua").read_text()
+
+
+@dataclass
+class Scripts:
+    """Every script, registered on one client. KEYS[1] of each is the clock offset key."""
+
+    now: Script
+    gate: Script
+    settle: Script
+    defer: Script
+    claim_due: Script
+    ack_moved: Script
+    aimd: Script
+    park_deferred: Script
+
+    @classmethod
+    def register(cls, client: redis.Redis) -> Scripts:
+        names = ["now", "gate", "settle", "defer", "claim_due", "ack_moved", "aimd", "park_deferred"]
+        return cls(**{n: client.register_script(_source(n)) for n in names})

@@ -1,0 +1,246 @@
+"""The warm-up ramp as pure code: caps per step, days per step, health-gated advance, cool-down.
+
+The math. A step multiplies the cap by the multiplier `m`, from `start` to `target`:
+    cap(i) = min(target, round(start * m**i)),  steps = ceil(log(target/start) / log(m)) + 1
+The seed's numbers (50 -> 50,000, 1.5x-2.0x, 30-45 days) do not fit day-per-step: 1.5x reaches the
+target in 18 steps, 2.0x in 11. So each step is *held* for several sending days, spread evenly so the
+whole ramp spans `days` sending days: step i is held floor((i+1)*D/S) - floor(i*D/S) days.
+A day counts toward the hold only when it was healthy (used >= 80% of its cap, rates under the warn
+levels); a bad day steps back; `cooldown_idle_days` without sending drops the ramp back to a share of
+the step it had reached.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from datetime import date
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # settings.py imports this module to count the ramp's steps
+    from ses_ramp.config.settings import Settings
+
+Verdict = Literal["advance", "hold", "step_back", "idle"]
+
+#: Below this daily volume a dedicated IP never builds a stable reputation (the seed: 3,000-5,000/day).
+DEDICATED_IP_FLOOR_PER_DAY = 3000
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """The ramp's parameters. No defaults here: they live once, in `Settings` (`ScheduleConfig.of()`
+    builds one from those defaults, for tests and tools)."""
+
+    start_per_day: int
+    target_per_day: int
+    multiplier: float
+    days: int
+    advance_min_usage_share: float
+    cooldown_idle_days: int
+    cooldown_keep_share: float
+    deferral_warn_rate: float
+    deferral_bad_rate: float
+    bounce_warn_rate: float
+    bounce_trip_rate: float
+    complaint_warn_rate: float
+    complaint_trip_rate: float
+    min_events: int  # bounces (or complaints) a day needs before its rate counts: below, it is noise
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> ScheduleConfig:
+        return cls(
+            start_per_day=s.warmup_start_per_day,
+            target_per_day=s.warmup_target_per_day,
+            multiplier=s.multiplier,
+            days=s.warmup_days,
+            advance_min_usage_share=s.advance_min_usage_share,
+            cooldown_idle_days=s.cooldown_idle_days,
+            cooldown_keep_share=s.cooldown_keep_share,
+            deferral_warn_rate=s.deferral_warn_rate,
+            deferral_bad_rate=s.deferral_bad_rate,
+            bounce_warn_rate=s.bounce_warn_rate,
+            bounce_trip_rate=s.bounce_trip_rate,
+            complaint_warn_rate=s.complaint_warn_rate,
+            complaint_trip_rate=s.complaint_trip_rate,
+            min_events=s.breaker_min_events,
+        )
+
+    @classmethod
+    def of(cls, **overrides: Any) -> ScheduleConfig:
+        """`Settings`' defaults (never the environment), with `overrides` applied."""
+        from ses_ramp.config.settings import Settings
+
+        return replace(cls.from_settings(Settings.model_construct()), **overrides)
+
+    @property
+    def low_volume_warning(self) -> str | None:
+        if self.target_per_day >= DEDICATED_IP_FLOOR_PER_DAY:
+            return None
+        return (
+            f"target {self.target_per_day}/day is under ~{DEDICATED_IP_FLOOR_PER_DAY}/day: a dedicated IP will not "
+            "build a stable reputation at that volume; a shared SES pool serves you better"
+        )
+
+
+def caps_between(start_per_day: int, target_per_day: int, multiplier: float) -> list[int]:
+    """Cap (recipients/day) of every step; strictly increasing, first = start, last = target.
+    The one definition of the ramp's steps: `Settings` counts them with it too."""
+    caps = [start_per_day]
+    while caps[-1] < target_per_day:
+        nxt = min(target_per_day, round(start_per_day * multiplier ** len(caps)))
+        caps.append(max(nxt, caps[-1] + 1))
+    return caps
+
+
+def step_caps(cfg: ScheduleConfig) -> list[int]:
+    return caps_between(cfg.start_per_day, cfg.target_per_day, cfg.multiplier)
+
+
+def step_hold_days(cfg: ScheduleConfig) -> list[int]:
+    """Healthy sending days each step is held; they add up to `cfg.days` (each at least 1)."""
+    steps = len(step_caps(cfg))
+    days = max(cfg.days, steps)
+    return [((i + 1) * days) // steps - (i * days) // steps for i in range(steps)]
+
+
+@dataclass(frozen=True)
+class PlanDay:
+    day: int
+    step: int
+    cap: int
+    cumulative: int
+
+
+def plan(cfg: ScheduleConfig) -> list[PlanDay]:
+    """The day-by-day plan if every day is healthy."""
+    out: list[PlanDay] = []
+    total = 0
+    for step, (cap, hold) in enumerate(zip(step_caps(cfg), step_hold_days(cfg))):
+        for _ in range(hold):
+            total += cap
+            out.append(PlanDay(day=len(out) + 1, step=step, cap=cap, cumulative=total))
+    return out
+
+
+@dataclass(frozen=True)
+class RampState:
+    """Where the ramp stands. `sending_days` counts days that sent anything, not calendar days."""
+
+    step: int = 0
+    days_at_step: int = 0
+    sending_days: int = 0
+    last_sending_date: date | None = None
+    cooled_down_on: date | None = None
+
+    def to_redis(self) -> dict[str, str]:
+        d = asdict(self)
+        return {k: ("" if v is None else str(v)) for k, v in d.items()}
+
+    @classmethod
+    def from_redis(cls, h: dict[str, str]) -> RampState:
+        if not h:
+            return cls()
+
+        def _date(v: str | None) -> date | None:
+            return date.fromisoformat(v) if v else None
+
+        return cls(
+            step=int(h.get("step", 0)),
+            days_at_step=int(h.get("days_at_step", 0)),
+            sending_days=int(h.get("sending_days", 0)),
+            last_sending_date=_date(h.get("last_sending_date")),
+            cooled_down_on=_date(h.get("cooled_down_on")),
+        )
+
+
+@dataclass(frozen=True)
+class DayReport:
+    """One closed sending day, from the counters the worker keeps (recipients)."""
+
+    on: date
+    cap: int
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    bounces: int = 0
+    complaints: int = 0
+
+    @property
+    def deferral_rate(self) -> float:
+        attempts = self.sent + self.deferred
+        return self.deferred / attempts if attempts else 0.0
+
+    @property
+    def bounce_rate(self) -> float:
+        return self.bounces / self.sent if self.sent else 0.0
+
+    @property
+    def complaint_rate(self) -> float:
+        return self.complaints / self.sent if self.sent else 0.0
+
+    @property
+    def usage_share(self) -> float:
+        return self.sent / self.cap if self.cap else 0.0
+
+
+def counted_rate(rate: float, events: int, min_events: int) -> float:
+    """`rate` once it rests on at least `min_events` events, else 0: two bounces in a 75-recipient
+    day are 2.7%, but they are chance, not a verdict on the list (the breaker uses this too)."""
+    return rate if events >= min_events else 0.0
+
+
+def verdict(cfg: ScheduleConfig, report: DayReport) -> Verdict:
+    """What a closed day means for the ramp."""
+    if report.sent == 0 and report.deferred == 0 and report.failed == 0:
+        return "idle"
+    bounce = counted_rate(report.bounce_rate, report.bounces, cfg.min_events)
+    complaint = counted_rate(report.complaint_rate, report.complaints, cfg.min_events)
+    if bounce >= cfg.bounce_trip_rate or complaint >= cfg.complaint_trip_rate or report.deferral_rate >= cfg.deferral_bad_rate:
+        return "step_back"
+    if (
+        report.usage_share < cfg.advance_min_usage_share
+        or bounce >= cfg.bounce_warn_rate
+        or complaint >= cfg.complaint_warn_rate
+        or report.deferral_rate >= cfg.deferral_warn_rate
+    ):
+        return "hold"
+    return "advance"
+
+
+def close_day(cfg: ScheduleConfig, state: RampState, report: DayReport) -> tuple[RampState, Verdict]:
+    """State after `report`'s day: advance, hold, or step back (idle days change nothing)."""
+    v = verdict(cfg, report)
+    if v == "idle":
+        return state, v
+    state = replace(state, sending_days=state.sending_days + 1, last_sending_date=report.on)
+    if v == "step_back":
+        return replace(state, step=max(0, state.step - 1), days_at_step=0), v
+    if v == "hold":
+        return state, v
+    holds = step_hold_days(cfg)
+    days_at_step = state.days_at_step + 1
+    if days_at_step >= holds[state.step] and state.step < len(holds) - 1:
+        return replace(state, step=state.step + 1, days_at_step=0), v
+    return replace(state, days_at_step=days_at_step), v
+
+
+def idle_days(state: RampState, today: date) -> int:
+    """Whole days without sending between the last sending day and `today` (exclusive)."""
+    if state.last_sending_date is None:
+        return 0
+    return max(0, (today - state.last_sending_date).days - 1)
+
+
+def open_day(cfg: ScheduleConfig, state: RampState, today: date) -> tuple[RampState, bool]:
+    """State for `today`; True when the IP cooled down (idle too long) and the ramp fell back."""
+    if idle_days(state, today) < cfg.cooldown_idle_days or state.cooled_down_on is not None and (
+        state.last_sending_date is not None and state.cooled_down_on > state.last_sending_date
+    ):
+        return state, False
+    fallback = math.floor(state.step * cfg.cooldown_keep_share)
+    return replace(state, step=fallback, days_at_step=0, cooled_down_on=today), True
+
+
+def cap_for(cfg: ScheduleConfig, state: RampState) -> int:
+    caps = step_caps(cfg)
+    return caps[min(state.step, len(caps) - 1)]

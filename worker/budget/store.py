@@ -1,0 +1,284 @@
+"""The day's budget in Redis: the gate decision, settling a send, rolling the day, status.
+
+Policy (what the cap is) lives in `schedule.py`; this module only stores and enforces it. Every
+decision is one Lua call; the only multi-step path is the once-a-day roll-over, under a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time as _time
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import IntEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import redis
+
+from ses_ramp.config import Settings, schedule
+from ses_ramp.config.keys import Keys
+from ses_ramp.producers.redis_client import hash_fields, text_hash
+from ses_ramp.worker.lua import Scripts
+
+HISTORY_DAYS = 400
+
+
+class Gate(IntEnum):
+    GO = 0
+    NO_DAY = 1
+    PAUSED = 2
+    DUPLICATE = 3
+    RATE = 4
+    HOUR = 5
+    DAY = 6
+    ACCOUNT = 7
+
+
+@dataclass(frozen=True)
+class Decision:
+    code: Gate
+    wait_ms: int
+    detail: str
+
+    @property
+    def wait_s(self) -> float:
+        return self.wait_ms / 1000.0
+
+
+def day_window(now_ms: int, zone: str) -> tuple[date, int, int]:
+    """Local date of `now_ms` in `zone`, and that day's [start_ms, end_ms) in epoch ms (DST-aware)."""
+    tz = ZoneInfo(zone)
+    today = datetime.fromtimestamp(now_ms / 1000, tz).date()
+    start = datetime.combine(today, time(0), tz)
+    end = datetime.combine(today + timedelta(days=1), time(0), tz)
+    return today, int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
+
+class Budget:
+    """Fleet-wide daily quota, pacing and rate for one key prefix."""
+
+    def __init__(self, settings: Settings, client: redis.Redis, scripts: Scripts | None = None) -> None:
+        self.settings = settings
+        self.client = client
+        self.keys = Keys(settings.key_prefix)
+        self.scripts = scripts or Scripts.register(client)
+        self.cfg = schedule.ScheduleConfig.from_settings(settings)
+        self.idem_ttl_s = 7 * 86400
+        # Part of the rate limiter's burst that bulk may not use: a transactional message arriving
+        # while bulk saturates the rate finds a slot at once instead of queueing behind it.
+        self.tx_headroom = math.ceil(settings.rate_burst * settings.transactional_reserve_share)
+
+    # -- the hot path --------------------------------------------------------------------------
+    def gate(self, kind: str, recipients: int, idempotency_key: str, token: str = "-") -> Decision:
+        """`token` identifies this delivery attempt: a call redis-py retries after a lost reply sees
+        its own claim and gets GO again (never a false DUPLICATE)."""
+        k = self.keys
+        code, wait_ms, detail = self.scripts.gate(
+            keys=[k.clock_offset_ms, k.day, k.pause, k.gcra, k.rate, k.idem(idempotency_key)],
+            args=[kind, recipients, self.settings.rate_per_s, self.settings.rate_burst, self.idem_ttl_s, self.tx_headroom, token],
+        )
+        return Decision(Gate(int(code)), int(wait_ms), _text(detail))
+
+    def settle(self, outcome: str, kind: str, recipients: int, day: str, idempotency_key: str, ses_id: str = "",
+               token: str = "-") -> None:
+        """`outcome` is sent, or deferred/failed/waiting (refund: SES never accepted the message).
+        Settles only the claim `token` made, once, so a retried call cannot count twice."""
+        k = self.keys
+        self.scripts.settle(
+            keys=[k.clock_offset_ms, k.day, k.idem(idempotency_key)],
+            args=[outcome, kind, recipients, day, ses_id, self.idem_ttl_s, token],
+        )
+
+    # -- adaptive rate (AIMD) --------------------------------------------------------------------
+    def _aimd(self, mode: str) -> float:
+        s = self.settings
+        return float(
+            self.scripts.aimd(
+                keys=[self.keys.clock_offset_ms, self.keys.rate],
+                args=[mode, s.rate_per_s, s.aimd_decrease_factor, s.aimd_increase_per_s, int(s.aimd_quiet_s * 1000), s.aimd_min_rate_per_s],
+            )
+        )
+
+    def back_off(self) -> float:
+        """A receiver deferred: cut the fleet's rate (multiplicative decrease). Returns the new rate/s."""
+        return self._aimd("back_off")
+
+    def recover(self) -> float:
+        """Called periodically: after a quiet interval, add the step back (additive increase)."""
+        return self._aimd("recover")
+
+    # -- clock ----------------------------------------------------------------------------------------
+    def now_ms(self) -> int:
+        """Redis TIME plus the test offset: the same clock the scripts use."""
+        return int(self.scripts.now(keys=[self.keys.clock_offset_ms]))
+
+    # -- once a day ----------------------------------------------------------------------------------
+    def roll_day(self, wait_s: float = 10.0) -> None:
+        """Close the previous day (advance/hold/step back), open today's budget. Idempotent; one
+        process does it under a lock while the others wait for the new day to appear."""
+        now_ms = self.now_ms()
+        today, start_ms, end_ms = day_window(now_ms, self.settings.day_timezone)
+        lock = self.keys.lock("roll")
+        token = f"{id(self)}:{now_ms}"
+        deadline = _time.monotonic() + wait_s
+        while not self.client.set(lock, token, nx=True, px=15000):
+            if self.client.hget(self.keys.day, "date") == today.isoformat():
+                return
+            if _time.monotonic() > deadline:
+                raise TimeoutError("another process holds the day roll-over lock")
+            _time.sleep(0.02)
+        try:
+            if self.client.hget(self.keys.day, "date") == today.isoformat():
+                return
+            self._roll(today, start_ms, end_ms)
+        finally:
+            if self.client.get(lock) == token:
+                self.client.delete(lock)
+
+    def _roll(self, today: date, start_ms: int, end_ms: int) -> None:
+        k = self.keys
+        old = text_hash(self.client.hgetall(k.day))
+        state = schedule.RampState.from_redis(text_hash(self.client.hgetall(k.ramp)))
+        history: dict[str, Any] | None = None
+        if old.get("date"):
+            report = schedule.DayReport(
+                on=date.fromisoformat(old["date"]),
+                cap=int(old.get("cap", 0)),
+                sent=int(old.get("sent", 0)),
+                deferred=int(old.get("deferred", 0)),
+                failed=int(old.get("failed", 0)),
+                bounces=int(old.get("bounces", 0)),
+                complaints=int(old.get("complaints", 0)),
+            )
+            state, verdict = schedule.close_day(self.cfg, state, report)
+            history = {**old, "verdict": verdict, "step_after": state.step}
+        state, cooled = schedule.open_day(self.cfg, state, today)
+        cap = schedule.cap_for(self.cfg, state)
+        share = self.settings.transactional_reserve_share
+        hour_allow = max(1, math.ceil(cap / 24 * self.settings.hourly_burst_factor))
+        account = text_hash(self.client.hgetall(k.account))
+        acct_left = _account_left(account)
+        fields: dict[str, str | int] = {
+            "date": today.isoformat(),
+            "start_ms": start_ms,
+            "end_ms": end_ms,
+            "step": state.step,
+            "cap": cap,
+            "reserve": math.floor(cap * share),
+            "hour_allow": hour_allow,
+            "hour_reserve": math.floor(hour_allow * share),
+            "used": 0,
+            "used_tx": 0,
+            "used_bulk": 0,
+            "sent": 0,
+            "sent_tx": 0,
+            "sent_bulk": 0,
+            "deferred": 0,
+            "failed": 0,
+            "hour_idx": 0,
+            "hour_used": 0,
+            "hour_used_tx": 0,
+            "acct_left": acct_left,
+            "acct_used": 0,
+            "cooled_down": int(cooled),
+        }
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(k.day)
+            pipe.hset(k.day, mapping=hash_fields(fields))
+            pipe.delete(k.ramp)
+            pipe.hset(k.ramp, mapping=hash_fields(state.to_redis()))
+            if history is not None:
+                pipe.lpush(k.history, json.dumps(history))
+                pipe.ltrim(k.history, 0, HISTORY_DAYS - 1)
+            pipe.execute()
+
+    # -- SES account quota ----------------------------------------------------------------------------
+    def store_account_quota(self, max_24h: float, sent_24h: float, max_rate_per_s: float) -> None:
+        """Record GetAccount's SendQuota; the gate then never sends past Max24HourSend - SentLast24Hours."""
+        k = self.keys
+        now = self.now_ms()
+        account: dict[str, float | int] = {"max_24h": max_24h, "sent_24h": sent_24h, "max_rate_per_s": max_rate_per_s, "fetched_ms": now}
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(k.account, mapping=hash_fields(account))
+            # SentLast24Hours now includes what we sent, so the local count restarts from zero.
+            pipe.hset(k.day, mapping={"acct_left": _account_left(account), "acct_used": 0})
+            if max_rate_per_s and max_rate_per_s > 0:
+                pipe.hset(k.rate, "ses_max_per_s", max_rate_per_s)
+            else:
+                pipe.hdel(k.rate, "ses_max_per_s")
+            pipe.execute()
+
+    # -- reading ------------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        k = self.keys
+        now_ms = self.now_ms()
+        day = text_hash(self.client.hgetall(k.day))
+        state = schedule.RampState.from_redis(text_hash(self.client.hgetall(k.ramp)))
+        account = text_hash(self.client.hgetall(k.account))
+        rate = text_hash(self.client.hgetall(k.rate))
+        today, _, _ = day_window(now_ms, self.settings.day_timezone)
+        current = day.get("date") == today.isoformat()
+        cap = int(day.get("cap", 0)) if current else schedule.cap_for(self.cfg, state)
+        used = int(day.get("used", 0)) if current else 0
+        used_tx = int(day.get("used_tx", 0)) if current else 0
+        reserve = int(day.get("reserve", 0)) if current else math.floor(cap * self.settings.transactional_reserve_share)
+        hour_allow = int(day.get("hour_allow", 0)) if current else max(1, math.ceil(cap / 24 * self.settings.hourly_burst_factor))
+        hour_used = 0
+        if current and day.get("hour_idx") is not None:
+            hour_idx = (now_ms - int(day["start_ms"])) // 3_600_000
+            if int(day["hour_idx"]) == hour_idx:
+                hour_used = int(day.get("hour_used", 0))
+        acct_left = _account_left(account)
+        effective_cap = cap if acct_left < 0 else min(cap, used + max(0, acct_left - int(day.get("acct_used", 0))))
+        rate_now = self.settings.rate_per_s
+        why = "configured RAMP_RATE_PER_S"
+        for field, reason in (("ses_max_per_s", "SES MaxSendRate"), ("current_per_s", rate.get("why", "adaptive"))):
+            if rate.get(field) and 0 < float(rate[field]) < rate_now:
+                rate_now, why = float(rate[field]), reason
+        idle = schedule.idle_days(state, today)
+        return {
+            "date": today.isoformat(),
+            "day": state.sending_days + (1 if current and int(day.get("sent", 0)) else 0) or 1,
+            "sending_days": state.sending_days,
+            "step": state.step,
+            "steps": len(schedule.step_caps(self.cfg)),
+            "days_at_step": state.days_at_step,
+            "cap": cap,
+            "effective_cap": effective_cap,
+            "used": used,
+            "sent": int(day.get("sent", 0)) if current else 0,
+            "deferred_today": int(day.get("deferred", 0)) if current else 0,
+            "failed_today": int(day.get("failed", 0)) if current else 0,
+            "transactional_reserve": reserve,
+            "transactional_reserve_left": max(0, reserve - used_tx),
+            "hour_allowance": hour_allow,
+            "hour_allowance_left": max(0, hour_allow - hour_used),
+            "rate_per_s": rate_now,
+            "rate_why": why,
+            "ses_account_quota": (
+                {
+                    "max_24h": float(account["max_24h"]),
+                    "sent_24h": float(account["sent_24h"]),
+                    "max_rate_per_s": float(account["max_rate_per_s"]),
+                    "left": acct_left,
+                }
+                if account
+                else None
+            ),
+            "idle_days": idle,
+            "cooled_down": bool(int(day.get("cooled_down", 0))) if current else idle >= self.cfg.cooldown_idle_days,
+            "warning": self.cfg.low_volume_warning,
+        }
+
+
+def _account_left(account: dict[str, Any]) -> int:
+    """Max24HourSend - SentLast24Hours, or -1 when unknown or unlimited (SES reports -1)."""
+    if not account or float(account.get("max_24h", -1)) < 0:
+        return -1
+    return max(0, int(float(account["max_24h"]) - float(account["sent_24h"])))
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)

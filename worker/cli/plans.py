@@ -1,0 +1,108 @@
+"""`ramp schedule`, `ramp simulate`, `ramp status`: the plan, a rehearsal of it, and where it stands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from ses_ramp.worker.cli.common import cli, err, out, runtime_from_env, settings_or_exit
+
+
+@cli.command("schedule")
+def schedule_cmd(
+    profile: str | None = typer.Option(None, help="consumer (1.5x) or b2b (1.2x)."),
+    as_json: bool = typer.Option(False, "--json"),
+    plot: Path | None = typer.Option(None, help="Write a PNG chart of the ramp."),
+) -> None:
+    """Print the day-by-day warm-up plan (day, step, cap, cumulative)."""
+    from ses_ramp.config import schedule
+
+    settings = settings_or_exit(**({"warmup_profile": profile} if profile else {}))
+    cfg = schedule.ScheduleConfig.from_settings(settings)
+    days = schedule.plan(cfg)
+    if cfg.low_volume_warning:
+        err.print(f"[yellow]warning:[/yellow] {cfg.low_volume_warning}")
+    if plot:
+        from ses_ramp.worker.ops.charts import plot_schedule
+
+        plot_schedule(days, cfg, plot)
+        err.print(f"wrote {plot}")
+    if as_json:
+        print(json.dumps([d.__dict__ for d in days]))
+        return
+    table = Table(title=f"warm-up: {cfg.start_per_day} -> {cfg.target_per_day}/day, x{cfg.multiplier} per step, {len(days)} sending days")
+    for col in ("day", "step", "cap", "cumulative"):
+        table.add_column(col, justify="right")
+    for d in days:
+        table.add_row(str(d.day), str(d.step), f"{d.cap:,}", f"{d.cumulative:,}")
+    out.print(table)
+
+
+@cli.command()
+def status(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Today's budget: warm-up day and step, cap/used/reserve, hour allowance, rate, queues."""
+    from ses_ramp.worker.ops.status import collect
+
+    runtime = runtime_from_env()
+    data = collect(runtime)
+    if as_json:
+        print(json.dumps(data, default=str))
+        return
+    table = Table(title=f"ses-ramp status ({runtime.settings.key_prefix})", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    for key, value in data.items():
+        table.add_row(key, json.dumps(value, default=str) if isinstance(value, dict | list) else str(value))
+    out.print(table)
+    if data.get("cooled_down"):
+        out.print("[yellow]The IP cooled down after an idle gap: the ramp restarted from an earlier step.[/yellow]")
+    if data.get("warning"):
+        out.print(f"[yellow]warning:[/yellow] {data['warning']}")
+
+
+@cli.command("simulate")
+def simulate_cmd(
+    days: int = typer.Option(45, min=1, max=120),
+    profile: str | None = typer.Option(None, help="consumer (1.5x) or b2b (1.2x): the schedule and how receivers react."),
+    multiplier: float | None = typer.Option(None, min=1.01, help="Cap growth per step, overriding the profile's (e.g. 1.5 or 2.0)."),
+    daily_demand: int = typer.Option(50_000, "--daily-demand", min=50, help="Recipients the app wants to send per day."),
+    bounce_rate: float = typer.Option(0.005, "--bounce-rate", min=0, max=1, help="Hard bounces per recipient: list hygiene."),
+    complaint_rate: float = typer.Option(0.0001, "--complaint-rate", min=0, max=1, help="Complaints per delivered recipient."),
+    dirty_list_day: int | None = typer.Option(None, "--dirty-list-day", help="Day an unverified list goes out (12% hard bounces)."),
+    tolerance: float | None = typer.Option(None, min=1.0, help="Growth over the IP's best day receivers accept before deferring (consumer 2.0, b2b 1.3)."),
+    seed: int = typer.Option(7, help="Random seed: the same seed gives the same run."),
+    as_json: bool = typer.Option(False, "--json"),
+    plot: Path | None = typer.Option(None, help="Write cap vs sent vs backlog as a PNG."),
+) -> None:
+    """Run the real schedule, gate, classifier, deferrals and breaker against a receiver model, fast."""
+    from ses_ramp.worker.ops.simulate import PROFILE_TOLERANCE, ReceiverModel, run_simulation, target_reached_on
+
+    overrides: dict[str, object] = {"warmup_profile": profile} if profile else {}
+    if multiplier:
+        overrides["warmup_multiplier"] = multiplier
+    settings = settings_or_exit(**overrides)
+    model = ReceiverModel(seed=seed, tolerance=tolerance or PROFILE_TOLERANCE[settings.warmup_profile], bounce_rate=bounce_rate,
+                          complaint_rate=complaint_rate, dirty_day=dirty_list_day)
+    data = run_simulation(settings, days, daily_demand, model)
+    if plot:
+        from ses_ramp.worker.ops.charts import plot_simulation
+
+        dirty = f", unverified list on day {dirty_list_day}" if dirty_list_day else ""
+        plot_simulation(data, plot, title=f"{settings.warmup_profile} x{settings.multiplier}, demand {daily_demand:,}/day{dirty}, seed {seed}")
+        err.print(f"wrote {plot}")
+    if as_json:
+        print(json.dumps(data))
+        return
+    table = Table(title=f"simulated warm-up ({settings.warmup_profile}, x{settings.multiplier}, demand {daily_demand:,}/day, seed {seed})")
+    for col in ("day", "step", "cap", "sent", "deferred", "backlog", "bounce", "complaint", "breaker"):
+        table.add_column(col, justify="right")
+    for r in data:
+        table.add_row(str(r["day"]), str(r["step"]), f"{r['cap']:,}", f"{r['sent']:,}", f"{r['deferred']:,}", f"{r['backlog']:,}",
+                      f"{r['bounce_rate']:.2%}", f"{r['complaint_rate']:.3%}", r["breaker"])
+    out.print(table)
+    target = settings.warmup_target_per_day
+    reached = target_reached_on(data, target)
+    out.print(f"{target:,}/day reached on day {reached}" if reached else f"{target:,}/day not reached in {days} days")

@@ -1,0 +1,70 @@
+"""`ramp worker`, `ramp enqueue`, `ramp demo`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from ses_ramp.worker.cli.common import cli, fail, out, settings_or_exit, with_redis
+
+
+@cli.command()
+def worker(
+    concurrency: int | None = typer.Option(None, "--concurrency", "-c", help="Worker processes (RAMP_WORKER_CONCURRENCY)."),
+    queues: str = typer.Option("transactional,bulk", "--queues", "-Q"),
+    pool: str = typer.Option("prefork", help="Celery pool: prefork, threads, solo."),
+    hostname: str | None = typer.Option(None, "--hostname", "-n"),
+    supervise: bool = typer.Option(True, help="Restart the Celery worker if it dies unexpectedly."),
+) -> None:
+    """Start a Celery worker draining both queues under the warm-up budget."""
+    settings = with_redis(settings_or_exit())
+    argv = [
+        "worker", "-Q", queues, "-c", str(concurrency or settings.worker_concurrency), "-P", pool,
+        "-l", settings.log_level, "--without-gossip", "--without-mingle",
+    ]
+    if hostname:
+        argv += ["-n", hostname]
+    if not supervise:
+        from ses_ramp.worker.app import create_app
+
+        create_app(settings).worker_main(argv)
+        return
+    from ses_ramp.worker.fleet.supervise import supervise_worker
+
+    raise typer.Exit(supervise_worker([sys.executable, "-m", "celery", "-A", "ses_ramp.worker.app", *argv]))
+
+
+@cli.command()
+def enqueue(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON: one message or a list.")) -> None:
+    """Validate and enqueue the message(s) in FILE; print one receipt per message."""
+    from ses_ramp.producers import Producer, ProducerError
+
+    settings = with_redis(settings_or_exit())
+    try:
+        data = json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        fail(f"{file}: not JSON: {exc}")
+    producer = Producer(settings)
+    try:
+        receipts = producer.enqueue_many(data if isinstance(data, list) else [data])
+    except ProducerError as exc:
+        fail(str(exc), 2 if isinstance(exc, ValueError) else 3)
+    finally:
+        producer.close()
+    for r in receipts:
+        out.print_json(json.dumps({"id": r.id, "kind": r.kind, "recipients": r.recipients}))
+
+
+@cli.command()
+def demo(
+    messages: int = typer.Option(200, "--messages", "-m", min=1, max=20000),
+    concurrency: int = typer.Option(2, "--concurrency", "-c", min=1),
+    timeout_s: float = typer.Option(300.0, "--timeout"),
+) -> None:
+    """Run the whole path on embedded parts: Redis, moto's SES, a real worker; send a mixed batch."""
+    from ses_ramp.worker.ops.demo import run_demo
+
+    raise typer.Exit(run_demo(settings_or_exit(), messages, concurrency, timeout_s, out))

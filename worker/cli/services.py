@@ -1,0 +1,75 @@
+"""`ramp events`, `ramp beat`, `ramp health`, `ramp setup`: the long-running services and their checks."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from ses_ramp.worker.cli.common import (
+    cli,
+    fail,
+    open_runtime,
+    out,
+    settings_or_exit,
+    stop_on_signals,
+    with_redis,
+)
+
+
+@cli.command("events")
+def events_cmd(once: bool = typer.Option(False, "--once", help="One poll, then exit.")) -> None:
+    """Consume SES events (SNS -> SQS): counters, suppression, AIMD, the breaker and the CloudWatch alarm."""
+    from ses_ramp.worker.guards.events import poll_events_once, run_events
+    from ses_ramp.worker.logs import configure_logging
+
+    settings = with_redis(settings_or_exit())
+    configure_logging(settings)
+    runtime = open_runtime(settings)
+    if once:
+        out.print(f"handled {poll_events_once(settings, runtime)} events")
+        return
+    run_events(settings, runtime, stop_on_signals())
+
+
+@cli.command("health")
+def health_cmd(role: str = typer.Argument(..., help="beat or events: the process on this host to check.")) -> None:
+    """Exit 0 when this host's `ramp beat` / `ramp events` is alive (the container healthcheck)."""
+    from ses_ramp.worker.fleet.heartbeat import ROLES, role_alive
+
+    if role not in ROLES:
+        fail(f"unknown role {role!r}: beat or events")
+    runtime = open_runtime(settings_or_exit())
+    if not role_alive(runtime.client, runtime.budget.keys, role):
+        fail(f"ramp {role} on this host has not reported within its heartbeat", 1)
+    out.print(f"ramp {role}: alive")
+
+
+@cli.command("beat")
+def beat_cmd() -> None:
+    """Run the fleet duties in one process: mover, quota refresh, adaptive rate, reconciler, breaker, alarm."""
+    from ses_ramp.worker.app import create_app
+    from ses_ramp.worker.fleet.housekeeping import run_beat
+    from ses_ramp.worker.guards.breaker import Breaker
+    from ses_ramp.worker.guards.events import aws_client
+    from ses_ramp.worker.logs import configure_logging
+    from ses_ramp.worker.send.transports import make_transport
+
+    settings = with_redis(settings_or_exit())
+    configure_logging(settings)
+    runtime = open_runtime(settings, transport=make_transport(settings))  # the quota refresh calls SES GetAccount
+    breaker = Breaker(settings, runtime, cloudwatch=aws_client(settings, "cloudwatch"))
+    run_beat(settings, runtime, create_app(settings), breaker, stop_on_signals())
+
+
+@cli.command("setup")
+def setup_cmd(ip: str | None = typer.Option(None, help="Dedicated IP to put in the pool.")) -> None:
+    """Create (or find) the pool, configuration set, SNS/SQS event path and the CloudWatch alarm."""
+    from ses_ramp.worker.ops.setup_aws import run_setup, setup_clients
+
+    settings = settings_or_exit()
+    table = Table(title="ramp setup")
+    for col in ("resource", "name", "result"):
+        table.add_column(col)
+    for row in run_setup(settings, setup_clients(settings), ip):
+        table.add_row(*row)
+    out.print(table)

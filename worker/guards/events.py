@@ -1,0 +1,260 @@
+"""SES events in: configuration set -> SNS -> SQS -> this consumer -> Redis counters, suppression, breaker.
+
+A message is deleted from SQS only after its effects are stored. A malformed one is logged, moved
+aside (Redis `bad_events`) and deleted, so it never blocks the queue or crashes the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import structlog
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from redis.exceptions import RedisError
+
+from ses_ramp.config import Settings
+from ses_ramp.config.keys import Keys
+from ses_ramp.producers.message import normalise_address
+from ses_ramp.worker.fleet.heartbeat import Heartbeat
+
+log = structlog.get_logger(logger_name="ses_ramp.events")
+
+EVENT_TYPES = {"Send", "Delivery", "Bounce", "Complaint", "Reject", "DeliveryDelay", "Open", "Click", "RenderingFailure", "Subscription"}
+#: (window seconds, bucket seconds): a 300 s window in 10 s buckets, a 24 h window in 5 min buckets.
+WINDOWS = ((300, 10), (86_400, 300))
+# Event metric -> the field of today's budget hash the ramp's health check reads at the day's close.
+DAY_FIELDS = {"hard_bounces": "bounces", "complaints": "complaints"}
+METRICS = ("sends", "deliveries", "hard_bounces", "soft_bounces", "complaints", "rejects", "delays")
+BAD_EVENTS_KEPT = 1000
+
+
+class MalformedEvent(ValueError):
+    """An SQS message that is not an SES event we can read."""
+
+
+@dataclass
+class Effects:
+    counts: dict[str, int] = field(default_factory=dict)
+    suppress: list[str] = field(default_factory=list)
+    send_ids: list[str] = field(default_factory=list)
+    deferral: bool = False
+
+
+def parse_event(body: str) -> dict[str, Any]:
+    """The SES event in an SQS body, SNS-wrapped or raw. Raises MalformedEvent."""
+    try:
+        obj = json.loads(body)
+        if isinstance(obj, dict) and obj.get("Type") == "Notification":
+            obj = json.loads(obj["Message"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MalformedEvent(f"not JSON or not an SNS notification: {exc}") from None
+    if not isinstance(obj, dict):
+        raise MalformedEvent("event is not a JSON object")
+    kind = obj.get("eventType") or obj.get("notificationType")
+    if kind not in EVENT_TYPES:
+        raise MalformedEvent(f"unknown event type {kind!r}")
+    if not isinstance(obj.get("mail"), dict):
+        raise MalformedEvent(f"{kind} event without a mail object")
+    obj["eventType"] = kind
+    return obj
+
+
+def effects_of(event: dict[str, Any]) -> Effects:
+    kind, mail = event["eventType"], event["mail"]
+    fx = Effects()
+    try:
+        if kind == "Send":
+            fx.counts["sends"] = max(1, len(mail.get("destination") or []))
+            tag = (mail.get("tags") or {}).get("message_id")
+            if tag:
+                fx.send_ids.extend(tag if isinstance(tag, list) else [tag])
+        elif kind == "Delivery":
+            fx.counts["deliveries"] = len(event["delivery"].get("recipients") or []) or 1
+        elif kind == "Bounce":
+            bounce = event["bounce"]
+            addrs = [r["emailAddress"] for r in bounce.get("bouncedRecipients") or []]
+            if bounce.get("bounceType") == "Permanent":
+                fx.counts["hard_bounces"] = len(addrs) or 1
+                fx.suppress.extend(addrs)
+            else:  # Transient / Undetermined: the receiver said "not now"
+                fx.counts["soft_bounces"] = len(addrs) or 1
+                fx.deferral = True
+        elif kind == "Complaint":
+            addrs = [r["emailAddress"] for r in event["complaint"].get("complainedRecipients") or []]
+            fx.counts["complaints"] = len(addrs) or 1
+            fx.suppress.extend(addrs)
+        elif kind == "Reject":
+            fx.counts["rejects"] = 1
+        elif kind == "DeliveryDelay":
+            fx.counts["delays"] = len(event["deliveryDelay"].get("delayedRecipients") or []) or 1
+            fx.deferral = True
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise MalformedEvent(f"{kind} event missing {exc}") from None
+    return fx
+
+
+class EventStore:
+    """Rolling counters in one Redis hash, bucketed per window (see config/keys.py)."""
+
+    def __init__(self, client, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+
+    def record(self, fx: Effects, now_ms: int) -> None:
+        now_s = now_ms // 1000
+        with self.client.pipeline(transaction=True) as pipe:
+            for metric, n in fx.counts.items():
+                for window, bucket in WINDOWS:
+                    pipe.hincrby(self.keys.events, f"{metric}:{window}:{now_s - now_s % bucket}", n)
+                if metric in DAY_FIELDS:
+                    # Today's counters are what the day's close judges (advance, hold, step back).
+                    # An event that arrives after midnight counts for the day it arrived.
+                    pipe.hincrby(self.keys.day, DAY_FIELDS[metric], n)
+            if fx.suppress:
+                pipe.sadd(self.keys.suppressed, *(normalise_address(a) for a in fx.suppress))
+            for mid in fx.send_ids:
+                pipe.set(self.keys.send_event(mid), "1", ex=7 * 86400)
+            pipe.execute()
+
+    def windows(self, now_ms: int, since_ms: int = 0) -> dict[int, dict[str, int]]:
+        """Totals per window: {300: {"sends": .., ...}, 86400: {...}}, counting only buckets that
+        start at or after `since_ms` (an operator's resume wipes the slate). Prunes expired buckets."""
+        now_s, since_s = now_ms // 1000, since_ms // 1000
+        totals = {w: dict.fromkeys(METRICS, 0) for w, _ in WINDOWS}
+        stale = []
+        for name, value in self.client.hgetall(self.keys.events).items():
+            metric, window, start = name.rsplit(":", 2)
+            window, start = int(window), int(start)
+            bucket = dict(WINDOWS)[window]
+            if start + bucket <= now_s - window:
+                stale.append(name)
+            elif metric in totals[window] and start + bucket > since_s:
+                totals[window][metric] += int(value)
+        if stale:
+            self.client.hdel(self.keys.events, *stale)
+        return totals
+
+
+def rates(totals: dict[str, int]) -> dict[str, float]:
+    sends = totals["sends"]
+    return {
+        "sends": sends,
+        "bounce_rate": totals["hard_bounces"] / sends if sends else 0.0,
+        "complaint_rate": totals["complaints"] / sends if sends else 0.0,
+    }
+
+
+def aws_client(settings: Settings, service: str):
+    config = Config(region_name=settings.ses_region, connect_timeout=5, read_timeout=settings.events_wait_s + 10, retries={"total_max_attempts": 2})
+    return boto3.session.Session().client(service, endpoint_url=settings.effective_aws_endpoint_url, config=config)
+
+
+class EventsConsumer:
+    """Long-polls the events queue; `poll_once` is the unit a loop or a beat task runs."""
+
+    def __init__(self, settings: Settings, runtime, breaker, sqs=None) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.breaker = breaker
+        self.sqs = sqs or aws_client(settings, "sqs")
+        self.store = EventStore(runtime.client, runtime.budget.keys)
+        self._queue_url: str | None = None
+        self.heartbeat: Heartbeat | None = None  # set by `ramp events`: refreshed after each successful poll
+
+    @property
+    def queue_url(self) -> str:
+        if self._queue_url is None:
+            self._queue_url = self.sqs.get_queue_url(QueueName=self.settings.events_queue_name)["QueueUrl"]
+        return self._queue_url
+
+    def poll_once(self, wait_s: int | None = None) -> int:
+        """Receive up to 10 events, store their effects, delete them. Returns how many were handled."""
+        got = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+            WaitTimeSeconds=self.settings.events_wait_s if wait_s is None else wait_s,
+        ).get("Messages", [])
+        done = []
+        try:
+            for msg in got:
+                try:
+                    fx = effects_of(parse_event(msg["Body"]))
+                except MalformedEvent as exc:
+                    self._move_aside(msg, str(exc))
+                else:
+                    self.store.record(fx, self.runtime.budget.now_ms())
+                    if fx.deferral:
+                        self.runtime.budget.back_off()
+                done.append(msg)
+        finally:
+            # Only what was stored is acknowledged; the rest (a Redis failure) comes back after
+            # the SQS visibility timeout.
+            if done:
+                self.sqs.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                )
+        if got:
+            self.breaker.evaluate()
+        return len(done)
+
+    def _move_aside(self, msg: dict[str, Any], why: str) -> None:
+        log.warning("malformed_event", sqs_message_id=msg.get("MessageId"), error=why)
+        k = self.runtime.budget.keys
+        entry = json.dumps({"error": why, "body": msg.get("Body", "")[:10_000], "at_ms": self.runtime.budget.now_ms()})
+        with self.runtime.client.pipeline(transaction=True) as pipe:
+            pipe.lpush(k.bad_events, entry)
+            pipe.ltrim(k.bad_events, 0, BAD_EVENTS_KEPT - 1)
+            pipe.execute()
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until `stop`: every failure is logged and waited out, none ends the loop."""
+        delay_s = 1.0
+        while not stop.is_set():
+            try:
+                self.poll_once()
+                self.breaker.check_alarm()
+                if self.heartbeat is not None:
+                    self.heartbeat.beat()
+                delay_s = 1.0
+            except (BotoCoreError, ClientError) as exc:
+                self._queue_url = None if isinstance(exc, ClientError) else self._queue_url
+                log.error("events_sqs_unavailable", endpoint=self.settings.effective_aws_endpoint_url or "aws",
+                          queue=self.settings.events_queue_name, error=str(exc), retry_in_s=delay_s)
+                stop.wait(delay_s)
+                delay_s = min(60.0, delay_s * 2)
+            except RedisError as exc:
+                log.error("events_redis_unavailable", error=str(exc), retry_in_s=delay_s)
+                stop.wait(delay_s)
+                delay_s = min(60.0, delay_s * 2)
+            except Exception:  # noqa: BLE001 - the loop must survive anything
+                log.exception("events_loop_error")
+                stop.wait(delay_s)
+            if stop.is_set():
+                break
+
+
+def run_events(settings: Settings, runtime, stop: threading.Event) -> None:
+    """`ramp events`: consume until `stop`, with the heartbeat `ramp health events` reads."""
+    from ses_ramp.worker.guards.breaker import Breaker
+
+    consumer = EventsConsumer(settings, runtime, Breaker(settings, runtime, cloudwatch=aws_client(settings, "cloudwatch")))
+    # Refreshed after every poll; a poll waits up to RAMP_EVENTS_WAIT_S, so the key outlives a few.
+    heartbeat = consumer.heartbeat = Heartbeat(runtime.client, runtime.budget.keys, "events", ttl_s=3 * settings.events_wait_s + 30)
+    try:
+        consumer.run(stop)
+    finally:
+        heartbeat.stop()
+
+
+def poll_events_once(settings: Settings, runtime) -> int:
+    """`ramp events --once`: one poll without waiting; returns how many events were handled."""
+    from ses_ramp.worker.guards.breaker import Breaker
+
+    consumer = EventsConsumer(settings, runtime, Breaker(settings, runtime, cloudwatch=aws_client(settings, "cloudwatch")))
+    return consumer.poll_once(wait_s=0)
+

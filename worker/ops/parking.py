@@ -1,0 +1,91 @@
+"""Parked mail: `ramp flush` moves a kind's queued and deferred messages aside, `ramp restore` puts them back."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ses_ramp.producers import ProducerError
+from ses_ramp.producers.wire import PRIORITY_STEPS
+
+KINDS = ("transactional", "bulk")
+
+
+def flush(runtime, kind: str) -> dict[str, int]:
+    """Move `kind`'s queued and deferred messages to `parked:<kind>`, each move atomic (LMOVE for the
+    queue lists, one Lua call for the deferred set), so a crash mid-flush leaves every message in
+    exactly one place. Returns counts."""
+    client, keys = runtime.client, runtime.budget.keys
+    parked = keys.parked(kind)
+    moved_queue = 0
+    # Highest priority first, and within a list kombu pops from the right: RIGHT->RIGHT keeps order.
+    for name in keys.queue_lists(kind, PRIORITY_STEPS):
+        while client.lmove(name, parked, "RIGHT", "RIGHT") is not None:
+            moved_queue += 1
+    s = runtime.budget.scripts
+    moved_deferred = int(s.park_deferred(keys=[keys.clock_offset_ms, keys.deferred, keys.payload, parked], args=[kind]))
+    return {"queued": moved_queue, "deferred": moved_deferred, "parked_total": client.llen(parked)}
+
+
+def _wire_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """The message inside a parked entry: a deferred entry, or a raw kombu message from a queue."""
+    if "deferred" in entry:
+        return entry["deferred"]["message"]
+    body = entry["body"]
+    if entry.get("properties", {}).get("body_encoding") == "base64":
+        body = base64.b64decode(body)
+    args, _kwargs, _embed = json.loads(body)
+    return args[0]
+
+
+def is_expired(wire: dict[str, Any]) -> bool:
+    exp = wire.get("expires_at")
+    if not exp:
+        return False
+    return datetime.fromisoformat(exp.replace("Z", "+00:00")) <= datetime.now(UTC)
+
+
+def delete_parked(runtime, kind: str) -> int:
+    """Drop every parked message of `kind` (the operator confirmed). Returns how many."""
+    key = runtime.budget.keys.parked(kind)
+    with runtime.client.pipeline(transaction=True) as pipe:
+        pipe.llen(key)
+        pipe.delete(key)
+        n, _ = pipe.execute()
+    return int(n)
+
+
+@dataclass
+class RestoreReport:
+    restored: int = 0
+    expired: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+
+def restore(runtime, producer, kinds: tuple[str, ...] = KINDS) -> RestoreReport:
+    """Put parked messages back on their queue, oldest first. An expired one is dead-lettered and
+    reported (never sent late); one the producer refuses now (suppressed since) is dead-lettered
+    with the reason. Each entry leaves the parked list only after it is somewhere else."""
+    report = RestoreReport()
+    client, deferrals, now_ms = runtime.client, runtime.deferrals, runtime.budget.now_ms
+    for kind in kinds:
+        key = runtime.budget.keys.parked(kind)
+        while (raw := client.lindex(key, 0)) is not None:
+            wire = _wire_of(json.loads(raw))
+            if is_expired(wire):
+                deferrals.dead_letter(wire, 0, "expired while parked", now_ms())
+                report.expired.append(wire["id"])
+            else:
+                try:
+                    producer.enqueue(wire)
+                    report.restored += 1
+                except ProducerError as exc:
+                    deferrals.dead_letter(wire, 0, f"refused on restore: {exc}", now_ms())
+                    report.refused.append(wire["id"])
+            # Only now: a crash before this re-enqueues it once more, which idempotency absorbs.
+            client.lpop(key)
+    return report
+

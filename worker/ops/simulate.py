@@ -1,0 +1,329 @@
+"""`ramp simulate`: the real schedule, gate, sender, classifier, deferral store and breaker, run
+against a receiver model in accelerated time (the scripts' clock offset is moved; nothing sleeps).
+
+Each simulated message carries up to 50 recipients (SES's maximum), about a fortieth of the day's
+cap, so 45 days at 50,000/day stay fast while small early caps are still used fully; every charge,
+cap and rate is counted in recipients, as in production.
+
+Speed: the backlog is kept as a count of recipients per kind and turned into a message only when a
+worker would take one off the queue, so a demand far above the cap costs nothing per waiting
+recipient. Only messages that receivers deferred exist as payloads (in the real deferral store).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import smtplib
+import uuid
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ses_ramp.config import Settings
+from ses_ramp.producers.message import Message
+from ses_ramp.worker.guards import pause
+from ses_ramp.worker.guards.breaker import Breaker
+from ses_ramp.worker.guards.events import Effects, EventStore
+from ses_ramp.worker.runtime import Runtime
+
+MAX_RECIPIENTS = 50  # SES's per-message maximum
+KINDS = ("transactional", "bulk")
+
+# How much growth over the volume they already trust receivers accept before they defer (421):
+# consumer mailbox providers tolerate about a doubling, strict B2B filters much less (the seed's
+# 1.5x-2.0x versus 1.2x).
+PROFILE_TOLERANCE = {"consumer": 2.0, "b2b": 1.3}
+
+
+@dataclass
+class ReceiverModel:
+    """Mailbox providers as a cold IP meets them.
+
+    * Deferrals: receivers trust the IP's best clean day so far. As today's volume passes
+      `tolerance` x that, the share of 421 answers climbs from 1% towards 90%.
+    * Bounces: hard bounces at the list-hygiene rate (`dirty_bounce_rate` on `dirty_day`).
+    * Complaints: at `complaint_rate`.
+    * Memory: a day whose hard-bounce rate passes 3% halves the trust receivers give (spam traps and
+      unknown users are what they judge a new IP by), so a dirty list costs deferrals for days.
+    """
+
+    seed: int = 7
+    tolerance: float = 2.0
+    bounce_rate: float = 0.005
+    complaint_rate: float = 0.0001
+    dirty_day: int | None = None
+    dirty_bounce_rate: float = 0.12
+    trusted: int = 0
+    today: int = 0
+    bounced_today: int = 0
+    day: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self.rng.seed(self.seed)
+
+    def new_day(self, day: int) -> None:
+        if self.today and self.bounced_today / self.today > 0.03:
+            self.trusted //= 2
+        else:
+            self.trusted = max(self.trusted, self.today)
+        self.today, self.bounced_today, self.day = 0, 0, day
+
+    def deferral_p(self) -> float:
+        allowed = max(100.0, self.trusted * self.tolerance)
+        return min(0.9, 0.01 + 2.0 * max(0.0, self.today / allowed - 1.0))
+
+    def hard_bounce_p(self) -> float:
+        return self.dirty_bounce_rate if self.day == self.dirty_day else self.bounce_rate
+
+    def outcomes(self, n: int) -> tuple[int, int]:
+        """Hard bounces and complaints among `n` delivered recipients (binomial draws)."""
+        pb, pc = self.hard_bounce_p(), self.complaint_rate
+        bounces = complaints = 0
+        for _ in range(n):
+            r = self.rng.random()
+            bounces += r < pb
+            complaints += pb <= r < pb + pc
+        return bounces, complaints
+
+
+class ReceiverTransport:
+    """The transport the simulated Sender calls: answers as SMTP would (421 or accepted), and keeps
+    the Send/Bounce/Complaint events SES would publish until the simulation records them."""
+
+    name = "simulated"
+
+    def __init__(self, model: ReceiverModel) -> None:
+        self.model = model
+        self.events = Effects()
+
+    def send(self, message: Message, claim) -> str:
+        claim()
+        m = self.model
+        if m.rng.random() < m.deferral_p():
+            raise smtplib.SMTPDataError(421, b"4.7.0 Try again later: unusual volume from this IP")
+        n = message.recipient_count
+        bounces, complaints = m.outcomes(n)
+        m.today += n
+        m.bounced_today += bounces
+        c = self.events.counts
+        c["sends"] = c.get("sends", 0) + n
+        c["hard_bounces"] = c.get("hard_bounces", 0) + bounces
+        c["complaints"] = c.get("complaints", 0) + complaints
+        return f"sim-{uuid.uuid4().hex[:12]}"
+
+    def account_quota(self) -> None:
+        return None
+
+
+@dataclass
+class DayRow:
+    day: int
+    date: str
+    step: int
+    cap: int
+    demand: int
+    sent: int
+    deferred: int
+    backlog: int
+    bounce_rate: float
+    complaint_rate: float
+    breaker: str
+
+
+class Backlog:
+    """The app's queue for one kind, as the simulation sees it: messages handed back (deferred and
+    due again, or refused for budget) first, then fresh recipients, made into messages on demand."""
+
+    def __init__(self, kind: str, sender: str) -> None:
+        self.kind = kind
+        self.sender = sender
+        self.returned: deque[dict[str, Any]] = deque()
+        self.fresh = 0  # recipients not yet taken off the queue
+        self._template: dict[str, Any] = {}
+
+    def add(self, recipients: int) -> None:
+        self.fresh += recipients
+
+    def put_back(self, wire: dict[str, Any]) -> None:
+        self.returned.appendleft(wire)
+
+    def recipients(self) -> int:
+        return self.fresh + sum(len(w["to"]) for w in self.returned)
+
+    def __bool__(self) -> bool:
+        return bool(self.returned) or self.fresh > 0
+
+    def take(self, per_message: int) -> dict[str, Any]:
+        if self.returned:
+            return self.returned.popleft()
+        n = min(per_message, self.fresh)
+        self.fresh -= n
+        if len(self._template.get("to", ())) != n:
+            self._template = Message.model_validate({
+                "to": [f"r{j}@example.com" for j in range(n)], "subject": "s", "text": "t", "kind": self.kind,
+                "engagement": 0.8 if self.kind == "transactional" else 0.4, "from": self.sender,
+            }).to_wire()
+        mid = uuid.uuid4().hex
+        return {**self._template, "id": mid, "idempotency_key": mid}
+
+
+class Clock:
+    """Simulated time: the Lua scripts' clock offset, moved forward only."""
+
+    RECOVER_EVERY_MS = 10_000  # the AIMD step climbs once per quiet interval (30 s): 10 s is fine enough
+    # Waits stop this short of midnight, so the day rolls when the simulation moves the clock, not
+    # inside a rate-limit wait; sending stops a little earlier, so a last wait still fits.
+    WAIT_STOP_MS = 2000
+    SEND_STOP_MS = 3000
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.client, self.key, self.budget = runtime.client, runtime.budget.keys.clock_offset_ms, runtime.budget
+        self._offset_ms = int(self.client.get(self.key) or 0)  # only this Clock moves it: kept here too
+        self.real_now_ms = self.budget.now_ms() - self._offset_ms
+        self.day_end_ms = 0  # offset at which the simulated day ends
+        self._recovered_at_ms = 0
+
+    def _set(self, offset_ms: int) -> None:
+        self._offset_ms = offset_ms
+        self.client.set(self.key, offset_ms)
+
+    def move_to(self, when: datetime) -> None:
+        self._set(max(int(when.timestamp() * 1000) - self.real_now_ms, self._offset_ms))
+
+    def end_day_at(self, when: datetime) -> None:
+        self.day_end_ms = int(when.timestamp() * 1000) - self.real_now_ms
+
+    def day_left(self) -> bool:
+        """Time left today to send another message."""
+        return self._offset_ms < self.day_end_ms - self.SEND_STOP_MS
+
+    def day_used_up(self) -> bool:
+        """Rate-limit waits have carried the clock to where waits stop."""
+        return self._offset_ms >= self.day_end_ms - self.WAIT_STOP_MS
+
+    def wait(self, seconds: float) -> None:
+        """A rate-limit wait passes simulated time (never past the day's end) while the
+        housekeeper's AIMD recovery keeps running, as it does every second in a real worker."""
+        self._set(min(self._offset_ms + int(seconds * 1000), self.day_end_ms - self.WAIT_STOP_MS))
+        if self._offset_ms - self._recovered_at_ms >= self.RECOVER_EVERY_MS:
+            self._recovered_at_ms = self._offset_ms
+            self.budget.recover()
+
+
+def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int, model: ReceiverModel,
+             tx_share: float = 0.2) -> list[DayRow]:
+    """Run `days` days of a `daily_demand` (recipients/day, `tx_share` of them transactional)
+    through the real sending path; one row per day."""
+    transport = ReceiverTransport(model)
+    runtime.sender.transport = transport
+    client, keys, budget = runtime.client, runtime.budget.keys, runtime.budget
+    breaker = Breaker(settings, runtime)
+    store = EventStore(client, keys)
+    clock = Clock(runtime)
+    runtime.sender.sleep = clock.wait  # rate-limit waits pass simulated time, not real time
+    sender = settings.from_address or "sim@example.com"
+    queues = {kind: Backlog(kind, sender) for kind in KINDS}
+    start = datetime(2027, 1, 4, tzinfo=UTC)
+    rows: list[DayRow] = []
+    for day in range(1, days + 1):
+        day_start = start + timedelta(days=day - 1)
+        clock.move_to(day_start + timedelta(seconds=1))
+        clock.end_day_at(day_start + timedelta(days=1))
+        model.new_day(day)
+        action = ""
+        if pause.flags(client, keys).keys() & {"all", "bulk"}:
+            # The simulated operator: cleans the list overnight and resumes the next morning.
+            pause.resume(client, keys, "all")
+            client.hset(keys.breaker, "resumed_at_ms", budget.now_ms())
+            action = "operator resumed; "
+        budget.roll_day()
+        per_message = max(1, min(MAX_RECIPIENTS, int(client.hget(keys.day, "cap") or 0) // 40))
+        tx = round(daily_demand * tx_share)
+        queues["transactional"].add(tx)
+        queues["bulk"].add(daily_demand - tx)
+        for hour in range(24):
+            clock.move_to(day_start + timedelta(hours=hour, minutes=1))
+            if clock.day_used_up():
+                break  # rate-limit waits used up the simulated day
+            budget.recover()  # the housekeeper's AIMD step, as every worker runs it
+            # The real mover's claim and ack; the simulation's Celery queue is `queues`.
+            due = runtime.deferrals.claim_due(10_000)
+            for _, entry in reversed(due):
+                queues[entry["message"]["kind"]].put_back(entry["message"])
+            runtime.deferrals.ack([mid for mid, _ in due])
+            for kind in KINDS:  # transactional first, as the queue priorities order them
+                backlog = queues[kind]
+                while backlog and clock.day_left():
+                    wire = backlog.take(per_message)
+                    outcome = runtime.sender.handle(wire, 0)
+                    if outcome.outcome in ("waiting", "paused"):
+                        # No budget left this hour/day (or paused): the rest of this kind waits in
+                        # the queue. Take this one back from the deferred set to keep its place.
+                        client.zrem(keys.deferred, wire["id"])
+                        client.hdel(keys.payload, wire["id"])
+                        backlog.put_back(wire)
+                        break
+            if transport.events.counts:
+                store.record(transport.events, budget.now_ms())
+                transport.events = Effects()
+                level = breaker.evaluate()
+                if level != "ok" and level not in action:
+                    action += f"{level} at hour {hour}; "
+        status = budget.status()
+        window = breaker.store.windows(budget.now_ms())[86_400]
+        sends = window["sends"]
+        rows.append(DayRow(
+            day=day, date=status["date"], step=status["step"], cap=status["cap"], demand=daily_demand,
+            sent=int(status["sent"]), deferred=int(status["deferred_today"]),
+            backlog=sum(q.recipients() for q in queues.values()) + _deferred_recipients(runtime),
+            bounce_rate=round(window["hard_bounces"] / sends, 4) if sends else 0.0,
+            complaint_rate=round(window["complaints"] / sends, 5) if sends else 0.0,
+            breaker=action.strip("; ") or "ok",
+        ))
+    return rows
+
+
+def _deferred_recipients(runtime: Runtime) -> int:
+    return sum(len(json.loads(v)["message"]["to"]) for v in runtime.client.hvals(runtime.budget.keys.payload))
+
+
+def rows_as_dicts(rows: list[DayRow]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in rows]
+
+
+def run_simulation(settings: Settings, days: int, daily_demand: int, model: ReceiverModel) -> list[dict[str, Any]]:
+    """`ramp simulate`: on a throw-away embedded redis-server (or `RAMP_REDIS_URL` under a throw-away
+    key prefix), never touching real state; everything it wrote is deleted at the end."""
+    import tempfile
+
+    import structlog
+
+    from ses_ramp.worker.ops.embedded import EmbeddedRedis, free_port
+    from ses_ramp.worker.send.transports.noop import NoopTransport
+
+    server = None
+    if settings.redis_url is None:
+        server = EmbeddedRedis(free_port(), tempfile.mkdtemp(prefix="ses-ramp-sim-"), persist=False).start()
+    url = server.url if server else settings.redis_url
+    sim = settings.model_copy(update={
+        "redis_url": url, "key_prefix": f"sim-{uuid.uuid4().hex[:8]}", "rate_wait_inline_max_s": 86_400.0,
+        "from_address": settings.from_address or "sim@example.com", "log_level": "ERROR",
+    })
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    runtime = Runtime.build(sim, transport=NoopTransport())
+    try:
+        return rows_as_dicts(simulate(sim, runtime, days, daily_demand, model))
+    finally:
+        for key in runtime.client.scan_iter(f"{sim.key_prefix}:*", count=5000):
+            runtime.client.delete(key)
+        if server:
+            server.stop()
+
+
+def target_reached_on(rows: list[dict[str, Any]], target_per_day: int) -> int | None:
+    """The first day that sent the ramp's target, if any."""
+    return next((r["day"] for r in rows if r["sent"] >= target_per_day), None)
+

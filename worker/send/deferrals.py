@@ -1,0 +1,88 @@
+"""Messages that must wait: the due-time sorted set, the mover's claim/ack, backoff, dead letters.
+
+Nothing here sits in a worker's memory: a waiting message is a Redis ZSET member plus its JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from ses_ramp.config import Settings
+from ses_ramp.config.keys import Keys
+from ses_ramp.worker.lua import Scripts
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential delay with full jitter: uniform(0, min(cap, base * factor**(attempt-1))) seconds."""
+
+    base_s: float = 60.0
+    factor: float = 2.0
+    cap_s: float = 3600.0
+
+    def ceiling_s(self, attempt: int) -> float:
+        return min(self.cap_s, self.base_s * self.factor ** max(0, attempt - 1))
+
+    def delay_s(self, attempt: int, rng: random.Random | None = None) -> float:
+        return (rng or random).uniform(0, self.ceiling_s(attempt))
+
+
+class DeferralStore:
+    def __init__(self, settings: Settings, client: redis.Redis, scripts: Scripts) -> None:
+        self.settings = settings
+        self.client = client
+        self.scripts = scripts
+        self.keys = Keys(settings.key_prefix)
+        self.backoff = Backoff(settings.retry_base_s, settings.retry_factor, settings.retry_cap_s)
+
+    def _set_keys(self) -> list[str]:
+        k = self.keys
+        return [k.clock_offset_ms, k.deferred, k.moving, k.payload]
+
+    def defer(self, message: dict[str, Any], attempt: int, delay_s: float, reason: str, error: str = "") -> int:
+        """Keep `message` until now + `delay_s`; returns the due time (ms)."""
+        payload = json.dumps({"message": message, "attempt": attempt, "reason": reason, "error": error})
+        return int(self.scripts.defer(keys=self._set_keys(), args=[message["id"], int(delay_s * 1000), payload]))
+
+    def claim_due(self, limit: int, lease_ms: int = 30_000) -> list[tuple[str, dict[str, Any]]]:
+        flat = self.scripts.claim_due(keys=self._set_keys(), args=[limit, lease_ms])
+        return [(flat[i], json.loads(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    def ack(self, ids: list[str]) -> int:
+        if not ids:
+            return 0
+        return int(self.scripts.ack_moved(keys=self._set_keys(), args=ids))
+
+    def dead_letter(self, message: dict[str, Any], attempt: int, error: str, now_ms: int) -> None:
+        entry = {"message": message, "attempts": attempt, "error": error, "at_ms": now_ms}
+        self.client.hset(self.keys.dead, message["id"], json.dumps(entry))
+
+    def unconfirmed(self, message: dict[str, Any], detail: str, now_ms: int) -> None:
+        entry = {"message": message, "detail": detail, "at_ms": now_ms}
+        self.client.hset(self.keys.unconfirmed, message["id"], json.dumps(entry))
+
+    def counts(self) -> dict[str, int]:
+        k = self.keys
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.zcard(k.deferred)
+            pipe.zcard(k.moving)
+            pipe.hlen(k.dead)
+            pipe.hlen(k.unconfirmed)
+            deferred, moving, dead, unconfirmed = pipe.execute()
+        return {"deferred": deferred + moving, "dead": dead, "unconfirmed": unconfirmed}
+
+    def dead_entries(self) -> list[dict[str, Any]]:
+        return sorted((json.loads(v) for v in self.client.hvals(self.keys.dead)), key=lambda e: e["at_ms"])
+
+    def take_dead(self, message_id: str) -> dict[str, Any] | None:
+        """Remove and return one dead letter (for `ramp dead retry`)."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hget(self.keys.dead, message_id)
+            pipe.hdel(self.keys.dead, message_id)
+            raw, _ = pipe.execute()
+        return json.loads(raw) if raw else None

@@ -1,0 +1,234 @@
+"""Sending one message: gate -> transport -> settle, and every outcome that can follow.
+
+Plain code, testable without Celery. `Sender.handle` never loses a message: it ends in exactly one
+of sent, duplicate (already sent), waiting/paused/deferred (in the deferred set), dead, or unconfirmed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from ses_ramp.config import Settings
+from ses_ramp.producers.errors import InvalidMessage
+from ses_ramp.producers.message import Message, normalise_address
+from ses_ramp.worker.budget.store import Budget, Decision, Gate
+from ses_ramp.worker.send.deferrals import DeferralStore
+from ses_ramp.worker.send.errors import Deferred, Paused, Permanent, QuotaExhausted, Unconfirmed
+from ses_ramp.worker.send.outcomes import classify
+from ses_ramp.worker.send.transports.base import Transport
+
+log = structlog.get_logger(logger_name="ses_ramp.send")
+
+PAUSE_RECHECK_S = 30.0
+
+
+class NotNow(Exception):
+    """Raised through the transport by `claim` when the gate says wait, pause, or duplicate."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.code.name)
+        self.decision = decision
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one delivery of a message ended. `kind` of outcome: sent, duplicate, waiting, paused,
+    deferred, dead, unconfirmed."""
+
+    outcome: str
+    ses_id: str = ""
+    detail: str = ""
+
+
+def hash_address(address: str) -> str:
+    """Short stable hash of an address, for logs (addresses are personal data)."""
+    return hashlib.sha256(normalise_address(address).encode()).hexdigest()[:12]
+
+
+class Sender:
+    def __init__(
+        self,
+        settings: Settings,
+        budget: Budget,
+        deferrals: DeferralStore,
+        transport: Transport,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.budget = budget
+        self.deferrals = deferrals
+        self.transport = transport
+        self.sleep = sleep
+        from ses_ramp.worker.fleet.metrics import Metrics
+
+        self.metrics = Metrics()
+
+    def handle(self, wire: dict[str, Any], attempt: int = 0) -> Outcome:
+        started = time.perf_counter()
+        try:
+            message = Message.from_wire(wire)
+        except InvalidMessage as exc:
+            self.deferrals.dead_letter(_safe_wire(wire), attempt, f"invalid message: {exc}", self.budget.now_ms())
+            outcome = Outcome("dead", detail=str(exc))
+            self._log(wire.get("id", "?"), wire.get("kind", "?"), 0, outcome, started, attempt)
+            return outcome
+        outcome = self._handle(message, wire, attempt)
+        self._log(message.id, message.kind.value, message.recipient_count, outcome, started, attempt, message)
+        return outcome
+
+    def _handle(self, message: Message, wire: dict[str, Any], attempt: int) -> Outcome:
+        now_ms = self.budget.now_ms
+        if message.expires_at is not None and message.expires_at <= datetime.now(UTC):
+            self.deferrals.dead_letter(wire, attempt, "expired before it could be sent", now_ms())
+            return Outcome("dead", detail="expired")
+        if attempt > 0 and message.created_at.timestamp() + self.settings.retry_max_age_s < time.time():
+            self.deferrals.dead_letter(wire, attempt, "still deferred after RAMP_RETRY_MAX_AGE_S", now_ms())
+            return Outcome("dead", detail="too old")
+
+        kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
+        claimed: list[str] = []
+        token = uuid.uuid4().hex
+
+        def claim() -> None:
+            """Called by the transport at the last moment before the request leaves: the budget is
+            reserved and the idempotency record set only then, so a crash before it leaves nothing
+            ambiguous behind."""
+            decision = self._wait_for_gate(kind, n, key, token)
+            if decision.code != Gate.GO:
+                raise NotNow(decision)
+            claimed.append(decision.detail)
+
+        call_started = time.perf_counter()
+        try:
+            ses_id = self.transport.send(message, claim)
+            self.metrics.ses_call(time.perf_counter() - call_started)
+        except NotNow as not_now:
+            return self._not_now(not_now.decision, wire, attempt)
+        except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes unbooked
+            error = classify(exc, message.recipients)
+            if not claimed:  # failed before reaching SES: nothing reserved, nothing ambiguous
+                error = Permanent(str(error)) if isinstance(error, Unconfirmed) else error
+            return self._failed(error, message, wire, attempt, claimed[0] if claimed else "", token)
+        self.budget.settle("sent", kind, n, claimed[0], key, ses_id, token)
+        return Outcome("sent", ses_id=ses_id)
+
+    def _wait_for_gate(self, kind: str, n: int, key: str, token: str) -> Decision:
+        """Gate once; roll the day or sleep out a short rate-limit wait in place (sub-second)."""
+        for _ in range(1000):
+            decision = self.budget.gate(kind, n, key, token)
+            self.metrics.decision(decision.code)
+            if decision.code == Gate.NO_DAY:
+                self.budget.roll_day()
+            elif decision.code == Gate.RATE and decision.wait_s <= self.settings.rate_wait_inline_max_s:
+                self.sleep(decision.wait_s)
+            else:
+                return decision
+        return decision
+
+    def _not_now(self, decision: Decision, wire: dict[str, Any], attempt: int) -> Outcome:
+        if decision.code == Gate.DUPLICATE:
+            state, _, value = decision.detail.partition(":")
+            if state == "sent":
+                return Outcome("duplicate", ses_id=value, detail="already accepted by SES")
+            age_s = (self.budget.now_ms() - int(value.split(":")[0] or 0)) / 1000
+            grace_s = 2 * self.settings.ses_timeout_s + 5  # no live SES call outlasts its timeouts
+            if age_s < grace_s:
+                # Another delivery of this message may still be inside its SES call: look again later.
+                self.deferrals.defer(wire, attempt, grace_s - age_s + 1, "inflight elsewhere")
+                return Outcome("waiting", detail="inflight elsewhere")
+            self.deferrals.unconfirmed(wire, "a worker died during the SES call; not resent", self.budget.now_ms())
+            return Outcome("unconfirmed", detail="inflight record without a result")
+        if decision.code == Gate.PAUSED:
+            self.deferrals.defer(wire, attempt, PAUSE_RECHECK_S, f"paused:{decision.detail}")
+            return Outcome("paused", detail=decision.detail)
+        # No budget now (rate, hour, day, account): wait for the window, no attempt spent.
+        self.deferrals.defer(wire, attempt, max(decision.wait_s, 0.05), f"budget:{decision.code.name.lower()}")
+        return Outcome("waiting", detail=decision.code.name.lower())
+
+    def _failed(self, error: Exception, message: Message, wire: dict[str, Any], attempt: int, day: str, token: str) -> Outcome:
+        """Book a failed send. `day` is empty when the failure came before the claim (nothing to refund)."""
+        kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
+        detail = str(error)
+
+        def refund(outcome: str) -> None:
+            if day:
+                self.budget.settle(outcome, kind, n, day, key, token=token)
+
+        if isinstance(error, Unconfirmed):
+            # Keep the idempotency record and the charge: SES may have it. Never resent automatically.
+            self.deferrals.unconfirmed(wire, detail, self.budget.now_ms())
+            return Outcome("unconfirmed", detail=detail)
+        if isinstance(error, QuotaExhausted):
+            refund("waiting")
+            self.deferrals.defer(wire, attempt, 900, "ses-quota", detail)
+            return Outcome("waiting", detail=detail)
+        if isinstance(error, Paused):
+            refund("waiting")
+            self.pause_all(f"SES answered: {detail}")
+            self.deferrals.defer(wire, attempt, PAUSE_RECHECK_S, "paused:ses", detail)
+            return Outcome("paused", detail=detail)
+        if isinstance(error, Deferred):
+            refund("deferred")
+            self.on_deferral()
+            next_attempt = attempt + 1
+            if next_attempt >= self.settings.retry_max_attempts:
+                self.deferrals.dead_letter(wire, next_attempt, detail, self.budget.now_ms())
+                return Outcome("dead", detail=detail)
+            self.deferrals.defer(wire, next_attempt, self.deferrals.backoff.delay_s(next_attempt), "deferred", detail)
+            return Outcome("deferred", detail=detail)
+        assert isinstance(error, Permanent)
+        refund("failed")
+        if error.unknown_recipients:
+            self.budget.client.sadd(self.budget.keys.suppressed, *map(normalise_address, error.unknown_recipients))
+        self.deferrals.dead_letter(wire, attempt + 1, detail, self.budget.now_ms())
+        return Outcome("dead", detail=detail)
+
+    def on_deferral(self) -> None:
+        """A receiver said "slow down": the adaptive rate backs off (see `rate.py`)."""
+        self.budget.back_off()
+
+    def pause_all(self, reason: str) -> None:
+        import json
+
+        entry = {"by": "ses", "reason": reason, "at_ms": self.budget.now_ms()}
+        self.budget.client.hsetnx(self.budget.keys.pause, "all", json.dumps(entry))
+
+    def _log(
+        self, message_id: str, kind: str, n: int, outcome: Outcome, started: float, attempt: int,
+        message: Message | None = None,
+    ) -> None:
+        self.metrics.outcome(kind, outcome.outcome)
+        if not log.is_enabled_for(logging.INFO):
+            return  # skip hashing every recipient for a line nobody keeps
+        log.info(
+            "message",
+            message_id=message_id,
+            kind=kind,
+            outcome=outcome.outcome,
+            ses_id=outcome.ses_id or None,
+            detail=outcome.detail or None,
+            recipient_count=n,
+            recipient_hashes=[hash_address(a) for a in message.recipients] if message else None,
+            attempt=attempt,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+
+def _safe_wire(wire: Any) -> dict[str, Any]:
+    if isinstance(wire, dict) and "id" in wire:
+        return wire
+    import uuid
+
+    return {"id": uuid.uuid4().hex, "invalid": repr(wire)[:2000]}
+
+
+__all__ = ["Outcome", "Sender", "hash_address"]

@@ -1,0 +1,26 @@
+"""The transport interface: hand one MIME message to SES, return SES's message id or raise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from ses_ramp.producers.message import Message
+
+
+class Transport(Protocol):
+    name: str
+
+    def send(self, message: Message, claim: Callable[[], None]) -> str:
+        """Send `message` and return the SES message id. A transport that speaks raw MIME renders it
+        with `producers.mime.build_mime` (before claiming: rendering is not part of the send).
+
+        Call `claim()` once, as the very last step before the request leaves this process (after
+        connecting, serialising, signing): it reserves the budget and the idempotency record, or
+        raises to say "not now". Claiming late keeps the window in which a crash leaves a message
+        ambiguous (SES may or may not have it) as short as it can be.
+        Raise anything else; `outcomes.classify` maps it to deferred / paused / permanent / unconfirmed.
+        """
+
+    def account_quota(self) -> tuple[float, float, float] | None:
+        """(Max24HourSend, SentLast24Hours, MaxSendRate) from SES, or None if not available."""
