@@ -29,6 +29,10 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `breaker`                   | hash   | breaker state: level, why, at_ms; probation snapshot                   |
 | `lock:<name>`               | string | short-lived locks (day roll-over, quota refresh)                       |
 | `heartbeat:<role>:<host>`   | string | `ramp beat` / `ramp events` alive on host (expires; `ramp health`)     |
+
+kombu's own keys under `<prefix>:q:`: the queue lists (`transactional`, `bulk`, with `:<priority>`
+suffixes), `unacked` (hash: delivery tag -> the message a worker holds) and `unacked_index` (zset:
+delivery tag -> delivery time, s), read by `ramp status` to show messages held by workers.
 """
 
 from __future__ import annotations
@@ -82,6 +86,16 @@ class Keys:
 
     def heartbeat(self, role: str, host: str) -> str:
         return self.key(f"heartbeat:{role}:{host}")
+
+    @property
+    def unacked(self) -> str:
+        """kombu's hash of delivered, unacknowledged messages: delivery tag -> [message, exchange, queue]."""
+        return f"{self.queue_prefix}unacked"
+
+    @property
+    def unacked_index(self) -> str:
+        """kombu's zset: delivery tag -> when it was delivered (epoch seconds, the worker's clock)."""
+        return f"{self.queue_prefix}unacked_index"
 
     def queue_lists(self, queue: str, priority_steps: list[int]) -> list[str]:
         """Every Redis list kombu keeps for `queue` (one per priority step; step 0 has no suffix)."""

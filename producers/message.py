@@ -145,7 +145,13 @@ class Message(BaseModel):
     @classmethod
     def from_wire(cls, data: Any) -> Message:
         """Rebuild a message a producer published. Structure and limits are checked again; the
-        address syntax check (the costly part) is not: SES refuses a bad address permanently anyway."""
+        address syntax check (the costly part) is not: SES refuses a bad address permanently anyway.
+
+        Forward compatible: fields this version does not know (a newer producer's, during a rolling
+        deploy) are ignored here, while `parse` still refuses them from an app. A new field must
+        therefore be safe to ignore; one that is not needs a new task name (see `wire.py`)."""
+        if isinstance(data, dict) and not data.keys() <= _WIRE_FIELDS:
+            data = {k: v for k, v in data.items() if k in _WIRE_FIELDS}
         try:
             return cls.model_validate(data, context={"trusted": True})
         except ValidationError as exc:
@@ -154,6 +160,10 @@ class Message(BaseModel):
     def to_wire(self) -> dict[str, Any]:
         """JSON-safe dict: what travels in the Celery message."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+#: Every name a wire message may carry (field names and their aliases).
+_WIRE_FIELDS = frozenset(name for field_name, f in Message.model_fields.items() for name in (field_name, f.alias) if name)
 
 
 def invalid_from(exc: ValidationError) -> InvalidMessage:

@@ -1,11 +1,14 @@
 """Transactional before bulk, higher engagement first, with a real worker; movers that race."""
 
+import json
 import threading
 
 from ses_ramp.producers import Producer
 from ses_ramp.worker.app import create_app
 from ses_ramp.worker.fleet.mover import Mover
-from tests.helpers import ramp_id, wait_for
+from tests.helpers import accepted_by_moto, ramp_id, wait_for
+
+BIG = {"warmup_start_per_day": 1_000_000, "warmup_target_per_day": 1_000_000, "rate_per_s": 200}
 
 
 def test_transactional_then_engagement_order_with_a_real_worker(settings, moto_ses, workers, runtime):
@@ -61,3 +64,32 @@ def test_racing_movers_never_duplicate_a_message(settings, runtime):
     assert sorted(published) == sorted(w["id"] for w in wires)  # each exactly once
     assert runtime.deferrals.counts()["deferred"] == 0 and runtime.client.hlen(runtime.budget.keys.payload) == 0
     app.close()
+
+
+def test_mover_dead_letters_an_unreadable_payload_alone_and_a_newer_producers_fields_go_through(settings, runtime, moto_ses, workers):
+    """A mixed-version fleet: a payload from a newer producer (an extra field this version does not
+    know) is moved and sent; a payload nobody can read is dead-lettered alone, with its reason, and
+    the rest of its batch still moves."""
+    s = settings.model_copy(update=BIG)
+    p = Producer(s)
+    good = p.prepare({"to": ["fine@example.com"], "subject": "old", "text": "x", "kind": "bulk"}).to_wire()
+    newer = {**p.prepare({"to": ["newer@example.com"], "subject": "new", "text": "x", "kind": "bulk"}).to_wire(),
+             "list": "weekly-digest", "priority_hint": 3}
+    p.close()
+    k = runtime.budget.keys
+    for w in (good, newer):
+        runtime.deferrals.defer(w, 1, 0, "deferred")
+    now = runtime.budget.now_ms()
+    runtime.client.hset(k.payload, mapping={"garbled": "{not json", "empty": json.dumps({"attempt": 2})})
+    runtime.client.zadd(k.deferred, {"garbled": now, "empty": now})
+    app = create_app(s)
+    try:
+        mover = Mover(runtime.deferrals, app, batch=50)
+        assert mover.run_once() == 4
+    finally:
+        app.close()
+    assert runtime.deferrals.counts()["deferred"] == 0
+    dead = {e["message"]["id"]: e["error"] for e in runtime.deferrals.dead_entries()}
+    assert set(dead) == {"garbled", "empty"} and all("unreadable deferred payload" in why for why in dead.values())
+    workers(count=1, concurrency=1, s=s)
+    wait_for(lambda: len(accepted_by_moto(moto_ses, {good["id"], newer["id"]})) == 2, 60, what="both readable messages sent")

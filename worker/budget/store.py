@@ -22,7 +22,6 @@ from ses_ramp.config.keys import Keys
 from ses_ramp.producers.redis_client import hash_fields, text_hash
 from ses_ramp.worker.lua import Scripts
 
-HISTORY_DAYS = 400
 
 
 class Gate(IntEnum):
@@ -116,83 +115,10 @@ class Budget:
 
     # -- once a day ----------------------------------------------------------------------------------
     def roll_day(self, wait_s: float = 10.0) -> None:
-        """Close the previous day (advance/hold/step back), open today's budget. Idempotent; one
-        process does it under a lock while the others wait for the new day to appear."""
-        now_ms = self.now_ms()
-        today, start_ms, end_ms = day_window(now_ms, self.settings.day_timezone)
-        lock = self.keys.lock("roll")
-        token = f"{id(self)}:{now_ms}"
-        deadline = _time.monotonic() + wait_s
-        while not self.client.set(lock, token, nx=True, px=15000):
-            if self.client.hget(self.keys.day, "date") == today.isoformat():
-                return
-            if _time.monotonic() > deadline:
-                raise TimeoutError("another process holds the day roll-over lock")
-            _time.sleep(0.02)
-        try:
-            if self.client.hget(self.keys.day, "date") == today.isoformat():
-                return
-            self._roll(today, start_ms, end_ms)
-        finally:
-            if self.client.get(lock) == token:
-                self.client.delete(lock)
+        """Close the previous day (advance/hold/step back), open today's budget. See `dayroll.py`."""
+        from ses_ramp.worker.budget.dayroll import roll_day
 
-    def _roll(self, today: date, start_ms: int, end_ms: int) -> None:
-        k = self.keys
-        old = text_hash(self.client.hgetall(k.day))
-        state = schedule.RampState.from_redis(text_hash(self.client.hgetall(k.ramp)))
-        history: dict[str, Any] | None = None
-        if old.get("date"):
-            report = schedule.DayReport(
-                on=date.fromisoformat(old["date"]),
-                cap=int(old.get("cap", 0)),
-                sent=int(old.get("sent", 0)),
-                deferred=int(old.get("deferred", 0)),
-                failed=int(old.get("failed", 0)),
-                bounces=int(old.get("bounces", 0)),
-                complaints=int(old.get("complaints", 0)),
-            )
-            state, verdict = schedule.close_day(self.cfg, state, report)
-            history = {**old, "verdict": verdict, "step_after": state.step}
-        state, cooled = schedule.open_day(self.cfg, state, today)
-        cap = schedule.cap_for(self.cfg, state)
-        share = self.settings.transactional_reserve_share
-        hour_allow = max(1, math.ceil(cap / 24 * self.settings.hourly_burst_factor))
-        account = text_hash(self.client.hgetall(k.account))
-        acct_left = _account_left(account)
-        fields: dict[str, str | int] = {
-            "date": today.isoformat(),
-            "start_ms": start_ms,
-            "end_ms": end_ms,
-            "step": state.step,
-            "cap": cap,
-            "reserve": math.floor(cap * share),
-            "hour_allow": hour_allow,
-            "hour_reserve": math.floor(hour_allow * share),
-            "used": 0,
-            "used_tx": 0,
-            "used_bulk": 0,
-            "sent": 0,
-            "sent_tx": 0,
-            "sent_bulk": 0,
-            "deferred": 0,
-            "failed": 0,
-            "hour_idx": 0,
-            "hour_used": 0,
-            "hour_used_tx": 0,
-            "acct_left": acct_left,
-            "acct_used": 0,
-            "cooled_down": int(cooled),
-        }
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(k.day)
-            pipe.hset(k.day, mapping=hash_fields(fields))
-            pipe.delete(k.ramp)
-            pipe.hset(k.ramp, mapping=hash_fields(state.to_redis()))
-            if history is not None:
-                pipe.lpush(k.history, json.dumps(history))
-                pipe.ltrim(k.history, 0, HISTORY_DAYS - 1)
-            pipe.execute()
+        roll_day(self, wait_s)
 
     # -- SES account quota ----------------------------------------------------------------------------
     def store_account_quota(self, max_24h: float, sent_24h: float, max_rate_per_s: float) -> None:

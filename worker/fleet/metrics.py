@@ -112,6 +112,13 @@ class StateCollector:
         for kind, n in st["queues"].items():
             depth.add_metric([kind], n)
         yield depth
+        held = GaugeMetricFamily("ses_ramp_unacked", "Messages taken by a worker and not yet acknowledged.", labels=["kind"])
+        held_age = GaugeMetricFamily("ses_ramp_unacked_oldest_seconds", "Age of the oldest unacknowledged message.", labels=["kind"])
+        for kind, slot in st["unacked"].items():
+            held.add_metric([kind], slot["count"])
+            held_age.add_metric([kind], slot["oldest_s"])
+        yield held
+        yield held_age
         for name in ("deferred", "dead", "unconfirmed"):
             yield gauge(f"ses_ramp_{name}", f"Messages {name}.", st[name])
         yield gauge("ses_ramp_parked", "Messages parked by operators.", sum(st["parked"].values()))

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
+
+from ses_ramp.producers.errors import InvalidMessage
 from ses_ramp.producers.message import Message
 from ses_ramp.producers.wire import SEND_TASK, publish_options
 from ses_ramp.worker.send.deferrals import DeferralStore
+
+log = structlog.get_logger(logger_name="ses_ramp.mover")
 
 
 class Mover:
@@ -21,11 +26,19 @@ class Mover:
         claimed = self.deferrals.claim_due(self.batch)
         if not claimed:
             return 0
+        now_ms = self.deferrals.now_ms()
         with self.app.producer_or_acquire() as producer:
             with producer.batch(max_size=len(claimed) * 2 + 1):
-                for _, entry in claimed:
-                    wire = entry["message"]
-                    message = Message.from_wire(wire)
+                for mid, entry in claimed:
+                    try:
+                        wire = entry["message"]
+                        message = Message.from_wire(wire)
+                    except (InvalidMessage, KeyError, TypeError) as exc:
+                        # One payload nobody can read must not hold back the batch it came in.
+                        self.deferrals.dead_letter(_keepable(mid, entry), int(entry.get("attempt", 0)) if isinstance(entry, dict) else 0,
+                                                   f"unreadable deferred payload: {exc}", now_ms)
+                        log.error("mover_unreadable_payload", message_id=mid, error=str(exc))
+                        continue
                     self.app.send_task(
                         SEND_TASK,
                         args=[wire],
@@ -39,3 +52,9 @@ class Mover:
         return self.deferrals.ack([mid for mid, _ in claimed])
 
 
+def _keepable(mid: str, entry: Any) -> dict[str, Any]:
+    """What the dead letter keeps of an unreadable entry: its message if it has one, else the raw entry."""
+    message = entry.get("message") if isinstance(entry, dict) else None
+    if isinstance(message, dict):
+        return {**message, "id": mid}
+    return {"id": mid, "unreadable": entry if isinstance(entry, str) else repr(entry)[:10_000]}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 from ses_ramp.config.keys import Keys
@@ -19,13 +21,41 @@ def queue_depths(client, prefix: str) -> dict[str, int]:
     return {q: sum(lengths[i * n : (i + 1) * n]) for i, q in enumerate(QUEUES)}
 
 
+def unacked(client, keys: Keys, now_s: float | None = None) -> dict[str, dict[str, float | int]]:
+    """Messages a worker has taken and not yet acknowledged, per queue, with the oldest one's age.
+
+    They sit in kombu's `unacked` hash while a worker holds them; a worker killed outright leaves
+    them there until the visibility timeout puts them back on their queue."""
+    now_s = time.time() if now_s is None else now_s
+    out: dict[str, dict[str, float | int]] = {q: {"count": 0, "oldest_s": 0.0} for q in QUEUES}
+    entries = list(client.hscan_iter(keys.unacked, count=1000))
+    if not entries:
+        return out
+    with client.pipeline(transaction=False) as pipe:
+        for tag, _ in entries:
+            pipe.zscore(keys.unacked_index, tag)
+        delivered = pipe.execute()
+    for (_, raw), at in zip(entries, delivered):
+        try:
+            queue = json.loads(raw)[2]
+        except (ValueError, IndexError, TypeError):
+            queue = "unknown"
+        slot = out.setdefault(queue, {"count": 0, "oldest_s": 0.0})
+        slot["count"] = int(slot["count"]) + 1
+        if at is not None:
+            slot["oldest_s"] = max(float(slot["oldest_s"]), round(now_s - float(at), 1))
+    return out
+
+
 def collect(runtime) -> dict[str, Any]:
     from ses_ramp.worker.guards.breaker import Breaker
     from ses_ramp.worker.guards.pause import flags
+    from ses_ramp.worker.guards.probation import probation_since_ms
 
     k = runtime.budget.keys
     data: dict[str, Any] = runtime.budget.status()
     data["queues"] = queue_depths(runtime.client, runtime.settings.key_prefix)
+    data["unacked"] = unacked(runtime.client, k)
     data.update(runtime.deferrals.counts())
     data["parked"] = {q: runtime.client.llen(k.parked(q)) for q in QUEUES}
     data["paused"] = flags(runtime.client, k)
@@ -34,5 +64,7 @@ def collect(runtime) -> dict[str, Any]:
     data["breaker"] = breaker
     data["suppressed"] = runtime.client.scard(k.suppressed)
     data["bad_events"] = runtime.client.llen(k.bad_events)
-    data["probation"] = runtime.client.hexists(k.breaker, "probation")
+    since = probation_since_ms(runtime)
+    data["probation"] = since is not None
+    data["probation_since_ms"] = since
     return data

@@ -51,7 +51,10 @@ class DeferralStore:
 
     def claim_due(self, limit: int, lease_ms: int = 30_000) -> list[tuple[str, dict[str, Any]]]:
         flat = self.scripts.claim_due(keys=self._set_keys(), args=[limit, lease_ms])
-        return [(flat[i], json.loads(flat[i + 1])) for i in range(0, len(flat), 2)]
+        return [(flat[i], _decode(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    def now_ms(self) -> int:
+        return int(self.scripts.now(keys=[self.keys.clock_offset_ms]))
 
     def ack(self, ids: list[str]) -> int:
         if not ids:
@@ -86,3 +89,12 @@ class DeferralStore:
             pipe.hdel(self.keys.dead, message_id)
             raw, _ = pipe.execute()
         return json.loads(raw) if raw else None
+
+
+def _decode(raw: str) -> Any:
+    """A claimed payload: its JSON, or the raw text when it is not JSON (the mover dead-letters it)."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+

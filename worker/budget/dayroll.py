@@ -1,0 +1,112 @@
+"""The once-a-day roll-over: close the previous day (advance, hold or step back), open today's budget.
+
+Atomic without stopping anyone: the old day is read and the new one written in one optimistic
+transaction (WATCH on the day and ramp hashes, MULTI/EXEC). A counter that lands on the old day while
+the roll computes (a bounce from `ramp events`, a gate charge) aborts the EXEC, and the roll reads
+again: nothing counted during a roll is lost. redis-py's `Lock` (a unique token per holder, released
+by a script) keeps the fleet from computing the same roll many times over; correctness does not
+depend on it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+from typing import Any
+
+from redis.exceptions import LockError, WatchError
+
+from ses_ramp.config import schedule
+from ses_ramp.producers.redis_client import hash_fields, text_hash
+
+HISTORY_DAYS = 400
+LOCK_TTL_S = 15
+
+
+def roll_day(budget: Any, wait_s: float = 10.0) -> None:
+    from ses_ramp.worker.budget.store import day_window
+
+    today, start_ms, end_ms = day_window(budget.now_ms(), budget.settings.day_timezone)
+    day_key = budget.keys.day
+    if budget.client.hget(day_key, "date") == today.isoformat():
+        return
+    lock = budget.client.lock(budget.keys.lock("roll"), timeout=LOCK_TTL_S, sleep=0.02, blocking_timeout=wait_s)
+    if not lock.acquire():
+        if budget.client.hget(day_key, "date") == today.isoformat():
+            return  # another process rolled it while we waited
+        raise TimeoutError("another process holds the day roll-over lock")
+    try:
+        _roll(budget, today, start_ms, end_ms)
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            pass  # it expired while we rolled: the transaction, not the lock, kept the roll atomic
+
+
+def _roll(budget: Any, today: date, start_ms: int, end_ms: int) -> None:
+    k = budget.keys
+    with budget.client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(k.day, k.ramp, k.breaker)
+                old = text_hash(pipe.hgetall(k.day))
+                if old.get("date") == today.isoformat():
+                    pipe.unwatch()
+                    return
+                state = schedule.RampState.from_redis(text_hash(pipe.hgetall(k.ramp)))
+                account = text_hash(pipe.hgetall(k.account))
+                probation = pipe.hget(k.breaker, "probation")
+                fields, state, history = _next_day(budget, old, state, account, probation, today, start_ms, end_ms)
+                pipe.multi()
+                pipe.delete(k.day)
+                pipe.hset(k.day, mapping=hash_fields(fields))
+                pipe.delete(k.ramp)
+                pipe.hset(k.ramp, mapping=hash_fields(state.to_redis()))
+                if history is not None:
+                    pipe.lpush(k.history, json.dumps(history))
+                    pipe.ltrim(k.history, 0, HISTORY_DAYS - 1)
+                pipe.execute()
+                return
+            except WatchError:
+                continue  # something counted on the old day meanwhile: read it again
+
+
+def _next_day(budget: Any, old: dict[str, str], state: schedule.RampState, account: dict[str, str], probation: str | None,
+              today: date, start_ms: int, end_ms: int) -> tuple[dict[str, str | int], schedule.RampState, dict[str, Any] | None]:
+    from ses_ramp.worker.budget.store import _account_left
+
+    history: dict[str, Any] | None = None
+    if old.get("date"):
+        report = schedule.DayReport(
+            on=date.fromisoformat(old["date"]),
+            cap=int(old.get("cap", 0)),
+            sent=int(old.get("sent", 0)),
+            deferred=int(old.get("deferred", 0)),
+            failed=int(old.get("failed", 0)),
+            bounces=int(old.get("bounces", 0)),
+            complaints=int(old.get("complaints", 0)),
+        )
+        state, verdict = schedule.close_day(budget.cfg, state, report)
+        history = {**old, "verdict": verdict, "step_after": state.step}
+    state, cooled = schedule.open_day(budget.cfg, state, today)
+    schedule_cap = schedule.cap_for(budget.cfg, state)
+    # Probation holds until `ramp probation off`: every day it is on, the schedule's cap is cut.
+    cap = probation_cap(schedule_cap, json.loads(probation), budget.settings.probation_cap_share) if probation else schedule_cap
+    share = budget.settings.transactional_reserve_share
+    hour_allow = max(1, math.ceil(cap / 24 * budget.settings.hourly_burst_factor))
+    fields: dict[str, str | int] = {
+        "date": today.isoformat(), "start_ms": start_ms, "end_ms": end_ms, "step": state.step,
+        "cap": cap, "schedule_cap": schedule_cap,
+        "reserve": math.floor(cap * share), "hour_allow": hour_allow, "hour_reserve": math.floor(hour_allow * share),
+        "used": 0, "used_tx": 0, "used_bulk": 0, "sent": 0, "sent_tx": 0, "sent_bulk": 0, "deferred": 0, "failed": 0,
+        "hour_idx": 0, "hour_used": 0, "hour_used_tx": 0,
+        "acct_left": _account_left(account), "acct_used": 0, "cooled_down": int(cooled),
+    }
+    return fields, state, history
+
+
+def probation_cap(schedule_cap: int, snapshot: dict[str, Any], default_share: float) -> int:
+    """The day's cap while probation is on: the schedule's, times the share taken when it began."""
+    return max(1, int(schedule_cap * float(snapshot.get("cap_share", default_share))))
