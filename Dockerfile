@@ -12,5 +12,5 @@ COPY worker ./worker
 RUN pip install '.[flower]' && rm -rf /app/build
 USER ramp
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
-  CMD celery -A ses_ramp.worker.app inspect ping -d "celery@$HOSTNAME" --timeout 5 || exit 1
+  CMD ramp health worker || exit 1
 CMD ["ramp", "worker"]

@@ -24,6 +24,7 @@ from ses_ramp.producers.errors import (
 )
 from ses_ramp.producers.message import Message, normalise_address
 from ses_ramp.producers.mime import build_mime, size_upper_bound
+from ses_ramp.producers.redis_client import describe_redis_error
 from ses_ramp.producers.wire import SEND_TASK, celery_config, publish_options, task_args
 
 #: Fail fast when the broker is down instead of blocking the app (kombu's default retries for ~1 s).
@@ -82,7 +83,7 @@ class Producer:
         try:
             return suppressed_among(self._redis_client(), self.settings, addresses)
         except RedisError as exc:
-            raise QueueUnavailable(mask_url(self.settings.effective_redis_url), exc) from None
+            raise QueueUnavailable(mask_url(self.settings.effective_redis_url), exc, describe_redis_error(exc, self.settings.effective_redis_url)) from None
 
     def _without_suppressed(self, message: Message, hits: set[str]) -> Message:
         hits = hits & {normalise_address(a) for a in message.recipients}
@@ -100,7 +101,7 @@ class Producer:
             if self._redis is None:
                 from ses_ramp.producers.redis_client import redis_from_settings
 
-                self._redis = redis_from_settings(self.settings)
+                self._redis = redis_from_settings(self.settings, prompt=True)
             return self._redis
 
     # -- publishing --------------------------------------------------------------------------------

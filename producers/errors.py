@@ -27,9 +27,9 @@ class SuppressedRecipient(InvalidMessage):
 class QueueUnavailable(ProducerError):
     """The broker could not be reached; the URL is shown with its password masked."""
 
-    def __init__(self, url: str, cause: BaseException) -> None:
+    def __init__(self, url: str, cause: BaseException, explained: str | None = None) -> None:
         self.url = url
-        super().__init__(f"queue unavailable at {url}: {cause}")
+        super().__init__(explained or f"queue unavailable at {url}: {cause}")
 
 
 class BatchPartiallyPublished(QueueUnavailable):

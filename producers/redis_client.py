@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import AuthenticationError, AuthorizationError
 from redis.retry import Retry
 from redis.typing import EncodableT, FieldT
 
@@ -24,14 +25,36 @@ def text_hash(raw: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in raw.items()}
 
 
-def redis_from_settings(settings: Settings, **overrides) -> redis.Redis:
-    """Client with short timeouts and reconnect-with-backoff, so a Redis restart is ridden out."""
-    options = {
-        "socket_connect_timeout": 5,
-        "socket_timeout": 10,
+class _Retry(Retry):
+    """Reconnect with back-off on a lost connection, never on a refused password: retrying a
+    wrong password only delays the one line that says so."""
+
+    def call_with_retry(self, do, fail, is_retryable=None, with_failure_count=False):  # type: ignore[no-untyped-def]
+        def retryable(error: Exception) -> bool:
+            if isinstance(error, AuthenticationError | AuthorizationError):
+                return False
+            return is_retryable(error) if is_retryable else True
+
+        return super().call_with_retry(do, fail, retryable, with_failure_count)
+
+
+#: Workers ride out a Redis restart (about 10 s of reconnects); operator commands and producers answer
+#: at once (an unreachable Redis within about 2 s, a TLS handshake that cannot succeed within 3 s).
+PATIENT = {"socket_connect_timeout": 5, "socket_timeout": 10, "retry": _Retry(ExponentialBackoff(cap=2, base=0.05), retries=8),
+           "retry_on_error": [redis.ConnectionError, redis.TimeoutError]}
+# A prompt client retries a dropped connection once, never a timeout (a TLS handshake with a
+# plain-text server times out; trying again only doubles the wait).
+PROMPT = {"socket_connect_timeout": 1.0, "socket_timeout": 2.5,
+          "retry": _Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1, supported_errors=(redis.ConnectionError,)),
+          "retry_on_error": [redis.ConnectionError]}
+
+
+def redis_from_settings(settings: Settings, *, prompt: bool = False, **overrides: Any) -> redis.Redis:
+    """Client with short timeouts and reconnect-with-backoff. `prompt`: fail within seconds (CLI,
+    producers) instead of riding out a restart (workers)."""
+    options: dict[str, Any] = {
+        **(PROMPT if prompt else PATIENT),
         "health_check_interval": 30,
-        "retry": Retry(ExponentialBackoff(cap=2, base=0.05), retries=8),
-        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
         "decode_responses": True,
     }
     options.update(overrides)
@@ -39,6 +62,24 @@ def redis_from_settings(settings: Settings, **overrides) -> redis.Redis:
     if url.startswith("sentinel://"):
         return _sentinel_master(url, settings.redis_sentinel_master or "", options)
     return redis.Redis.from_url(url, **options)
+
+
+def describe_redis_error(exc: BaseException, url: str) -> str:
+    """One line naming what is wrong with the Redis at `url` (password masked) and the likely fix."""
+    from ses_ramp.config import mask_url
+
+    where = mask_url(url)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, AuthenticationError | AuthorizationError) or "WRONGPASS" in text or "NOAUTH" in text:
+        return f"Redis at {where} refused the credentials: check the password in RAMP_REDIS_URL ({text})"
+    if url.startswith("rediss://") and (isinstance(exc, redis.TimeoutError) or "SSL" in text or "ssl" in text):
+        return (f"Redis at {where}: the TLS handshake did not complete ({text}); is it a plain-text Redis? "
+                "Use redis:// for a server without TLS")
+    if isinstance(exc, redis.TimeoutError):
+        return f"Redis at {where} did not answer in time ({text})"
+    if isinstance(exc, redis.ConnectionError):
+        return f"Redis unreachable at {where}: {text}"
+    return f"Redis at {where}: {text}"
 
 
 def _sentinel_master(url: str, master: str, options: dict) -> redis.Redis:

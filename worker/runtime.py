@@ -28,8 +28,10 @@ class Runtime:
     sender: Sender
 
     @classmethod
-    def build(cls, settings: Settings, transport=None) -> Runtime:
-        client = redis_from_settings(settings)
+    def build(cls, settings: Settings, transport=None, prompt: bool = False) -> Runtime:
+        """`prompt`: a client that fails within seconds (operator commands) instead of riding out
+        a Redis restart (workers)."""
+        client = redis_from_settings(settings, prompt=prompt)
         scripts = Scripts.register(client)
         budget = Budget(settings, client, scripts)
         deferrals = DeferralStore(settings, client, scripts)

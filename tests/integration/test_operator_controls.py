@@ -1,11 +1,14 @@
 """Pause, resume, flush, restore and probation through the real `ramp` CLI, with real workers."""
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 from ses_ramp.producers import Producer
 from ses_ramp.worker.ops.status import queue_depths
-from tests.helpers import accepted_by_moto, active_queues, ramp, wait_for
+from tests.helpers import accepted_by_moto, active_queues, ramp, settings_env, wait_for
 
 BIG = {"warmup_start_per_day": 1_000_000, "warmup_target_per_day": 1_000_000, "rate_per_s": 100}
 
@@ -116,3 +119,17 @@ def test_dead_list_and_retry(settings, runtime, moto_ses, workers):
     workers(count=1, concurrency=1, s=s)
     wait_for(lambda: accepted_by_moto(moto_ses, {wire["id"]}), 60, what="the retried dead letter to be sent")
     assert ramp(s, "dead", "retry", check=False).returncode == 2  # neither an id nor --all
+
+
+def test_a_consumer_added_by_hand_during_a_pause_is_cancelled_again(settings, workers):
+    s = settings.model_copy(update=BIG)
+    ramp(s, "pause", "bulk", "--reason", "list cleanup")
+    pool = workers(count=1, concurrency=1, s=s)
+    name = pool.names[0]
+    assert active_queues(s, name) == {"transactional"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAMP_")} | settings_env(s)
+    done = subprocess.run([sys.executable, "-m", "celery", "-A", "ses_ramp.worker.app", "control", "add_consumer", "bulk",
+                           "-d", name, "--timeout", "5"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "bulk" in done.stdout, done.stdout + done.stderr
+    # The pause follower finds the consumer on its next tick and cancels it again.
+    wait_for(lambda: active_queues(s, name) == {"transactional"}, 30, 0.5, "the hand-added bulk consumer to be cancelled")

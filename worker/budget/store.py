@@ -6,9 +6,7 @@ decision is one Lua call; the only multi-step path is the once-a-day roll-over, 
 
 from __future__ import annotations
 
-import json
 import math
-import time as _time
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import IntEnum
@@ -21,7 +19,6 @@ from ses_ramp.config import Settings, schedule
 from ses_ramp.config.keys import Keys
 from ses_ramp.producers.redis_client import hash_fields, text_hash
 from ses_ramp.worker.lua import Scripts
-
 
 
 class Gate(IntEnum):

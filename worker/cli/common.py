@@ -12,7 +12,7 @@ from ses_ramp.config import Settings, SettingsError, load_settings
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="ses-ramp: warm an SES dedicated IP safely.")
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error is one line, however narrow the terminal
 KINDS = ("transactional", "bulk")
 
 
@@ -29,29 +29,49 @@ def settings_or_exit(**overrides: object) -> Settings:
         fail(str(exc))
 
 
-def with_redis(settings: Settings) -> Settings:
-    """Start the embedded redis-server when no RAMP_REDIS_URL is configured (its URL is the one
-    `Settings.effective_redis_url` already names, so every process of this host finds it)."""
-    if settings.uses_embedded_redis:
-        from ses_ramp.worker.ops.embedded import ensure_embedded_redis
+class Options:
+    """Options of `ramp` itself (before the command), set by the app's callback."""
 
-        ensure_embedded_redis(settings.embedded_redis_port, settings.embedded_redis_dir)
+    embedded = False
+
+
+@cli.callback()
+def _top(embedded: bool = typer.Option(
+    False, "--embedded",
+    help="Without RAMP_REDIS_URL, use (and start if needed) this host's embedded redis-server: single-host use only.",
+)) -> None:
+    Options.embedded = embedded
+
+
+def with_redis(settings: Settings) -> Settings:
+    """Refuse to run without RAMP_REDIS_URL unless `ramp --embedded` asked for this host's embedded
+    redis-server: two hosts that each started their own would each enforce the whole cap."""
+    if not settings.uses_embedded_redis:
+        return settings
+    if not Options.embedded:
+        fail("RAMP_REDIS_URL is not set: point it at the fleet's Redis (or run `ramp --embedded ...` on a single host)")
+    from ses_ramp.worker.ops.embedded import ensure_embedded_redis
+
+    started = ensure_embedded_redis(settings.embedded_redis_port, settings.embedded_redis_dir)
+    err.print(f"using the embedded redis-server at {settings.effective_redis_url}"
+              + (f" (started now; files in {settings.embedded_redis_dir})" if started else ""))
     return settings
 
 
-def open_runtime(settings: Settings, transport=None):
-    """Redis-backed runtime for an operator command (no SES calls unless a `transport` is given)."""
+def open_runtime(settings: Settings, transport=None, patient: bool = False):
+    """Redis-backed runtime for an operator command (no SES calls unless a `transport` is given).
+    `patient`: for the long-running services, which ride out a Redis restart."""
     from redis.exceptions import RedisError
 
-    from ses_ramp.config import mask_url
+    from ses_ramp.producers.redis_client import describe_redis_error
     from ses_ramp.worker.runtime import Runtime
     from ses_ramp.worker.send.transports.noop import NoopTransport
 
-    runtime = Runtime.build(settings, transport=transport or NoopTransport())
+    runtime = Runtime.build(settings, transport=transport or NoopTransport(), prompt=not patient)
     try:
         runtime.ping()
     except RedisError as exc:
-        fail(f"Redis unavailable at {mask_url(settings.effective_redis_url)}: {exc}", 3)
+        fail(describe_redis_error(exc, settings.effective_redis_url), 3)
     return runtime
 
 

@@ -16,7 +16,7 @@ def worker(
     concurrency: int | None = typer.Option(None, "--concurrency", "-c", help="Worker processes (RAMP_WORKER_CONCURRENCY)."),
     queues: str = typer.Option("transactional,bulk", "--queues", "-Q"),
     pool: str = typer.Option("prefork", help="Celery pool: prefork, threads, solo."),
-    hostname: str | None = typer.Option(None, "--hostname", "-n"),
+    hostname: str | None = typer.Option(None, "--hostname", "-n", help="Celery node name (default: ramp-<6 hex>@<host>, unique per process)."),
     supervise: bool = typer.Option(True, help="Restart the Celery worker if it dies unexpectedly."),
 ) -> None:
     """Start a Celery worker draining both queues under the warm-up budget."""
@@ -25,8 +25,9 @@ def worker(
         "worker", "-Q", queues, "-c", str(concurrency or settings.worker_concurrency), "-P", pool,
         "-l", settings.log_level, "--without-gossip", "--without-mingle",
     ]
-    if hostname:
-        argv += ["-n", hostname]
+    from ses_ramp.worker.fleet.supervise import default_node_name
+
+    argv += ["-n", hostname or default_node_name()]
     if not supervise:
         from ses_ramp.worker.app import create_app
 

@@ -24,7 +24,7 @@ def events_cmd(once: bool = typer.Option(False, "--once", help="One poll, then e
 
     settings = with_redis(settings_or_exit())
     configure_logging(settings)
-    runtime = open_runtime(settings)
+    runtime = open_runtime(settings, patient=True)
     if once:
         out.print(f"handled {poll_events_once(settings, runtime)} events")
         return
@@ -32,13 +32,22 @@ def events_cmd(once: bool = typer.Option(False, "--once", help="One poll, then e
 
 
 @cli.command("health")
-def health_cmd(role: str = typer.Argument(..., help="beat or events: the process on this host to check.")) -> None:
-    """Exit 0 when this host's `ramp beat` / `ramp events` is alive (the container healthcheck)."""
-    from ses_ramp.worker.fleet.heartbeat import ROLES, role_alive
+def health_cmd(role: str = typer.Argument(..., help="worker, beat or events: the process on this host to check.")) -> None:
+    """Exit 0 when this host's `ramp worker` / `ramp beat` / `ramp events` is alive (the container healthcheck)."""
+    from ses_ramp.worker.fleet.heartbeat import ROLES, role_alive, workers_alive_here
 
     if role not in ROLES:
-        fail(f"unknown role {role!r}: beat or events")
-    runtime = open_runtime(settings_or_exit())
+        fail(f"unknown role {role!r}: worker, beat or events")
+    settings = settings_or_exit()
+    if role == "worker":
+        from ses_ramp.worker.app import create_app
+
+        nodes = workers_alive_here(create_app(settings))
+        if not nodes:
+            fail("no ramp worker on this host answered a ping", 1)
+        out.print(f"ramp worker: alive ({', '.join(nodes)})")
+        return
+    runtime = open_runtime(settings)
     if not role_alive(runtime.client, runtime.budget.keys, role):
         fail(f"ramp {role} on this host has not reported within its heartbeat", 1)
     out.print(f"ramp {role}: alive")
@@ -56,7 +65,7 @@ def beat_cmd() -> None:
 
     settings = with_redis(settings_or_exit())
     configure_logging(settings)
-    runtime = open_runtime(settings, transport=make_transport(settings))  # the quota refresh calls SES GetAccount
+    runtime = open_runtime(settings, transport=make_transport(settings), patient=True)  # the quota refresh calls SES GetAccount
     breaker = Breaker(settings, runtime, cloudwatch=aws_client(settings, "cloudwatch"))
     run_beat(settings, runtime, create_app(settings), breaker, stop_on_signals())
 

@@ -7,6 +7,7 @@ of its own host. A stuck loop or a lost Redis lets the key expire, and the conta
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import redis
 
@@ -30,12 +31,20 @@ class Heartbeat:
         return bool(self.client.exists(self.key))
 
 
-ROLES = ("beat", "events")
+ROLES = ("beat", "events", "worker")
 
 
 def role_alive(client: redis.Redis, keys: Keys, role: str) -> bool:
-    """`ramp health <role>`: this host's process of `role` refreshed its heartbeat in time."""
-    if role not in ROLES:
+    """`ramp health beat|events`: this host's process of `role` refreshed its heartbeat in time."""
+    if role not in ("beat", "events"):
         raise ValueError(f"unknown role {role!r}: beat or events")
     return Heartbeat(client, keys, role, ttl_s=1).alive()
+
+
+def workers_alive_here(app: Any, host: str | None = None, timeout_s: float = 3.0) -> list[str]:
+    """`ramp health worker`: the Celery nodes of this host that answer a ping (whatever their
+    generated names)."""
+    host = host or socket.gethostname()
+    replies = app.control.ping(timeout=timeout_s) or []
+    return sorted(name for reply in replies for name in reply if name.rpartition("@")[2] == host)
 

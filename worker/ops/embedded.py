@@ -117,12 +117,13 @@ class EmbeddedRedis:
             self.process = None
 
 
-def ensure_embedded_redis(port: int, directory: str) -> str:
-    """Start the long-lived embedded redis-server on `port` unless one answers; return its URL."""
+def ensure_embedded_redis(port: int, directory: str) -> bool:
+    """Start the long-lived embedded redis-server on `port` unless one answers; True if started now."""
     server = EmbeddedRedis(port, directory)
-    if not server.ping():
-        server.start(daemonize=True)
-    return server.url
+    if server.ping():
+        return False
+    server.start(daemonize=True)
+    return True
 
 
 class MotoSES:

@@ -313,7 +313,13 @@ def run_simulation(settings: Settings, days: int, daily_demand: int, model: Rece
         "from_address": settings.from_address or "sim@example.com", "log_level": "ERROR",
     })
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
-    runtime = Runtime.build(sim, transport=NoopTransport())
+    runtime = Runtime.build(sim, transport=NoopTransport(), prompt=True)
+    try:
+        runtime.ping()  # a Redis that is down is one clear error before anything starts
+    except Exception:
+        if server:
+            server.stop()
+        raise
     try:
         return rows_as_dicts(simulate(sim, runtime, days, daily_demand, model))
     finally:
