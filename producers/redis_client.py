@@ -29,7 +29,7 @@ class _Retry(Retry):
     """Reconnect with back-off on a lost connection, never on a refused password: retrying a
     wrong password only delays the one line that says so."""
 
-    def call_with_retry(self, do, fail, is_retryable=None, with_failure_count=False):  # type: ignore[no-untyped-def]
+    def call_with_retry(self, do, fail, is_retryable=None, with_failure_count=False):
         def retryable(error: Exception) -> bool:
             if isinstance(error, AuthenticationError | AuthorizationError):
                 return False

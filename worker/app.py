@@ -76,7 +76,7 @@ def _honour_pauses_at_startup(sender, instance, **_kwargs):
     from ses_ramp.worker.guards.pause import flags, paused_queues
 
     settings: Settings = instance.app.ramp_settings
-    client = redis_from_settings(settings)
+    client = redis_from_settings(settings, prompt=True)  # never hold the worker's start-up for long
     try:
         for queue in paused_queues(flags(client, Keys(settings.key_prefix))):
             instance.app.amqp.queues.deselect(queue)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ses_ramp.worker.cli.common import cli, fail, out, settings_or_exit, with_redis
+from ses_ramp.worker.cli.common import cli, fail, open_runtime, out, settings_or_exit, with_redis
 
 
 @cli.command()
@@ -21,6 +21,7 @@ def worker(
 ) -> None:
     """Start a Celery worker draining both queues under the warm-up budget."""
     settings = with_redis(settings_or_exit())
+    open_runtime(settings)  # a Redis that is unreachable or misconfigured: one line now, not a silent hang
     argv = [
         "worker", "-Q", queues, "-c", str(concurrency or settings.worker_concurrency), "-P", pool,
         "-l", settings.log_level, "--without-gossip", "--without-mingle",
