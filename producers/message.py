@@ -162,6 +162,15 @@ class Message(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def message_schema() -> dict[str, Any]:
+    """The JSON Schema of what an app hands `enqueue` (`ramp enqueue --schema`); `id` and
+    `created_at` are filled in when absent."""
+    schema = Message.model_json_schema(by_alias=True, mode="validation")
+    schema["title"] = "ses-ramp message"
+    schema["description"] = (Message.__doc__ or "").strip()
+    return schema
+
+
 #: Every name a wire message may carry (field names and their aliases).
 _WIRE_FIELDS = frozenset(name for field_name, f in Message.model_fields.items() for name in (field_name, f.alias) if name)
 

@@ -10,8 +10,9 @@ from rich.console import Console
 
 from ses_ramp.config import Settings, SettingsError, load_settings
 
-cli = typer.Typer(add_completion=False, no_args_is_help=True, help="ses-ramp: warm an SES dedicated IP safely.")
-out = Console()
+# Plain help (rich_markup_mode=None): no type label after a flag, and it reads the same at 80 columns.
+cli = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, help="ses-ramp: warm an SES dedicated IP safely.")
+out = Console(soft_wrap=False)
 err = Console(stderr=True, soft_wrap=True)  # an error is one line, however narrow the terminal
 KINDS = ("transactional", "bulk")
 

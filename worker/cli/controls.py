@@ -21,7 +21,7 @@ def pause_cmd(target: str = Target, reason: str = typer.Option(..., "--reason", 
                             runtime.budget.now_ms())
     except ValueError as exc:
         fail(str(exc))
-    out.print(f"paused {target}" if fresh else f"{target} was already paused (first reason kept)")
+    out.print(f"paused {target}: {reason}" if fresh else f"paused {target} already (the first pause's reason is kept)")
 
 
 @cli.command("resume")
@@ -34,7 +34,7 @@ def resume_cmd(target: str = Target) -> None:
         cleared = resume(runtime, target)
     except ValueError as exc:
         fail(str(exc))
-    out.print(f"resumed: {', '.join(cleared) or 'nothing was paused'}")
+    out.print(f"resumed {', '.join(cleared)}" if cleared else f"resumed {target} already (nothing was paused)")
 
 
 @cli.command("flush")
@@ -86,8 +86,9 @@ def probation_cmd(state: str = typer.Argument(..., help="on or off")) -> None:
     runtime = runtime_from_env()
     if state == "on":
         change = probation_on(runtime)
-        out.print(f"probation on: bulk paused, today's cap {change.cap_before:,} -> {change.cap_now:,}, "
-                  f"breaker levels x{change.rate_share}" if change.changed else "probation is already on")
+        out.print(f"probation on: bulk paused, the day's cap {change.cap_before:,} -> {change.cap_now:,} until `ramp probation off`, "
+                  f"breaker levels x{change.rate_share}" if change.changed else "probation on already")
     else:
         change = probation_off(runtime)
-        out.print("probation off: previous cap, bulk and breaker levels restored" if change.changed else "probation is not on")
+        out.print(f"probation off: the day's cap {change.cap_before:,} -> {change.cap_now:,}, bulk and breaker levels restored"
+                  if change.changed else "probation off already")

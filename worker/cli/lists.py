@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
+from ses_ramp.worker.cli import render
 from ses_ramp.worker.cli.common import cli, err, fail, open_runtime, out, runtime_from_env, settings_or_exit, with_redis
 
-dead_cli = typer.Typer(no_args_is_help=True, help="Dead letters: messages that failed for good or ran out of attempts.")
+dead_cli = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Dead letters: messages that failed for good or ran out of attempts.")
 cli.add_typer(dead_cli, name="dead")
-suppress_cli = typer.Typer(no_args_is_help=True, help="The suppression list: addresses never mailed again.")
+suppress_cli = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The suppression list: addresses never mailed again.")
 cli.add_typer(suppress_cli, name="suppress")
 
 
@@ -25,12 +25,15 @@ def dead_list(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         print(json.dumps(entries))
         return
-    table = Table(title=f"{len(entries)} dead letters")
-    for col in ("id", "kind", "attempts", "error"):
-        table.add_column(col)
+    if not entries:
+        out.print("no dead letters")
+        return
+    # The id is what `ramp dead retry` takes: never wrapped or cut; the error wraps instead.
+    table = render.table("id", "kind", "tries", "error", title=f"{len(entries)} dead letter(s), oldest first",
+                         right=("tries",), keep=("id",))
     for e in entries:
         m = e["message"]
-        table.add_row(m.get("id", "?"), m.get("kind", "?"), str(e.get("attempts", "")), e.get("error", "")[:120])
+        table.add_row(m.get("id", "?"), m.get("kind", "?"), str(e.get("attempts", "")), e.get("error", "")[:300])
     out.print(table)
 
 
@@ -77,7 +80,10 @@ def suppress_remove(addresses: list[str]) -> None:
 def suppress_list() -> None:
     from ses_ramp.worker.ops import suppression
 
-    for address in suppression.listed(runtime_from_env()):
+    addresses = suppression.listed(runtime_from_env())
+    if not addresses:
+        out.print("no suppressed addresses")
+    for address in addresses:
         print(address)
 
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
+from ses_ramp.worker.cli import render
 from ses_ramp.worker.cli.common import cli, err, out, runtime_from_env, settings_or_exit
 
 
@@ -33,9 +33,8 @@ def schedule_cmd(
     if as_json:
         print(json.dumps([d.__dict__ for d in days]))
         return
-    table = Table(title=f"warm-up: {cfg.start_per_day} -> {cfg.target_per_day}/day, x{cfg.multiplier} per step, {len(days)} sending days")
-    for col in ("day", "step", "cap", "cumulative"):
-        table.add_column(col, justify="right")
+    table = render.table("day", "step", "cap", "cumulative", right=("day", "step", "cap", "cumulative"),
+                         title=f"warm-up: {cfg.start_per_day:,} -> {cfg.target_per_day:,}/day, x{cfg.multiplier} per step, {len(days)} sending days")
     for d in days:
         table.add_row(str(d.day), str(d.step), f"{d.cap:,}", f"{d.cumulative:,}")
     out.print(table)
@@ -51,11 +50,10 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         print(json.dumps(data, default=str))
         return
-    table = Table(title=f"ses-ramp status ({runtime.settings.key_prefix})", show_header=False)
-    table.add_column("what")
-    table.add_column("value")
-    for key, value in data.items():
-        table.add_row(key, json.dumps(value, default=str) if isinstance(value, dict | list) else str(value))
+    table = render.table("what", "value", title=f"ses-ramp status (key prefix {runtime.settings.key_prefix})")
+    table.show_header = False
+    for what, value in render.status_rows(data, runtime.budget.now_ms()):
+        table.add_row(what, value)
     out.print(table)
     if data.get("cooled_down"):
         out.print("[yellow]The IP cooled down after an idle gap: the ramp restarted from an earlier step.[/yellow]")
@@ -96,13 +94,8 @@ def simulate_cmd(
     if as_json:
         print(json.dumps(data))
         return
-    table = Table(title=f"simulated warm-up ({settings.warmup_profile}, x{settings.multiplier}, demand {daily_demand:,}/day, seed {seed})")
-    for col in ("day", "step", "cap", "sent", "deferred", "backlog", "bounce", "complaint", "breaker"):
-        table.add_column(col, justify="right")
-    for r in data:
-        table.add_row(str(r["day"]), str(r["step"]), f"{r['cap']:,}", f"{r['sent']:,}", f"{r['deferred']:,}", f"{r['backlog']:,}",
-                      f"{r['bounce_rate']:.2%}", f"{r['complaint_rate']:.3%}", r["breaker"])
-    out.print(table)
+    out.print(render.simulation_table(data, f"simulated warm-up: {settings.warmup_profile} x{settings.multiplier}, "
+                                            f"demand {daily_demand:,}/day, seed {seed}"))
     target = settings.warmup_target_per_day
     reached = target_reached_on(data, target)
     out.print(f"{target:,}/day reached on day {reached}" if reached else f"{target:,}/day not reached in {days} days")

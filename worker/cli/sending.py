@@ -40,10 +40,19 @@ def worker(
 
 
 @cli.command()
-def enqueue(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON: one message or a list.")) -> None:
+def enqueue(
+    file: Path | None = typer.Argument(None, exists=True, dir_okay=False, help="JSON: one message or a list of them."),
+    schema: bool = typer.Option(False, "--schema", help="Print the JSON Schema of a message and exit."),
+) -> None:
     """Validate and enqueue the message(s) in FILE; print one receipt per message."""
     from ses_ramp.producers import Producer, ProducerError
+    from ses_ramp.producers.message import message_schema
 
+    if schema:
+        print(json.dumps(message_schema(), indent=2))
+        return
+    if file is None:
+        fail("give a JSON file of messages (or --schema to see their format)")
     settings = with_redis(settings_or_exit())
     try:
         data = json.loads(file.read_text())

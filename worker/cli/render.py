@@ -1,0 +1,116 @@
+"""Turning plain data into what an operator reads at 80 columns: local times, durations, yes/no,
+thousands separators, and tables that wrap a value rather than cut it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich import box
+from rich.table import Table
+
+WINDOW_NAMES = {"300": "last 5 min", "86400": "last 24 h"}
+
+
+def local_time(ms: int | float | None) -> str:
+    if not ms:
+        return "-"
+    return datetime.fromtimestamp(float(ms) / 1000).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, _ = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def since(ms: int | float | None, now_ms: float) -> str:
+    return f"{local_time(ms)} ({duration((now_ms - float(ms)) / 1000)} ago)" if ms else "-"
+
+
+def yes_no(value: object) -> str:
+    return "yes" if value else "no"
+
+
+def table(*columns: str, title: str | None = None, right: tuple[str, ...] = (), keep: tuple[str, ...] = ()) -> Table:
+    """A compact table. Columns in `keep` are never wrapped or cut (ids a later command takes);
+    every other column wraps its values (`fold`) instead of cutting them."""
+    t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    for name in columns:
+        if name in keep:
+            t.add_column(name, no_wrap=True, overflow="ignore", min_width=32)
+        else:
+            t.add_column(name, justify="right" if name in right else "left", overflow="fold")
+    return t
+
+
+def status_rows(st: dict[str, Any], now_ms: float) -> list[tuple[str, str]]:
+    """`ramp status` as (what, value) rows, in the order an operator asks the questions."""
+    cap, used = int(st["cap"]), int(st["used"])
+    rows = [
+        ("warm-up", f"sending day {st['day']}, step {int(st['step']) + 1} of {st['steps']} "
+                    f"({st['days_at_step']} healthy day(s) at this step)"),
+        (f"today ({st['date']})", f"cap {cap:,}, used {used:,} ({used / cap:.0%})" if cap else "no cap yet"),
+        ("", f"sent {int(st['sent']):,}, deferred {int(st['deferred_today']):,}, failed {int(st['failed_today']):,}"),
+        ("transactional reserve", f"{int(st['transactional_reserve']):,} ({int(st['transactional_reserve_left']):,} left)"),
+        ("this hour", f"allowance {int(st['hour_allowance']):,} ({int(st['hour_allowance_left']):,} left)"),
+        ("rate", f"{float(st['rate_per_s']):g}/s ({st['rate_why']})"),
+    ]
+    quota = st.get("ses_account_quota")
+    rows.append(("SES account quota", "not read yet" if not quota else
+                 (f"{quota['max_24h']:,.0f} per 24 h, {quota['sent_24h']:,.0f} sent, {quota['max_rate_per_s']:g}/s"
+                  if quota["max_24h"] >= 0 else "unlimited")))
+    rows.append(("queued", ", ".join(f"{q} {n:,}" for q, n in st["queues"].items())))
+    held = st.get("unacked", {})
+    rows.append(("held by workers", ", ".join(
+        f"{q} {slot['count']:,}" + (f" (oldest {duration(slot['oldest_s'])})" if slot["count"] else "") for q, slot in held.items())))
+    rows.append(("waiting", f"deferred {int(st['deferred']):,}, parked " + ", ".join(f"{q} {n:,}" for q, n in st["parked"].items())))
+    rows.append(("dead letters", f"{int(st['dead']):,}"))
+    rows.append(("unconfirmed", f"{int(st['unconfirmed']):,}"))
+    paused = st.get("paused") or {}
+    if not paused:
+        rows.append(("paused", "no"))
+    for target, entry in sorted(paused.items()):
+        rows.append((f"paused: {target}", f"by {entry.get('by', '?')} since {since(entry.get('at_ms'), now_ms)}"))
+        rows.append(("", f"reason: {entry.get('reason', '')}"))
+    rows.append(("probation", f"yes, since {since(st['probation_since_ms'], now_ms)}" if st.get("probation") else "no"))
+    breaker = st["breaker"]
+    level = breaker.get("level", "ok")
+    rows.append(("breaker", level if level == "ok" else f"{level} since {since(breaker.get('at_ms'), now_ms)}: {breaker.get('why', '')}"))
+    for window, r in breaker.get("windows", {}).items():
+        rows.append((f"  {WINDOW_NAMES.get(str(window), window + ' s')}",
+                     f"{int(r['sends']):,} sends, bounces {r['bounce_rate']:.2%}, complaints {r['complaint_rate']:.3%}"))
+    t = breaker.get("thresholds", {})
+    if t:
+        rows.append(("  levels", f"warn {t['bounce_warn']:.2%} / {t['complaint_warn']:.3%}, "
+                                 f"trip {t['bounce_trip']:.2%} / {t['complaint_trip']:.3%}"))
+    rows.append(("CloudWatch alarm", st.get("alarm_state") or "not read yet"))
+    rows.append(("suppressed addresses", f"{int(st['suppressed']):,}"))
+    rows.append(("malformed SES events", f"{int(st['bad_events']):,}"))
+    rows.append(("cooled down", yes_no(st.get("cooled_down"))))
+    return rows
+
+
+def simulation_table(rows: list[dict[str, Any]], title: str) -> Table:
+    """One row per simulated day and a totals row: what the README's scenario table reports."""
+    t = table("day", "step", "cap", "sent", "defer", "backlog", "bounce", "compl", "breaker", title=title,
+              right=("day", "step", "cap", "sent", "defer", "backlog", "bounce", "compl"))
+    for r in rows:
+        t.add_row(str(r["day"]), str(r["step"]), f"{r['cap']:,}", f"{r['sent']:,}", f"{r['deferred']:,}", f"{r['backlog']:,}",
+                  f"{r['bounce_rate']:.2%}", f"{r['complaint_rate']:.3%}", r["breaker"])
+    sent = sum(int(r["sent"]) for r in rows)
+    deferred = sum(int(r["deferred"]) for r in rows)
+    actions = sum(1 for r in rows if r["breaker"] != "ok")
+    t.add_section()
+    t.add_row("total", "", "", f"{sent:,}", f"{deferred:,}", f"{rows[-1]['backlog']:,}" if rows else "0",
+              "", "", f"{actions} day(s) acted" if actions else "never acted")
+    return t
+
