@@ -15,6 +15,7 @@ from celery import Celery, bootsteps, signals
 from ses_ramp.config import Settings, SettingsError, load_settings
 from ses_ramp.producers.wire import celery_config
 from ses_ramp.worker.logs import configure_logging
+from ses_ramp.worker.send.delivery import transport_for
 
 
 class HousekeepingStep(bootsteps.StartStopStep):
@@ -57,6 +58,8 @@ def create_app(settings: Settings) -> Celery:
     _settings = settings
     app = Celery("ses_ramp", set_as_current=True)
     app.conf.update(celery_config(settings))
+    # A worker's deliveries go through our QoS: see send/delivery.py for the window it closes.
+    app.conf.broker_transport = transport_for(settings.effective_broker_url)
     app.ramp_settings = settings
     app.steps["worker"].add(HousekeepingStep)
 

@@ -41,3 +41,5 @@ def test_metrics_after_a_drain_match_what_moto_received(settings, moto_ses, work
     assert m[("ses_ramp_cap", ())] == 1000 and m[("ses_ramp_used", ())] == 42
     assert m[("ses_ramp_queue_depth", (("kind", "bulk"),))] == 0
     assert m[("ses_ramp_breaker_state", ())] == 0
+    # Messages held by workers, per kind: none once the drain is done.
+    assert m[("ses_ramp_unacked", (("kind", "bulk"),))] == 0 and ("ses_ramp_unacked_oldest_seconds", (("kind", "bulk"),)) in m

@@ -84,6 +84,8 @@ def simulate_cmd(
     settings = settings_or_exit(**overrides)
     model = ReceiverModel(seed=seed, tolerance=tolerance or PROFILE_TOLERANCE[settings.warmup_profile], bounce_rate=bounce_rate,
                           complaint_rate=complaint_rate, dirty_day=dirty_list_day)
+    if settings.redis_url is None:
+        err.print("using a throw-away embedded redis-server for this simulation (set RAMP_REDIS_URL to use yours)")
     data = run_simulation(settings, days, daily_demand, model)
     if plot:
         from ses_ramp.worker.ops.charts import plot_simulation
