@@ -90,36 +90,37 @@ def test_embedded_is_explicit_and_says_so(tmp_path):
         redis.Redis(port=port).shutdown(nosave=True)
 
 
+def seconds_to_stop(proc: subprocess.Popen) -> float:
+    """SIGTERM `proc` and return how long it took to exit (at most 30 s, else it is killed)."""
+    proc.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    try:
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return time.monotonic() - started
+
+
 def _supervisor(tmp_path: Path, child: str) -> subprocess.Popen:
     code = ("import sys; from ses_ramp.worker.fleet.supervise import supervise_worker; "
             f"sys.exit(supervise_worker([sys.executable, '-c', {child!r}]))")
-    return subprocess.Popen([sys.executable, "-c", code], stdout=open(tmp_path / "sup.log", "wb"), stderr=subprocess.STDOUT)
+    return subprocess.Popen([sys.executable, "-c", code], stdout=open(tmp_path / "sup.log", "wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
 
 
 def test_supervisor_stops_at_once_when_sigterm_lands_in_its_restart_back_off(tmp_path):
     sup = _supervisor(tmp_path, "import sys; sys.exit(3)")  # a worker that keeps dying: the supervisor is in back-off
-    try:
-        wait_for(lambda: (tmp_path / "sup.log").read_text().count("worker_died_restarting") >= 3, 30, what="three restarts")
-        sup.send_signal(signal.SIGTERM)
-        started = time.monotonic()
-        sup.wait(5)
-        assert time.monotonic() - started < 1.0
-    finally:
-        if sup.poll() is None:
-            sup.kill()
+    wait_for(lambda: (tmp_path / "sup.log").read_text().count("worker_died_restarting") >= 3, 30, what="three restarts")
+    assert seconds_to_stop(sup) < 1.0
 
 
 def test_supervisor_passes_sigterm_to_a_running_worker_and_returns_its_code(tmp_path):
     child = ("import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(7)); "
              "print('ready', flush=True); time.sleep(60)")
     sup = _supervisor(tmp_path, child)
-    try:
-        wait_for(lambda: "ready" in (tmp_path / "sup.log").read_text(), 30, what="the child to start")
-        sup.send_signal(signal.SIGTERM)
-        assert sup.wait(10) == 7
-    finally:
-        if sup.poll() is None:
-            sup.kill()
+    wait_for(lambda: "ready" in (tmp_path / "sup.log").read_text(), 30, what="the child to start")
+    assert seconds_to_stop(sup) < 10.0 and sup.returncode == 7
 
 
 def test_worker_refuses_to_start_on_a_misconfigured_redis_with_one_line(redis_url):
@@ -138,11 +139,6 @@ def test_worker_waiting_on_a_lost_redis_stops_within_10_s_of_sigterm(tmp_path):
         server.stop()
         wait_for(lambda: "Connection to broker lost" in log.read_text() or "Cannot connect" in log.read_text(), 60, 0.1,
                  "the worker to notice Redis is gone")
-        worker.send_signal(signal.SIGTERM)
-        started = time.monotonic()
-        worker.wait(30)
-        assert time.monotonic() - started < 10.0
+        assert seconds_to_stop(worker) < 10.0
     finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGKILL)
         server.stop()
