@@ -29,7 +29,7 @@ FROM = "bench@example.com"
 
 
 def messages(n: int, kind: str = "bulk") -> list[dict]:
-    return [{"to": [f"u{i}@example.com"], "subject": f"bench {i}", "text": "hello", "kind": kind} for i in range(n)]
+    return [{"to": [f"u{i}@example.com"], "subject": f"bench {i}", "text": "hello", "kind": kind, **({"list": "news"} if kind == "bulk" else {})} for i in range(n)]
 
 
 def settings_env(s: Settings) -> dict[str, str]:
@@ -131,7 +131,7 @@ def bench_overshoot(base: Settings, moto, cap: int, workers: int, tmp: str) -> d
     env = {**os.environ, **settings_env(s)}
     client = redis.Redis.from_url(s.effective_redis_url, decode_responses=True)
     p = Producer(s)
-    mixed = [dict(m, kind="transactional" if i % 5 == 0 else "bulk") for i, m in enumerate(messages(cap * 10))]
+    mixed = [m if i % 5 else {**{k: v for k, v in m.items() if k != "list"}, "kind": "transactional"} for i, m in enumerate(messages(cap * 10))]
     ids = {r.id for r in p.enqueue_many(mixed)}
     p.close()
     procs = [start_worker([sys.executable, "-m", "celery", "-A", "ses_ramp.worker.app", "worker", "-Q", "transactional,bulk", "-c", "1",

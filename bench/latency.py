@@ -16,7 +16,7 @@ from ses_ramp.producers import Producer
 
 
 def _msgs(kind: str, n: int, tag: str) -> list[dict]:
-    return [{"to": [f"{tag}{i}@example.com"], "subject": f"{tag} {i}", "text": "x", "kind": kind} for i in range(n)]
+    return [{"to": [f"{tag}{i}@example.com"], "subject": f"{tag} {i}", "text": "x", "kind": kind, **({"list": "news"} if kind == "bulk" else {})} for i in range(n)]
 
 
 def transactional_p99(base: Settings, moto, backlog: int, probes: int, tmp: str, env_of) -> dict:
@@ -79,7 +79,7 @@ def fifo_p99(url: str, backlog: int, observe_s: float, tmp: str) -> dict:
     client = redis.Redis.from_url(url)
     with app.producer_or_acquire() as producer, producer.batch(max_size=1000):
         for i in range(backlog):
-            app.send_task("bench.fifo_send", args=[{"kind": "bulk", "i": i}], producer=producer)
+            app.send_task("bench.fifo_send", args=[{"kind": "bulk", "list": "news", "i": i}], producer=producer)
     tx_enqueued = time.time()
     app.send_task("bench.fifo_send", args=[{"kind": "transactional", "i": 0, "t": tx_enqueued}])
     worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "bench.fifo_app", "worker", "-c", "2", "--without-gossip",

@@ -23,6 +23,7 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `unconfirmed`               | hash   | message id -> JSON: a worker died during its SES call (not resent)     |
 | `parked:<kind>`             | list   | JSON messages an operator flushed (oldest at the head)                 |
 | `suppressed`                | set    | normalised addresses that must never be mailed again                   |
+| `unsubscribed:<list>`       | set    | addresses that unsubscribed from one list (bulk to it is refused)      |
 | `events`                    | hash   | rolling event counters: `<metric>:<window>:<bucket start s>` -> count  |
 | `send_event:<message id>`   | string | SES published a Send event for this message (reconciles unconfirmed)   |
 | `bad_events`                | list   | malformed SES events moved aside (newest first, capped)                |
@@ -80,6 +81,10 @@ class Keys:
 
     def parked(self, kind: str) -> str:
         return self.key(f"parked:{kind}")
+
+    def unsubscribed(self, list_id: str) -> str:
+        """Addresses that unsubscribed from one list (one-click, or SES's list management)."""
+        return self.key(f"unsubscribed:{list_id}")
 
     def lock(self, name: str) -> str:
         return self.key(f"lock:{name}")

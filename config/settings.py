@@ -91,6 +91,35 @@ class Settings(BaseSettings):
     drop_suppressed_recipients: bool = Field(
         False, description="Suppressed recipients: false refuses the whole message, true drops just them."
     )
+    # --- bulk mail that Gmail and Yahoo accept: RFC 8058 one-click unsubscribe --------------------------
+    unsubscribe_base_url: str | None = Field(
+        None, pattern=r"^https?://[^\s]+$",
+        description="Public base URL of `ramp serve` (e.g. https://mail.example.com): List-Unsubscribe links go to <this>/u/<token>.",
+    )
+    unsubscribe_secret: SecretStr | None = Field(
+        None, min_length=16, description="Signs unsubscribe tokens (HMAC); at least 16 characters; never logged."
+    )
+    unsubscribe_mailto: EmailStr | None = Field(
+        None, description="Optional mailbox offered as a second List-Unsubscribe route (mailto:, the token in the subject)."
+    )
+    unsubscribe_token_max_age_s: int = Field(
+        60 * 86400, ge=86400, description="How long an unsubscribe link works (default 60 days; Gmail and Yahoo honour them for weeks)."
+    )
+    # --- `ramp serve`: the HTTP door -----------------------------------------------------------------
+    serve_host: str = Field("127.0.0.1", min_length=1, description="Address `ramp serve` listens on (0.0.0.0 in a container).")
+    serve_port: int = Field(8025, ge=1, le=65535, description="Port `ramp serve` listens on.")
+    serve_token_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}(,[0-9a-f]{64})*$",
+        description="Comma-separated SHA-256 hex digests of the bearer tokens `POST /v1/messages` and `GET /v1/status` accept "
+        "(tokens are configured as hashes, never in clear).",
+    )
+    serve_max_body_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, description="Largest request body `ramp serve` reads (larger: 413)."
+    )
+    serve_max_batch: int = Field(500, ge=1, le=5000, description="Most messages in one `POST /v1/messages` (more: 413).")
+    dns_nameservers: str | None = Field(
+        None, description="host[:port],... resolvers for `ramp setup --check` and MX lookups; unset: the system's.")
+
     transport: Literal["ses-api", "ses-smtp", "noop"] = Field(
         "ses-api", description="ses-api (SES v2 SendEmail), ses-smtp, or noop (benchmarks only)."
     )

@@ -10,6 +10,7 @@ from ses_ramp.producers.errors import (
     ProducerError,
     QueueUnavailable,
     SuppressedRecipient,
+    Unsubscribed,
 )
 from ses_ramp.producers.message import Kind, Message
 
@@ -23,6 +24,7 @@ __all__ = [
     "QueueUnavailable",
     "Receipt",
     "SuppressedRecipient",
+    "Unsubscribed",
     "enqueue",
     "enqueue_many",
 ]

@@ -21,8 +21,9 @@ from ses_ramp.producers.errors import (
     InvalidMessage,
     QueueUnavailable,
     SuppressedRecipient,
+    Unsubscribed,
 )
-from ses_ramp.producers.message import Message, normalise_address
+from ses_ramp.producers.message import Kind, Message, normalise_address
 from ses_ramp.producers.mime import build_mime, size_upper_bound
 from ses_ramp.producers.redis_client import describe_redis_error
 from ses_ramp.producers.wire import SEND_TASK, celery_config, publish_options, task_args
@@ -61,7 +62,9 @@ class Producer:
         """Validate every item; one Redis round trip checks all recipients against suppression."""
         messages = [self._validate(item) for item in items]
         hits = self._suppressed([a for m in messages for a in m.recipients])
-        return [self._without_suppressed(m, hits) for m in messages] if hits else messages
+        messages = [self._without_suppressed(m, hits) for m in messages] if hits else messages
+        self._refuse_unsubscribed(messages)
+        return messages
 
     def _validate(self, data: Message | dict[str, Any]) -> Message:
         message = Message.parse(data)
@@ -69,6 +72,8 @@ class Producer:
             if self.settings.from_address is None:
                 raise InvalidMessage("from", "no From address and RAMP_FROM_ADDRESS is not set")
             message = message.model_copy(update={"from_address": str(self.settings.from_address)})
+        if message.kind is Kind.bulk:
+            self._check_unsubscribe_route(message)
         limit = self.settings.max_message_bytes
         # Building the MIME costs ~0.4 ms: only do it when a cheap upper bound says it could matter.
         if size_upper_bound(message) > limit:
@@ -76,6 +81,36 @@ class Producer:
             if size > limit:
                 raise InvalidMessage("size", f"{size} bytes as MIME; the limit is {limit} (RAMP_MAX_MESSAGE_BYTES)")
         return message
+
+    def _check_unsubscribe_route(self, message: Message) -> None:
+        """Bulk mail leaves with a one-click unsubscribe route, or not at all (Gmail and Yahoo defer or
+        reject bulk mail without one, which during a warm-up reads as the IP's fault)."""
+        from ses_ramp.producers.unsubscribe import needs_route
+
+        if not needs_route(message):
+            return  # the app's own List-Unsubscribe headers, or SES's list management
+        if message.list_id is None:
+            raise InvalidMessage("list", "bulk mail needs a list (List-Id and one-click unsubscribe), SES list management "
+                                         "(list_management), or its own List-Unsubscribe and List-Unsubscribe-Post headers")
+        if self.settings.unsubscribe_base_url is None or self.settings.unsubscribe_secret is None:
+            raise InvalidMessage("list", "one-click unsubscribe needs RAMP_UNSUBSCRIBE_BASE_URL and RAMP_UNSUBSCRIBE_SECRET "
+                                         "(or give the message its own List-Unsubscribe and List-Unsubscribe-Post headers)")
+
+    def _refuse_unsubscribed(self, messages: list[Message]) -> None:
+        """A bulk message to someone who unsubscribed from its list is refused (one round trip for all)."""
+        from ses_ramp.producers.suppression import unsubscribed_among
+        from ses_ramp.producers.unsubscribe import suppression_lists
+
+        wanted = [(list_id, m.recipients) for m in messages if m.kind is Kind.bulk for list_id in suppression_lists(m)]
+        if not wanted:
+            return
+        try:
+            found = unsubscribed_among(self._redis_client(), self.settings, wanted)
+        except RedisError as exc:
+            raise QueueUnavailable(mask_url(self.settings.effective_redis_url), exc, describe_redis_error(exc, self.settings.effective_redis_url)) from None
+        for (list_id, _), hits in zip(wanted, found):
+            if hits:
+                raise Unsubscribed(list_id, sorted(hits))
 
     def _suppressed(self, addresses: list[str]) -> set[str]:
         from ses_ramp.producers.suppression import suppressed_among

@@ -24,6 +24,15 @@ class SuppressedRecipient(InvalidMessage):
         super().__init__(field, f"suppressed recipient(s): {', '.join(addresses)}")
 
 
+class Unsubscribed(SuppressedRecipient):
+    """The recipient unsubscribed from this message's list (other lists and transactional mail still go)."""
+
+    def __init__(self, list_id: str, addresses: list[str]) -> None:
+        self.list_id = list_id
+        self.addresses = addresses
+        InvalidMessage.__init__(self, "to", f"unsubscribed from list {list_id!r}: {', '.join(addresses)}")
+
+
 class QueueUnavailable(ProducerError):
     """The broker could not be reached; the URL is shown with its password masked."""
 

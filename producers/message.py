@@ -44,6 +44,19 @@ def _check_address(value: str) -> str:
     return normalise_address(value)
 
 
+_LIST_NAME = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class ListManagement(BaseModel):
+    """SES's own subscription management: SES adds the unsubscribe headers and publishes
+    `Subscription` events when a contact opts out (see `guards/events.py`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contact_list: str = Field(..., pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    topic: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
 class Message(BaseModel):
     """An email to send. `kind` routes it; `engagement` (0..1) orders it within its kind."""
 
@@ -60,6 +73,9 @@ class Message(BaseModel):
     text: str | None = None
     html: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    #: Bulk mail belongs to a list: its List-Id, its one-click unsubscribe link and its list-scoped suppression.
+    list_id: str | None = Field(None, alias="list", pattern=_LIST_NAME)
+    list_management: ListManagement | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     kind: Kind = Kind.transactional
     engagement: float = Field(0.5, ge=0.0, le=1.0)
@@ -116,6 +132,12 @@ class Message(BaseModel):
             raise ValueError("to: at least one recipient is needed")
         if len(self.recipients) > MAX_RECIPIENTS:
             raise ValueError(f"to: {len(self.recipients)} recipients; SES allows at most {MAX_RECIPIENTS} (to+cc+bcc)")
+        if self.kind is Kind.transactional and (self.list_id or self.list_management):
+            raise ValueError("list: only bulk mail belongs to a list; transactional mail carries no unsubscribe headers")
+        own = {"list-unsubscribe", "list-unsubscribe-post"} <= {name.lower() for name in self.headers}
+        if self.kind is Kind.bulk and self.list_id and not self.list_management and not own:
+            if len(self.to) != 1 or self.cc or self.bcc:
+                raise ValueError("to: a bulk message with a list goes to exactly one recipient (its unsubscribe link is theirs)")
         if self.idempotency_key is None:
             self.idempotency_key = self.id
         return self

@@ -37,7 +37,7 @@ def _text(body: str, subtype: str) -> MIMEText:
     return MIMEText(body, subtype, "us-ascii" if plain else "utf-8")
 
 
-def build_mime(message: Message, from_address: str) -> bytes:
+def build_mime(message: Message, from_address: str, extra_headers: dict[str, str] | None = None) -> bytes:
     """Render `message` as RFC 5322 bytes (CRLF line ends). Bcc is not written as a header.
 
     Our headers are written directly; only the body parts go through the email package (its
@@ -64,6 +64,8 @@ def build_mime(message: Message, from_address: str) -> bytes:
     # Lets the SES event stream and support staff trace a delivery back to the ses-ramp message.
     head.append(("X-Ses-Ramp-Id", message.id))
     head.extend((name, _encode(value)) for name, value in message.headers.items())
+    if extra_headers:  # List-Id and the RFC 8058 pair, made by the transport (`producers/unsubscribe.py`)
+        head.extend(extra_headers.items())
     lines = "".join(f"{name}: {value}\r\n" for name, value in head).encode("ascii")
     return lines + body.as_bytes(policy=_CRLF)
 

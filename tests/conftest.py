@@ -66,6 +66,8 @@ def settings(redis_url, prefix, moto_ses) -> Settings:
         rate_per_s=500,
         rate_burst=50,
         mover_interval_s=0.2,
+        unsubscribe_base_url="https://mail.example.test",  # a deployment sending bulk mail configures both
+        unsubscribe_secret="test-unsubscribe-secret-0123456789",
         visibility_timeout_s=30,
         _env_file=None,
     )

@@ -24,7 +24,7 @@ def test_breaker_stages_with_real_workers_and_events_consumer(settings, moto_ses
 
     def enqueue(kind, n, tag):
         p = Producer(s)
-        ids = {r.id for r in p.enqueue_many({"to": [f"{tag}{i}@example.com"], "subject": tag, "text": "x", "kind": kind} for i in range(n))}
+        ids = {r.id for r in p.enqueue_many({"to": [f"{tag}{i}@example.com"], "subject": tag, "text": "x", "kind": kind, **({"list": "news"} if kind == "bulk" else {})} for i in range(n))}
         p.close()
         return ids
 

@@ -38,7 +38,7 @@ def test_status_reads_as_text(settings, runtime):
 
 def test_dead_letter_ids_are_never_cut(settings, runtime):
     p = Producer(settings)
-    wires = [p.prepare({"to": [f"d{i}@example.com"], "subject": "s", "text": "t", "kind": "bulk"}).to_wire() for i in range(2)]
+    wires = [p.prepare({"to": [f"d{i}@example.com"], "subject": "s", "text": "t", "kind": "bulk", "list": "news"}).to_wire() for i in range(2)]
     p.close()
     for w in wires:
         runtime.deferrals.dead_letter(w, 10, "TooManyRequestsException: " + "a long reason " * 12, runtime.budget.now_ms())

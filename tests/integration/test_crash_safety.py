@@ -18,7 +18,7 @@ BIG = {"warmup_start_per_day": 1_000_000, "warmup_target_per_day": 1_000_000}
 
 
 def batch(n, tag):
-    return [{"to": [f"u{i}@example.com"], "subject": f"{tag} {i}", "text": "x", "kind": "bulk" if i % 3 else "transactional"} for i in range(n)]
+    return [{"to": [f"u{i}@example.com"], "subject": f"{tag} {i}", "text": "x", **({"kind": "bulk", "list": "news"} if i % 3 else {"kind": "transactional"})} for i in range(n)]
 
 
 def settle_all(runtime, moto_ses, ids, timeout_s):

@@ -71,7 +71,7 @@ def test_enqueue_many_reports_exactly_what_was_published_when_redis_dies(setting
         return original(message, producer)
 
     producer._publish = publish_then_die
-    messages = [{"to": [f"u{i}@example.com"], "subject": f"s{i}", "text": "t", "kind": "bulk"} for i in range(1200)]
+    messages = [{"to": [f"u{i}@example.com"], "subject": f"s{i}", "text": "t", "kind": "bulk", "list": "news"} for i in range(1200)]
     try:
         with pytest.raises(QueueUnavailable) as info:
             producer.enqueue_many(messages)

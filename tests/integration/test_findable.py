@@ -11,7 +11,7 @@ from tests.helpers import ramp
 
 def test_status_counts_messages_a_worker_holds_unacknowledged(settings, runtime):
     p = Producer(settings)
-    p.enqueue_many([{"to": [f"h{i}@example.com"], "subject": "held", "text": "x", "kind": "bulk"} for i in range(3)])
+    p.enqueue_many([{"to": [f"h{i}@example.com"], "subject": "held", "text": "x", "kind": "bulk", "list": "news"} for i in range(3)])
     p.close()
     app = create_app(settings)
     try:

@@ -25,7 +25,7 @@ def test_metrics_after_a_drain_match_what_moto_received(settings, moto_ses, work
     workers(count=1, concurrency=2, s=s)
     p = Producer(s)
     tx = {r.id for r in p.enqueue_many({"to": [f"t{i}@example.com"], "subject": "t", "text": "x", "kind": "transactional"} for i in range(12))}
-    bulk = {r.id for r in p.enqueue_many({"to": [f"b{i}@example.com"], "subject": "b", "text": "x", "kind": "bulk"} for i in range(30))}
+    bulk = {r.id for r in p.enqueue_many({"to": [f"b{i}@example.com"], "subject": "b", "text": "x", "kind": "bulk", "list": "news"} for i in range(30))}
     p.close()
     wait_for(lambda: len(accepted_by_moto(moto_ses, tx | bulk)) == 42, 60, what="the drain")
     sent_tx, sent_bulk = len(accepted_by_moto(moto_ses, tx)), len(accepted_by_moto(moto_ses, bulk))

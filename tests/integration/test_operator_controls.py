@@ -15,7 +15,7 @@ BIG = {"warmup_start_per_day": 1_000_000, "warmup_target_per_day": 1_000_000, "r
 
 def enqueue(s, kind, n, tag, **extra):
     p = Producer(s)
-    ids = {r.id for r in p.enqueue_many({"to": [f"{tag}{i}@example.com"], "subject": f"{tag} {i}", "text": "x", "kind": kind, **extra} for i in range(n))}
+    ids = {r.id for r in p.enqueue_many({"to": [f"{tag}{i}@example.com"], "subject": f"{tag} {i}", "text": "x", "kind": kind, **extra, **({"list": "news"} if kind == "bulk" else {})} for i in range(n))}
     p.close()
     return ids
 
@@ -109,7 +109,7 @@ def test_suppress_import_and_producer_refusal(settings, runtime, tmp_path):
 def test_dead_list_and_retry(settings, runtime, moto_ses, workers):
     s = settings.model_copy(update=BIG)
     p = Producer(s)
-    wire = p.prepare({"to": ["later@example.com"], "subject": "retry me", "text": "x", "kind": "bulk"}).to_wire()
+    wire = p.prepare({"to": ["later@example.com"], "subject": "retry me", "text": "x", "kind": "bulk", "list": "news"}).to_wire()
     p.close()
     runtime.deferrals.dead_letter(wire, 10, "TooManyRequestsException: attempts exhausted", runtime.budget.now_ms())
     listed = json.loads(ramp(s, "dead", "list", "--json").stdout)

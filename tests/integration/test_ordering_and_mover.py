@@ -15,7 +15,7 @@ def test_transactional_then_engagement_order_with_a_real_worker(settings, moto_s
     s = settings.model_copy(update={"warmup_start_per_day": 1_000_000, "warmup_target_per_day": 1_000_000, "rate_per_s": 200})
     p = Producer(s)
     # Bulk first in time, in rising engagement; then transactional. Priority, not arrival, must decide.
-    bulk = p.enqueue_many({"to": [f"b{i}@example.com"], "subject": f"bulk {i}", "text": "x", "kind": "bulk", "engagement": e}
+    bulk = p.enqueue_many({"to": [f"b{i}@example.com"], "subject": f"bulk {i}", "text": "x", "kind": "bulk", "list": "news", "engagement": e}
                           for i, e in enumerate([0.1, 0.5, 0.95] * 10))
     tx = p.enqueue_many({"to": [f"t{i}@example.com"], "subject": f"tx {i}", "text": "x", "kind": "transactional", "engagement": e}
                         for i, e in enumerate([0.2, 0.9] * 5))
@@ -34,7 +34,7 @@ def test_transactional_then_engagement_order_with_a_real_worker(settings, moto_s
 def test_racing_movers_never_duplicate_a_message(settings, runtime):
     app = create_app(settings)
     p = Producer(settings)
-    wires = [p.prepare({"to": [f"d{i}@example.com"], "subject": "d", "text": "x", "kind": "bulk"}).to_wire() for i in range(600)]
+    wires = [p.prepare({"to": [f"d{i}@example.com"], "subject": "d", "text": "x", "kind": "bulk", "list": "news"}).to_wire() for i in range(600)]
     p.close()
     for w in wires:
         runtime.deferrals.defer(w, 1, 0, "deferred")
@@ -72,9 +72,9 @@ def test_mover_dead_letters_an_unreadable_payload_alone_and_a_newer_producers_fi
     the rest of its batch still moves."""
     s = settings.model_copy(update=BIG)
     p = Producer(s)
-    good = p.prepare({"to": ["fine@example.com"], "subject": "old", "text": "x", "kind": "bulk"}).to_wire()
-    newer = {**p.prepare({"to": ["newer@example.com"], "subject": "new", "text": "x", "kind": "bulk"}).to_wire(),
-             "list": "weekly-digest", "priority_hint": 3}
+    good = p.prepare({"to": ["fine@example.com"], "subject": "old", "text": "x", "kind": "bulk", "list": "news"}).to_wire()
+    newer = {**p.prepare({"to": ["newer@example.com"], "subject": "new", "text": "x", "kind": "bulk", "list": "news"}).to_wire(),
+             "send_window": "09:00-17:00", "priority_hint": 3}
     p.close()
     k = runtime.budget.keys
     for w in (good, newer):

@@ -31,7 +31,7 @@ def test_four_workers_never_overshoot_cap_reserve_or_rate(settings, moto_ses, wo
     try:
         workers(count=4, concurrency=1, s=s)
         producer = Producer(s)
-        bulk = producer.enqueue_many({"to": [f"b{i}@example.com"], "subject": f"bulk {i}", "text": "x", "kind": "bulk"} for i in range(360))
+        bulk = producer.enqueue_many({"to": [f"b{i}@example.com"], "subject": f"bulk {i}", "text": "x", "kind": "bulk", "list": "news"} for i in range(360))
         tx = producer.enqueue_many({"to": [f"t{i}@example.com"], "subject": f"tx {i}", "text": "x", "kind": "transactional"} for i in range(40))
         producer.close()
         ids = {r.id for r in bulk + tx}

@@ -22,7 +22,7 @@ def ses(settings, redis_client):
 
 
 def wire(settings, **over):
-    data = {"to": ["r@example.com"], "subject": "s", "text": "t", "kind": "bulk"}
+    data = {"to": ["r@example.com"], "subject": "s", "text": "t", "kind": "bulk", "list": "news"}
     data.update(over)
     return Producer(settings).prepare(data).to_wire()
 

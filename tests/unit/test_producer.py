@@ -10,7 +10,7 @@ from ses_ramp.worker.ops.embedded import free_port
 
 
 def ok(**over):
-    base = {"to": ["a@example.com"], "subject": "hi", "text": "body", "kind": "bulk"}
+    base = {"to": ["a@example.com"], "subject": "hi", "text": "body", "kind": "transactional"}
     base.update(over)
     return base
 
@@ -18,7 +18,8 @@ def ok(**over):
 @pytest.fixture
 def producer():
     port = free_port()  # nothing listens: any publish would fail loudly
-    p = Producer(Settings(_env_file=None, redis_url=f"redis://:pw@127.0.0.1:{port}/0", from_address="s@example.com", max_message_bytes=5000))
+    p = Producer(Settings(_env_file=None, redis_url=f"redis://:pw@127.0.0.1:{port}/0", from_address="s@example.com", max_message_bytes=5000,
+                          unsubscribe_base_url="https://mail.example.test", unsubscribe_secret="unit-test-secret-0123456789"))
     p._redis = fakeredis.FakeRedis(decode_responses=True)
     yield p
     p.close()

@@ -10,6 +10,7 @@ import time
 import uuid
 from pathlib import Path
 
+from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -34,6 +35,7 @@ def demo_messages(n: int, seed: int = 7) -> list[dict]:
                 "text": f"Hello user {i}, this is message {i} of the ses-ramp demo.",
                 "html": f"<p>Hello user {i}, this is message <b>{i}</b> of the ses-ramp demo.</p>",
                 "kind": "transactional" if tx else "bulk",
+                **({} if tx else {"list": "weekly-digest"}),
                 "engagement": round(rng.uniform(0.6, 1.0) if tx else rng.uniform(0.1, 0.7), 2),
                 "tags": {"campaign": "demo"},
             }
@@ -76,6 +78,9 @@ def run_demo(settings: Settings, n: int, concurrency: int, timeout_s: float, out
                 "key_prefix": f"demo-{uuid.uuid4().hex[:8]}",
                 "hourly_burst_factor": 24.0,
                 "transport": "ses-api",
+                # Bulk mail carries one-click unsubscribe links; the demo signs them with a throw-away secret.
+                "unsubscribe_base_url": settings.unsubscribe_base_url or "https://unsubscribe.demo.invalid",
+                "unsubscribe_secret": settings.unsubscribe_secret or SecretStr(uuid.uuid4().hex + uuid.uuid4().hex),
             }
         )
         runtime = Runtime.build(demo_settings, transport=NoopTransport())
@@ -95,6 +100,8 @@ def run_demo(settings: Settings, n: int, concurrency: int, timeout_s: float, out
             "RAMP_HOURLY_BURST_FACTOR": "24",
             "RAMP_TRANSPORT": "ses-api",
             "RAMP_MOVER_INTERVAL_S": "0.2",
+            "RAMP_UNSUBSCRIBE_BASE_URL": str(demo_settings.unsubscribe_base_url),
+            "RAMP_UNSUBSCRIBE_SECRET": demo_settings.unsubscribe_secret.get_secret_value() if demo_settings.unsubscribe_secret else "",
         })
         log_path = workdir / "worker.log"
         with open(log_path, "wb") as log_file:

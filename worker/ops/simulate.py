@@ -35,6 +35,7 @@ KINDS = ("transactional", "bulk")
 # consumer mailbox providers tolerate about a doubling, strict B2B filters much less (the seed's
 # 1.5x-2.0x versus 1.2x).
 PROFILE_TOLERANCE = {"consumer": 2.0, "b2b": 1.3}
+SIM_UNSUBSCRIBE = {"List-Unsubscribe": "<https://sim.example/unsubscribe>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
 @dataclass
@@ -165,6 +166,9 @@ class Backlog:
             self._template = Message.model_validate({
                 "to": [f"r{j}@example.com" for j in range(n)], "subject": "s", "text": "t", "kind": self.kind,
                 "engagement": 0.8 if self.kind == "transactional" else 0.4, "from": self.sender,
+                # Simulated bulk goes to up to 50 recipients a message (to keep 45 days fast), so it
+                # carries the app's own unsubscribe headers, not per-recipient one-click tokens.
+                **({"headers": SIM_UNSUBSCRIBE} if self.kind == "bulk" else {}),
             }).to_wire()
         mid = uuid.uuid4().hex
         return {**self._template, "id": mid, "idempotency_key": mid}

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from ses_ramp.config import Settings
 from ses_ramp.producers.message import Message
 from ses_ramp.producers.mime import build_mime
+from ses_ramp.producers.unsubscribe import headers_for
 
 
 def ses_client(settings: Settings) -> Any:
@@ -44,7 +45,7 @@ class SesApiTransport:
             claim()
 
     def send(self, message: Message, claim: Callable[[], None]) -> str:
-        mime = build_mime(message, message.formatted_from())
+        mime = build_mime(message, message.formatted_from(), headers_for(self.settings, message))
         tags = [
             {"Name": "kind", "Value": message.kind.value},
             {"Name": "message_id", "Value": message.id},
@@ -55,15 +56,16 @@ class SesApiTransport:
             for key, addrs in (("ToAddresses", message.to), ("CcAddresses", message.cc), ("BccAddresses", message.bcc))
             if addrs
         }
+        request: dict[str, Any] = {
+            "FromEmailAddress": message.from_address, "Destination": destination, "Content": {"Raw": {"Data": mime}},
+            "ConfigurationSetName": self.settings.configuration_set, "EmailTags": tags,
+        }
+        if message.list_management is not None:  # SES adds the unsubscribe headers and publishes Subscription events
+            lm = message.list_management
+            request["ListManagementOptions"] = {"ContactListName": lm.contact_list, **({"TopicName": lm.topic} if lm.topic else {})}
         self._local.claim = claim
         try:
-            response = self.client.send_email(
-                FromEmailAddress=message.from_address,
-                Destination=destination,
-                Content={"Raw": {"Data": mime}},
-                ConfigurationSetName=self.settings.configuration_set,
-                EmailTags=tags,
-            )
+            response = self.client.send_email(**request)
         finally:
             self._local.claim = None
         return response["MessageId"]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from ses_ramp.config import Settings
 from ses_ramp.producers.message import Message
 from ses_ramp.producers.mime import build_mime
+from ses_ramp.producers.unsubscribe import headers_for
 
 
 class SesSmtpTransport:
@@ -56,12 +57,15 @@ class SesSmtpTransport:
             self._smtp = None
 
     def send(self, message: Message, claim: Callable[[], None]) -> str:
-        mime = build_mime(message, message.formatted_from())
+        mime = build_mime(message, message.formatted_from(), headers_for(self.settings, message))
         tags = {"kind": message.kind.value, "message_id": message.id, **message.tags}
         extra = (
             f"X-SES-CONFIGURATION-SET: {self.settings.configuration_set}\r\n"
             f"X-SES-MESSAGE-TAGS: {', '.join(f'{k}={v}' for k, v in tags.items())}\r\n"
-        ).encode("ascii")
+        )
+        if message.list_management is not None:  # SES's SMTP form of ListManagementOptions
+            lm = message.list_management
+            extra += f"X-SES-LIST-MANAGEMENT-OPTIONS: {lm.contact_list}" + (f"; topic={lm.topic}" if lm.topic else "") + "\r\n"
         smtp = self._connection()  # connecting, TLS and AUTH happen before the claim
         claim()
         try:
@@ -77,7 +81,7 @@ class SesSmtpTransport:
                 # Any refusal stops the whole message: partial delivery would split one message in two.
                 smtp.rset()
                 raise smtplib.SMTPRecipientsRefused(refused)
-            code, reply = smtp.data(extra + mime)
+            code, reply = smtp.data(extra.encode("ascii") + mime)
             if code != 250:
                 raise smtplib.SMTPDataError(code, reply)
         except smtplib.SMTPServerDisconnected:
