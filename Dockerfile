@@ -9,7 +9,7 @@ COPY config ./config
 COPY producers ./producers
 COPY worker ./worker
 # Runtime dependencies only (+ flower for the dashboard service); no test or demo extras.
-RUN pip install '.[flower]' && rm -rf /app/build
+RUN pip install '.[flower,serve]' && rm -rf /app/build
 USER ramp
 HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
   CMD ramp health worker || exit 1

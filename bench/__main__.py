@@ -20,6 +20,7 @@ from datetime import date
 from pathlib import Path
 
 import redis
+from pydantic import SecretStr
 
 from ses_ramp.config import Settings
 from ses_ramp.producers import Producer
@@ -33,7 +34,8 @@ def messages(n: int, kind: str = "bulk") -> list[dict]:
 
 
 def settings_env(s: Settings) -> dict[str, str]:
-    return {f"RAMP_{k.upper()}": str(v) for k, v in s.model_dump().items() if v is not None}
+    return {f"RAMP_{k.upper()}": str(v.get_secret_value() if isinstance(v, SecretStr) else v)
+            for k, v in s.model_dump().items() if v is not None}
 
 
 def start_worker(argv: list[str], env: dict, log: str) -> subprocess.Popen:

@@ -97,20 +97,28 @@ class Producer:
                                          "(or give the message its own List-Unsubscribe and List-Unsubscribe-Post headers)")
 
     def _refuse_unsubscribed(self, messages: list[Message]) -> None:
-        """A bulk message to someone who unsubscribed from its list is refused (one round trip for all)."""
+        """A bulk message to someone who unsubscribed from its list is refused."""
+        errors = self._unsubscribed_errors(messages)
+        if errors:
+            raise errors[min(errors)]
+
+    def _unsubscribed_errors(self, messages: list[Message]) -> dict[int, Unsubscribed]:
+        """Index -> refusal for each bulk message whose recipient left its list (one round trip for all)."""
         from ses_ramp.producers.suppression import unsubscribed_among
         from ses_ramp.producers.unsubscribe import suppression_lists
 
-        wanted = [(list_id, m.recipients) for m in messages if m.kind is Kind.bulk for list_id in suppression_lists(m)]
+        wanted = [(i, list_id, m.recipients) for i, m in enumerate(messages) if m.kind is Kind.bulk for list_id in suppression_lists(m)]
         if not wanted:
-            return
+            return {}
         try:
-            found = unsubscribed_among(self._redis_client(), self.settings, wanted)
+            found = unsubscribed_among(self._redis_client(), self.settings, [(list_id, rcpts) for _, list_id, rcpts in wanted])
         except RedisError as exc:
             raise QueueUnavailable(mask_url(self.settings.effective_redis_url), exc, describe_redis_error(exc, self.settings.effective_redis_url)) from None
-        for (list_id, _), hits in zip(wanted, found):
-            if hits:
-                raise Unsubscribed(list_id, sorted(hits))
+        errors: dict[int, Unsubscribed] = {}
+        for (i, list_id, _), hits in zip(wanted, found):
+            if hits and i not in errors:
+                errors[i] = Unsubscribed(list_id, sorted(hits))
+        return errors
 
     def _suppressed(self, addresses: list[str]) -> set[str]:
         from ses_ramp.producers.suppression import suppressed_among
@@ -130,6 +138,10 @@ class Producer:
         if not any(keep.values()):
             raise SuppressedRecipient("to", sorted(hits))
         return message.model_copy(update=keep)
+
+    def redis_client(self) -> redis.Redis:
+        """This producer's Redis client (suppression lists, the HTTP door's status)."""
+        return self._redis_client()
 
     def _redis_client(self):
         with self._lock:
@@ -152,7 +164,33 @@ class Producer:
     def enqueue_many(self, items: Iterable[Message | dict[str, Any]]) -> list[Receipt]:
         """Validate every message first (nothing is published if one is invalid), then publish in
         pipelined batches. On a broker failure raise `BatchPartiallyPublished` naming what landed."""
-        messages = self.prepare_many(items)
+        return self.publish_many(self.prepare_many(items))
+
+    def check_each(self, items: list[Any]) -> list[Message | InvalidMessage]:
+        """Validate every item on its own, exactly as `prepare_many` does, and return for each either
+        its ready Message or the error that refuses it (the HTTP door reports one error per item).
+        Raises `QueueUnavailable` when the suppression lists cannot be read."""
+        out: list[Message | InvalidMessage] = []
+        for item in items:
+            try:
+                out.append(self._validate(item))
+            except InvalidMessage as exc:
+                out.append(exc)
+        valid = [m for m in out if isinstance(m, Message)]
+        hits = self._suppressed([a for m in valid for a in m.recipients])
+        for i, m in enumerate(out):
+            if isinstance(m, Message) and hits:
+                try:
+                    out[i] = self._without_suppressed(m, hits)
+                except InvalidMessage as exc:
+                    out[i] = exc
+        ready = [(i, m) for i, m in enumerate(out) if isinstance(m, Message)]
+        for j, error in self._unsubscribed_errors([m for _, m in ready]).items():
+            out[ready[j][0]] = error
+        return out
+
+    def publish_many(self, messages: list[Message]) -> list[Receipt]:
+        """Publish messages `prepare_many` or `check_each` made ready, in pipelined batches."""
         published: list[str] = []
         try:
             with self.app.producer_or_acquire() as producer:

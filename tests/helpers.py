@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from ses_ramp.config import Settings
 
 
@@ -22,6 +24,8 @@ def settings_env(s: Settings) -> dict[str, str]:
     for name, value in s.model_dump().items():
         if value is None:
             continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         env[f"RAMP_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
     return env
 

@@ -82,3 +82,21 @@ def setup_cmd(ip: str | None = typer.Option(None, help="Dedicated IP to put in t
     for row in run_setup(settings, setup_clients(settings), ip):
         table.add_row(*row)
     out.print(table)
+
+
+@cli.command("serve")
+def serve_cmd() -> None:
+    """Run the HTTP door: POST /v1/messages, one-click unsubscribe at /u/<token>, /healthz, /metrics."""
+    import os
+    import sys
+
+    settings = settings_or_exit()
+    if settings.uses_embedded_redis:
+        fail("RAMP_REDIS_URL is not set: `ramp serve` enqueues into the fleet's Redis")
+    # Replace this process with uvicorn on the app factory: the server imports no worker code.
+    # No access log: request paths carry unsubscribe tokens (the app counts requests by route).
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "ses_ramp.producers.http.app:app_from_env",
+            "--host", settings.serve_host, "--port", str(settings.serve_port), "--no-access-log",
+            "--timeout-graceful-shutdown", "5"]
+    os.execv(sys.executable, argv)
+

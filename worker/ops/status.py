@@ -7,18 +7,8 @@ import time
 from typing import Any
 
 from ses_ramp.config.keys import Keys
-from ses_ramp.producers.wire import PRIORITY_STEPS, QUEUES
-
-
-def queue_depths(client, prefix: str) -> dict[str, int]:
-    keys = Keys(prefix)
-    with client.pipeline(transaction=False) as pipe:
-        for q in QUEUES:
-            for name in keys.queue_lists(q, PRIORITY_STEPS):
-                pipe.llen(name)
-        lengths = pipe.execute()
-    n = len(PRIORITY_STEPS)
-    return {q: sum(lengths[i * n : (i + 1) * n]) for i, q in enumerate(QUEUES)}
+from ses_ramp.producers.queues import queue_depths
+from ses_ramp.producers.wire import QUEUES
 
 
 def unacked(client, keys: Keys, now_s: float | None = None) -> dict[str, dict[str, float | int]]:
@@ -68,3 +58,7 @@ def collect(runtime) -> dict[str, Any]:
     data["probation"] = since is not None
     data["probation_since_ms"] = since
     return data
+
+
+__all__ = ["collect", "queue_depths", "unacked"]
+
