@@ -188,6 +188,15 @@ def message_schema() -> dict[str, Any]:
     """The JSON Schema of what an app hands `enqueue` (`ramp enqueue --schema`); `id` and
     `created_at` are filled in when absent."""
     schema = Message.model_json_schema(by_alias=True, mode="validation")
+    props = schema["properties"]
+    for name in ("to", "cc", "bcc", "reply_to"):  # say what the validator checks: addresses
+        props[name]["items"]["format"] = "email"
+    for branch in props["from"].get("anyOf", []):
+        if branch.get("type") == "string":
+            branch["format"] = "email"
+    props["tags"]["propertyNames"] = {"pattern": _SES_TAG.pattern}
+    props["tags"]["additionalProperties"] = {"type": "string", "pattern": _SES_TAG.pattern}
+    schema["anyOf"] = [{"required": ["text"]}, {"required": ["html"]}]  # a body: text, html or both
     schema["title"] = "ses-ramp message"
     schema["description"] = (Message.__doc__ or "").strip()
     return schema
