@@ -60,6 +60,23 @@ def delivery_delay(address: str) -> dict:
     }
 
 
+def subscription(address: str, contact_list: str, topics_out: list[str], unsubscribe_all: bool = False) -> dict:
+    """A contact opted out through SES's subscription management (its one-click header or its page)."""
+    return {
+        "eventType": "Subscription",
+        "mail": _mail("x", [address]),
+        "subscription": {
+            "contactList": contact_list,
+            "timestamp": "2026-11-27T12:00:00.000Z",
+            "source": "UnsubscribeHeader",
+            "newTopicPreferences": {"unsubscribeAll": unsubscribe_all,
+                                    "topicSubscriptionStatus": [{"topicName": t, "subscriptionStatus": "OptOut"} for t in topics_out]},
+            "oldTopicPreferences": {"unsubscribeAll": False,
+                                    "topicSubscriptionStatus": [{"topicName": t, "subscriptionStatus": "OptIn"} for t in topics_out]},
+        },
+    }
+
+
 def sns(event: dict) -> str:
     """The SQS message body SNS delivers (raw message delivery off)."""
     return json.dumps({

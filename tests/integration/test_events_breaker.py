@@ -152,3 +152,27 @@ def test_trip_levels_at_or_above_ses_lines_are_refused():
 
     with pytest.raises(SettingsError):
         load_settings(_env_file=None, complaint_trip_rate=0.001)
+
+
+def test_ses_subscription_events_feed_list_scoped_suppression(events_setup, runtime, settings):
+    """With SES's list management, SES hosts the unsubscribe and reports it: the producer then refuses
+    bulk to that topic (or the whole contact list), and nothing else."""
+    from ses_ramp.producers import Producer, Unsubscribed
+
+    _, _, _, feed, drain, _, _, _ = events_setup
+    feed(ev.sns(ev.subscription("Reader@Example.com", "Newsletter", ["weekly"])),
+         ev.sns(ev.subscription("all@example.com", "Newsletter", [], unsubscribe_all=True)))
+    drain()
+    p = Producer(settings)
+    via_ses = {"subject": "s", "text": "t", "kind": "bulk", "list_management": {"contact_list": "Newsletter", "topic": "weekly"}}
+    try:
+        with pytest.raises(Unsubscribed):
+            p.prepare({**via_ses, "to": ["Reader@example.com"]})
+        p.prepare({**via_ses, "to": ["Reader@example.com"], "list_management": {"contact_list": "Newsletter", "topic": "offers"}})
+        with pytest.raises(Unsubscribed):
+            p.prepare({**via_ses, "to": ["all@example.com"], "list_management": {"contact_list": "Newsletter", "topic": "offers"}})
+        p.prepare({"to": ["Reader@example.com"], "subject": "receipt", "text": "t"})
+    finally:
+        p.close()
+    assert runtime.client.scard(runtime.budget.keys.suppressed) == 0  # never the global list
+

@@ -122,3 +122,19 @@ def test_aimd_recovers_additively_after_quiet_time(ses, settings):
     low = ses.budget.status()["rate_per_s"]
     ses.client.incrby(ses.budget.keys.clock_offset_ms, int(settings.aimd_quiet_s * 1000) + 1)
     assert ses.budget.recover() == pytest.approx(low + settings.aimd_increase_per_s)
+
+
+def test_ses_list_management_travels_as_list_management_options(ses, settings, moto_ses):
+    """Bulk mail under SES's own subscription management: the request names the contact list and
+    topic (SES then adds the unsubscribe headers itself), and ses-ramp adds none of its own."""
+    from tests.helpers import recorded_send_requests, reset_recording
+
+    reset_recording(moto_ses)
+    p = Producer(settings)
+    wire = p.prepare({"to": ["lm@example.com"], "subject": "s", "text": "t", "kind": "bulk",
+                      "list_management": {"contact_list": "Newsletter", "topic": "weekly"}}).to_wire()
+    p.close()
+    assert ses.sender.handle(wire).outcome == "sent"
+    [request] = [r for r in recorded_send_requests(moto_ses) if r["mime"]["X-Ses-Ramp-Id"] == wire["id"]]
+    assert request["ListManagementOptions"] == {"ContactListName": "Newsletter", "TopicName": "weekly"}
+    assert request["mime"]["List-Unsubscribe"] is None

@@ -71,11 +71,21 @@ def beat_cmd() -> None:
 
 
 @cli.command("setup")
-def setup_cmd(ip: str | None = typer.Option(None, help="Dedicated IP to put in the pool.")) -> None:
+def setup_cmd(ip: str | None = typer.Option(None, help="Dedicated IP to put in the pool."),
+              check: bool = typer.Option(False, "--check", help="Only check the From domain: DKIM, MAIL FROM, SPF, DMARC.")) -> None:
     """Create (or find) the pool, configuration set, SNS/SQS event path and the CloudWatch alarm."""
     from ses_ramp.worker.ops.setup_aws import run_setup, setup_clients
 
     settings = settings_or_exit()
+    if check:
+        from ses_ramp.worker.ops.readiness import check_domain, resolver_for
+
+        results = check_domain(settings, setup_clients(settings)["sesv2"], resolver_for(settings))
+        for c in results:
+            out.print(f"{'ok ' if c.ok else 'FIX'}  {c.what}: {c.detail}", soft_wrap=True, markup=False)
+        if not all(c.ok for c in results):
+            raise typer.Exit(1)
+        return
     table = Table(title="ramp setup")
     for col in ("resource", "name", "result"):
         table.add_column(col)

@@ -43,6 +43,7 @@ class Effects:
     suppress: list[str] = field(default_factory=list)
     send_ids: list[str] = field(default_factory=list)
     deferral: bool = False
+    unsubscribe: list[tuple[str, str]] = field(default_factory=list)  # (list, address): SES list management opt-outs
 
 
 def parse_event(body: str) -> dict[str, Any]:
@@ -90,6 +91,16 @@ def effects_of(event: dict[str, Any]) -> Effects:
             fx.suppress.extend(addrs)
         elif kind == "Reject":
             fx.counts["rejects"] = 1
+        elif kind == "Subscription":
+            # SES's subscription management: a contact opted out of a topic, or of the whole list.
+            sub = event["subscription"]
+            contact_list = sub["contactList"]
+            prefs = sub.get("newTopicPreferences") or {}
+            addresses = mail.get("destination") or []
+            lists = [contact_list] if prefs.get("unsubscribeAll") else []
+            lists += [f"{contact_list}/{t['topicName']}" for t in prefs.get("topicSubscriptionStatus") or []
+                      if str(t.get("subscriptionStatus", "")).replace("_", "").lower() == "optout"]
+            fx.unsubscribe.extend((list_id, a) for list_id in lists for a in addresses)
         elif kind == "DeliveryDelay":
             fx.counts["delays"] = len(event["deliveryDelay"].get("delayedRecipients") or []) or 1
             fx.deferral = True
@@ -117,6 +128,8 @@ class EventStore:
                     pipe.hincrby(self.keys.day, DAY_FIELDS[metric], n)
             if fx.suppress:
                 pipe.sadd(self.keys.suppressed, *(normalise_address(a) for a in fx.suppress))
+            for list_id, address in fx.unsubscribe:
+                pipe.sadd(self.keys.unsubscribed(list_id), normalise_address(address))
             for mid in fx.send_ids:
                 pipe.set(self.keys.send_event(mid), "1", ex=7 * 86400)
             pipe.execute()
