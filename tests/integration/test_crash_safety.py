@@ -6,6 +6,8 @@ import sys
 import threading
 import time
 
+import redis as redis_lib
+
 from ses_ramp.producers import Producer
 from ses_ramp.worker.guards.events import aws_client
 from ses_ramp.worker.ops.embedded import EmbeddedRedis, free_port
@@ -112,6 +114,10 @@ def test_redis_restart_mid_drain_workers_reconnect_and_finish(settings, moto_ses
         # connection (a kombu race); the supervisor restarts it, as it would in production.
         workers(count=2, concurrency=2, s=s, supervised=True)
         wait_for(lambda: len(accepted_by_moto(moto_ses, ids)) >= 300, 120, 0.05, "300 sends before the restart")
+        # The restart procedure the README gives: pause writes (BRPOP is one), then SIGTERM. Without
+        # the pause, Redis can pop a message in its last event-loop turn and exit before sending the
+        # reply: kombu's BRPOP then loses it (see the README's "delivery window").
+        redis_lib.Redis(port=server.port).client_pause(5000, all=False)
         server.stop()  # SIGTERM: Redis writes its append-only file and exits
         time.sleep(1.0)  # Redis really is down for a while (this is the outage being tested, not a sync)
         server.start()
