@@ -22,6 +22,7 @@ from pathlib import Path
 import redis
 from pydantic import SecretStr
 
+from bench.http import http_vs_in_process
 from ses_ramp.config import Settings
 from ses_ramp.producers import Producer
 from ses_ramp.worker.ops.embedded import EmbeddedRedis, MotoSES, free_port, stop_process_group
@@ -162,6 +163,16 @@ def bench_simulate(url: str, days: int = 45) -> dict:
     return {"days": days, "seconds": time.perf_counter() - started, "reached": reached, "sent": sum(r["sent"] for r in rows)}
 
 
+def print_http(r: dict) -> None:
+    h, loc = r["http"], r["local"]
+    print(f"ses-ramp bench (http), {date.today()}, {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"batches of 100 bulk messages, {h['requests']} requests each side, {r['rounds']} alternating rounds")
+    print("| path                        | p50 ms | p99 ms | min ms | max ms |   msg/s |")
+    print("|-----------------------------|--------|--------|--------|--------|---------|")
+    for name, x in (("POST /v1/messages (uvicorn)", h), ("enqueue_many in-process", loc)):
+        print(f"| {name:<27} | {x['p50_ms']:6.1f} | {x['p99_ms']:6.1f} | {x['min_ms']:6.1f} | {x['max_ms']:6.1f} | {x['msg_per_s']:7,.0f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--messages", type=int, default=3000)
@@ -169,6 +180,7 @@ def main() -> None:
     ap.add_argument("--backlog", type=int, default=100_000, help="bulk messages queued ahead of the transactional probes")
     ap.add_argument("--deferred", type=int, default=100_000, help="messages deferred for the memory figure")
     ap.add_argument("--eta", type=int, default=50_000, help="Celery ETA tasks for the comparison")
+    ap.add_argument("--only", choices=["http"], help="run one figure alone")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="ses-ramp-bench-")
     url = os.environ.get("RAMP_REDIS_URL") or os.environ.get("REDIS_URL")
@@ -185,6 +197,14 @@ def main() -> None:
         rate_per_s=1_000_000, rate_burst=1000, log_level="WARNING",
     )
     n, c = args.messages, args.concurrency
+    if args.only == "http":
+        try:
+            print_http(http_vs_in_process(base, {**os.environ, **settings_env(base)}, tmp))
+        finally:
+            moto.stop()
+            if server:
+                server.stop()
+        return
     from bench.latency import fifo_p99, transactional_p99
     from bench.memory import celery_eta_rss, ramp_deferred_rss
 

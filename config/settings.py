@@ -42,7 +42,8 @@ def mask_url(url: str | None) -> str:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="RAMP_", env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_prefix="RAMP_", env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True,
+        env_ignore_empty=True,  # compose passes unset optional settings as empty strings
     )
 
     # --- where things live -------------------------------------------------------------------

@@ -169,3 +169,22 @@ def test_beat_service_moves_deferred_mail_for_workers_that_leave_it_the_duties(s
     assert b"beat_stopped" in (tmp_path / "beat.log").read_bytes()
     result = healthcheck("beat", env)
     assert result.returncode == 1 and "has not reported" in result.stderr
+
+
+def test_serve_service_command_and_healthcheck(settings, tmp_path):
+    """compose's `serve` runs `ramp serve`; its healthcheck passes while it runs and Redis answers."""
+    svc = compose()["services"]["serve"]
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAMP_")}, **settings_env(settings),
+           "RAMP_SERVE_HOST": svc["environment"]["RAMP_SERVE_HOST"], "RAMP_SERVE_PORT": str(port)}
+    cmd = svc["command"]
+    proc = subprocess.Popen([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]], env=env, stdout=open(tmp_path / "serve.log", "wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    test = svc["healthcheck"]["test"]
+    probe = [a.replace("8025", str(port)) for a in test[1:]]
+    try:
+        wait_for(lambda: subprocess.run([sys.executable, *probe[1:]], env=env, timeout=30).returncode == 0, 60, 0.2, "the serve healthcheck to pass")
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(30)
+    assert subprocess.run([sys.executable, *probe[1:]], env=env, timeout=30, capture_output=True).returncode != 0  # stopped
