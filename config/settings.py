@@ -85,6 +85,9 @@ class Settings(BaseSettings):
         "ses-ramp", min_length=1, description="ConfigurationSetName on every send: routes to the dedicated IP pool."
     )
     from_address: EmailStr | None = Field(None, description="Default From address of messages.")
+    from_name: str | None = Field(
+        None, max_length=200, description="Display name that goes with RAMP_FROM_ADDRESS (any script; RFC 2047-encoded on the wire)."
+    )
     max_message_bytes: int = Field(
         10 * 1024 * 1024, gt=0, le=40 * 1024 * 1024,
         description="Largest MIME message (bytes) accepted; SES v2 allows 40 MB.",

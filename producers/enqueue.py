@@ -71,7 +71,8 @@ class Producer:
         if message.from_address is None:
             if self.settings.from_address is None:
                 raise InvalidMessage("from", "no From address and RAMP_FROM_ADDRESS is not set")
-            message = message.model_copy(update={"from_address": str(self.settings.from_address)})
+            message = message.model_copy(update={"from_address": str(self.settings.from_address),
+                                                 "from_name": message.from_name or self.settings.from_name})
         if message.kind is Kind.bulk:
             self._check_unsubscribe_route(message)
         limit = self.settings.max_message_bytes

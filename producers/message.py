@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
-from email.utils import formataddr
 from enum import Enum
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from ses_ramp.producers.addresses import format_named, parse_named
 from ses_ramp.producers.errors import InvalidMessage
 
 #: SES counts recipients, not messages, and accepts at most 50 per SendEmail call.
@@ -36,12 +35,7 @@ def normalise_address(address: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
-def _check_address(value: str) -> str:
-    try:
-        validate_email(value.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValueError(f"invalid address {value!r}: {exc}") from None
-    return normalise_address(value)
+_ADDRESS_FIELDS = ("to", "cc", "bcc", "reply_to")
 
 
 _LIST_NAME = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -65,6 +59,7 @@ class Message(BaseModel):
     id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
     from_address: str | None = Field(None, alias="from")
+    from_name: str | None = Field(None, max_length=200)
     to: list[str] = Field(default_factory=list)
     cc: list[str] = Field(default_factory=list)
     bcc: list[str] = Field(default_factory=list)
@@ -77,29 +72,68 @@ class Message(BaseModel):
     list_id: str | None = Field(None, alias="list", pattern=_LIST_NAME)
     list_management: ListManagement | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+    #: Display names of recipients and Reply-To addresses, by bare address.
+    names: dict[str, str] = Field(default_factory=dict)
     kind: Kind = Kind.transactional
     engagement: float = Field(0.5, ge=0.0, le=1.0)
     expires_at: datetime | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
-    @field_validator("to", "cc", "bcc", "reply_to", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+    def _named_addresses(cls, data: Any, info: ValidationInfo) -> Any:
+        """Split `Name <addr>` and {name, address} into bare addresses and their names. A message
+        from the wire is already split (and validated by the producer that published it)."""
+        if not isinstance(data, dict) or (info.context and info.context.get("trusted")):
+            return data
+        data = dict(data)
+        names: dict[str, str] = {}
+        for field in _ADDRESS_FIELDS:
+            items = data.get(field)
+            if items is None:
+                continue
+            if isinstance(items, str | dict):
+                items = [items]
+            if not isinstance(items, list):
+                continue  # the field's own type check names the problem
+            parsed = []
+            for item in items:
+                try:
+                    named = parse_named(item)
+                except ValueError as exc:
+                    raise ValueError(f"{field}: {exc}") from None
+                parsed.append(named.address)
+                if named.name:
+                    names[named.address] = named.name
+            data[field] = parsed
+        if names:
+            data["names"] = {**names, **(data.get("names") or {})}
+        raw_from = data.get("from", data.get("from_address"))
+        if raw_from is not None:
+            try:
+                named = parse_named(raw_from)
+            except ValueError as exc:
+                raise ValueError(f"from: {exc}") from None
+            data.pop("from_address", None)
+            data["from"] = named.address
+            if named.name and not data.get("from_name"):
+                data["from_name"] = named.name
+        return data
 
-    @field_validator("to", "cc", "bcc", "reply_to")
+    @field_validator("names")
     @classmethod
-    def _addresses(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        if info.context and info.context.get("trusted"):
-            return value  # validated and normalised by the producer that published it
-        return [_check_address(v) for v in value]
+    def _names(cls, value: dict[str, str]) -> dict[str, str]:
+        for address, name in value.items():
+            if any(c in name for c in "\r\n"):
+                raise ValueError(f"display name of {address} has a line break")
+        return value
 
-    @field_validator("from_address")
+    @field_validator("from_name")
     @classmethod
-    def _from(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None or (info.context and info.context.get("trusted")):
-            return value
-        return _check_address(value)
+    def _from_name(cls, value: str | None) -> str | None:
+        if value is not None and any(c in value for c in "\r\n"):
+            raise ValueError("the From name has a line break")
+        return value
 
     @field_validator("headers")
     @classmethod
@@ -152,7 +186,11 @@ class Message(BaseModel):
         return len(self.recipients)
 
     def formatted_from(self) -> str:
-        return formataddr(("", self.from_address or ""))
+        return format_named(self.from_address or "", self.from_name)
+
+    def formatted(self, address: str) -> str:
+        """`address` with its display name, ready for a To/Cc/Reply-To header."""
+        return format_named(address, self.names.get(address))
 
     @classmethod
     def parse(cls, data: Any) -> Message:

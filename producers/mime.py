@@ -54,11 +54,11 @@ def build_mime(message: Message, from_address: str, extra_headers: dict[str, str
     domain = from_address.rpartition("@")[2] or None
     head = [("From", _encode(from_address))]
     if message.to:
-        head.append(("To", _addresses(message.to)))
+        head.append(("To", _addresses([message.formatted(a) for a in message.to])))
     if message.cc:
-        head.append(("Cc", _addresses(message.cc)))
+        head.append(("Cc", _addresses([message.formatted(a) for a in message.cc])))
     if message.reply_to:
-        head.append(("Reply-To", _addresses(message.reply_to)))
+        head.append(("Reply-To", _addresses([message.formatted(a) for a in message.reply_to])))
     head.append(("Subject", _encode(message.subject)))
     head.append(("Message-ID", make_msgid(idstring=message.id, domain=domain)))
     # Lets the SES event stream and support staff trace a delivery back to the ses-ramp message.
