@@ -30,6 +30,8 @@ class ScriptedHandler:
 
     async def handle_DATA(self, server, session, envelope):
         self.delivered.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        if any(r.startswith("vanish@") for r in envelope.rcpt_tos):
+            server.transport.close()  # the message arrived; the answer never leaves
         return f"250 Ok 0100018c-smtp-{len(self.delivered)}"
 
 
@@ -98,3 +100,18 @@ def test_550_5_1_1_is_permanent_and_suppresses_the_address(smtp_runtime):
         Producer(rt.settings).prepare({"to": ["nouser@example.com"], "subject": "s", "text": "t"})
     # The connection survives the refusal: the next message goes out on it.
     assert rt.sender.handle(msg(rt, "ok@example.com")).outcome == "sent"
+
+
+def test_a_disconnect_after_data_is_unconfirmed_never_retried(smtp_runtime):
+    """SES may have a message whose DATA went out and whose answer was lost: it is kept as unconfirmed
+    (charge kept, no attempt refunded, not in the deferred set), exactly as the API path does."""
+    rt, handler = smtp_runtime
+    w = msg(rt, "vanish@example.com")
+    out = rt.sender.handle(w)
+    assert out.outcome == "unconfirmed" and "after DATA" in out.detail
+    assert len(handler.delivered) == 1  # the server did get it: a retry would have sent it twice
+    assert rt.client.hexists(rt.budget.keys.unconfirmed, w["id"])
+    assert rt.client.zscore(rt.budget.keys.deferred, w["id"]) is None
+    assert rt.budget.status()["used"] == 1
+    assert rt.sender.handle(msg(rt, "ok@example.com")).outcome == "sent"  # a fresh connection for the next
+

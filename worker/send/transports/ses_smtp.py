@@ -14,6 +14,7 @@ from ses_ramp.config import Settings
 from ses_ramp.producers.message import Message
 from ses_ramp.producers.mime import build_mime
 from ses_ramp.producers.unsubscribe import headers_for
+from ses_ramp.worker.send.errors import Unconfirmed
 
 
 class SesSmtpTransport:
@@ -81,7 +82,13 @@ class SesSmtpTransport:
                 # Any refusal stops the whole message: partial delivery would split one message in two.
                 smtp.rset()
                 raise smtplib.SMTPRecipientsRefused(refused)
-            code, reply = smtp.data(extra.encode("ascii") + mime)
+            try:
+                code, reply = smtp.data(extra.encode("ascii") + mime)
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                # Once DATA was sent, SES may have the message: a lost answer is unconfirmed, never
+                # refunded and retried (the API transport treats a read timeout the same way).
+                self._smtp = None
+                raise Unconfirmed(f"SMTP connection lost after DATA: SES may have the message ({exc})") from exc
             if code != 250:
                 raise smtplib.SMTPDataError(code, reply)
         except smtplib.SMTPServerDisconnected:
