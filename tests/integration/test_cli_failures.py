@@ -132,7 +132,8 @@ def test_worker_refuses_to_start_on_a_misconfigured_redis_with_one_line(redis_ur
 def test_worker_waiting_on_a_lost_redis_stops_within_10_s_of_sigterm(tmp_path):
     server = EmbeddedRedis(free_port(), tmp_path / "r", persist=False).start()
     log = tmp_path / "worker.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAMP_")} | {"RAMP_REDIS_URL": server.url, "RAMP_FROM_ADDRESS": "a@example.com"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAMP_")} | {"RAMP_REDIS_URL": server.url, "RAMP_FROM_ADDRESS": "a@example.com",
+                                                                             "RAMP_TRANSPORT": "noop"}  # no SES to reach here
     worker = subprocess.Popen([RAMP, "worker", "-c", "2"], env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for(lambda: "ready." in log.read_text(), 60, 0.1, "the worker to be ready")

@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
-from ses_ramp.worker.send.errors import Deferred, Paused, Permanent, QuotaExhausted, Unconfirmed
+from ses_ramp.worker.send.errors import Deferred, Misconfigured, Paused, Permanent, QuotaExhausted, Unconfirmed
 from ses_ramp.worker.send.outcomes import classify
 
 
@@ -28,13 +28,25 @@ def ses_error(code: str, message: str, status: int) -> ClientError:
         ("LimitExceededException", "Daily message quota exceeded.", 400, QuotaExhausted),
         ("SendingPausedException", "Sending is paused for this account.", 400, Paused),
         ("AccountSuspendedException", "Account suspended.", 400, Paused),
-        ("MessageRejected", "Email address is not verified.", 400, Permanent),
-        ("MailFromDomainNotVerifiedException", "not verified", 400, Permanent),
+        # An unverified From identity, a bad signature or key, an unknown configuration set: nothing can
+        # be sent as configured, so the fleet pauses and the message waits (never dead-lettered).
+        ("MessageRejected", "Email address is not verified.", 400, Misconfigured),
+        ("MessageRejected", "Email address is not verified. The following identities failed the check in region "
+                            "US-EAST-1: sender@example.com", 400, Misconfigured),
+        ("MailFromDomainNotVerifiedException", "not verified", 400, Misconfigured),
+        ("SignatureDoesNotMatch", "The request signature we calculated does not match", 403, Misconfigured),
+        ("UnrecognizedClientException", "The security token included in the request is invalid.", 403, Misconfigured),
+        ("AccessDeniedException", "User is not authorized to perform: ses:SendEmail", 403, Misconfigured),
+        ("NotFoundException", "Configuration set <ses-ramp> does not exist.", 404, Misconfigured),
+        # In the SES sandbox an unverified *recipient* is that message's own problem.
+        ("MessageRejected", "Email address is not verified. The following identities failed the check in region "
+                            "US-EAST-1: someone@elsewhere.example", 400, Permanent),
+        ("MessageRejected", "Illegal header", 400, Permanent),
         ("InternalFailure", "oops", 500, Deferred),
     ],
 )
 def test_ses_api_errors(code, message, status, expected):
-    assert type(classify(ses_error(code, message, status))) is expected
+    assert type(classify(ses_error(code, message, status), sender="sender@example.com")) is expected
 
 
 @pytest.mark.parametrize(
@@ -53,3 +65,11 @@ def test_smtp_replies(code, text, expected):
 def test_network_errors_before_and_after_sending():
     assert type(classify(EndpointConnectionError(endpoint_url="https://email.us-east-1.amazonaws.com"))) is Deferred
     assert type(classify(ReadTimeoutError(endpoint_url="https://email"))) is Unconfirmed
+
+
+def test_missing_credentials_and_refused_smtp_login_are_misconfigured():
+    from botocore.exceptions import NoCredentialsError
+
+    assert type(classify(NoCredentialsError())) is Misconfigured
+    assert type(classify(smtplib.SMTPAuthenticationError(535, b"Authentication Credentials Invalid"))) is Misconfigured
+

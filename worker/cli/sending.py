@@ -18,10 +18,17 @@ def worker(
     pool: str = typer.Option("prefork", help="Celery pool: prefork, threads, solo."),
     hostname: str | None = typer.Option(None, "--hostname", "-n", help="Celery node name (default: ramp-<6 hex>@<host>, unique per process)."),
     supervise: bool = typer.Option(True, help="Restart the Celery worker if it dies unexpectedly."),
+    skip_preflight: bool = typer.Option(False, "--skip-preflight", help="Start without checking that SES accepts this configuration."),
 ) -> None:
     """Start a Celery worker draining both queues under the warm-up budget."""
     settings = with_redis(settings_or_exit())
     open_runtime(settings)  # a Redis that is unreachable or misconfigured: one line now, not a silent hang
+    if not skip_preflight:
+        from ses_ramp.worker.ops.preflight import preflight
+
+        problems = preflight(settings)
+        if problems:
+            fail("cannot send as configured: " + "; ".join(problems))
     argv = [
         "worker", "-Q", queues, "-c", str(concurrency or settings.worker_concurrency), "-P", pool,
         "-l", settings.log_level, "--without-gossip", "--without-mingle",

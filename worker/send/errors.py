@@ -26,6 +26,13 @@ class Paused(Retryable):
     """SES paused sending for the account or configuration set: pause the fleet, keep the message."""
 
 
+class Misconfigured(Retryable):
+    """ses-ramp cannot send at all as configured (no or revoked credentials, a bad signature, access
+    denied, an unknown configuration set, an unverified From identity): pause the fleet with the
+    reason and keep the message; it is not the message's fault, so no attempt is spent and nothing
+    is dead-lettered. `ramp resume` after the fix sends it."""
+
+
 class Unconfirmed(RampError):
     """SES may or may not have accepted the message (a read timeout): never resent automatically."""
 

@@ -15,10 +15,12 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
     ReadTimeoutError,
 )
 
-from ses_ramp.worker.send.errors import Deferred, Paused, Permanent, QuotaExhausted, RampError, Unconfirmed
+from ses_ramp.worker.send.errors import Deferred, Misconfigured, Paused, Permanent, QuotaExhausted, RampError, Unconfirmed
 
 _THROTTLED = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException"}
 _PAUSED = {
@@ -35,19 +37,44 @@ _PERMANENT = {
     "InvalidParameterValue",
 }
 _SMTP_DEFERRED = {421, 450, 451, 452, 454}
+#: SES's answers that mean "nothing can be sent as configured", whatever the message.
+_MISCONFIGURED = {
+    "SignatureDoesNotMatch", "InvalidSignatureException", "IncompleteSignature", "UnrecognizedClientException",
+    "InvalidClientTokenId", "AccessDenied", "AccessDeniedException", "ExpiredToken", "ExpiredTokenException",
+    "MissingAuthenticationToken", "ConfigurationSetDoesNotExistException", "MailFromDomainNotVerifiedException",
+}
+_NOT_VERIFIED = re.compile(r"not verified", re.I)
+_FAILED_IDENTITIES = re.compile(r"identities failed the check in region [\w-]+:\s*(.+)$", re.I | re.S)
+
+
+def _from_not_verified(text: str, sender: str | None) -> bool:
+    """MessageRejected "not verified": the From identity's fault (misconfigured) unless SES names
+    only other identities (recipients, in the SES sandbox: that message's own problem)."""
+    found = _FAILED_IDENTITIES.search(text)
+    if not found or not sender:
+        return True
+    named = {n.strip().strip(".").lower() for n in found.group(1).split(",")}
+    domain = sender.rpartition("@")[2].lower()
+    return sender.lower() in named or domain in named
 _UNKNOWN_USER = re.compile(r"\b5\.1\.1\b|unknown user|user unknown|no such user", re.I)
 
 
-def classify(exc: BaseException, recipients: list[str] | None = None) -> RampError:
-    """Map `exc` onto Deferred / QuotaExhausted / Paused / Permanent / Unconfirmed."""
+def classify(exc: BaseException, recipients: list[str] | None = None, sender: str | None = None) -> RampError:
+    """Map `exc` onto Deferred / QuotaExhausted / Paused / Misconfigured / Permanent / Unconfirmed."""
     if isinstance(exc, RampError):
         return exc
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return Misconfigured(f"no usable AWS credentials ({exc}): set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an instance role")
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         code, text = err.get("Code", ""), err.get("Message", "")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if "daily message quota exceeded" in text.lower():
             return QuotaExhausted(f"{code}: {text}")
+        if code in _MISCONFIGURED or (code == "NotFoundException" and "configuration set" in text.lower()):
+            return Misconfigured(f"{code}: {text}")
+        if code == "MessageRejected" and _NOT_VERIFIED.search(text) and _from_not_verified(text, sender):
+            return Misconfigured(f"{code}: {text}")
         if code in _THROTTLED or status == 429:
             return Deferred(f"{code}: {text}")
         if code in _PAUSED:
@@ -61,6 +88,8 @@ def classify(exc: BaseException, recipients: list[str] | None = None) -> RampErr
             return Deferred("; ".join(f"{c} {m}" for c, m in codes.values()))
         unknown = [a for a, (c, m) in codes.items() if c == 550 and _UNKNOWN_USER.search(m)]
         return Permanent("; ".join(f"{c} {m}" for c, m in codes.values()), unknown)
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return Misconfigured(f"SES SMTP refused the credentials: {exc.smtp_code} {exc.smtp_error!r}")
     if isinstance(exc, smtplib.SMTPResponseException):
         code = exc.smtp_code
         text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)

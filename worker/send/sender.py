@@ -22,7 +22,7 @@ from ses_ramp.producers.errors import InvalidMessage
 from ses_ramp.producers.message import Message, normalise_address
 from ses_ramp.worker.budget.store import Budget, Decision, Gate
 from ses_ramp.worker.send.deferrals import DeferralStore
-from ses_ramp.worker.send.errors import Deferred, Paused, Permanent, QuotaExhausted, Unconfirmed
+from ses_ramp.worker.send.errors import Deferred, Misconfigured, Paused, Permanent, QuotaExhausted, Unconfirmed
 from ses_ramp.worker.send.outcomes import classify
 from ses_ramp.worker.send.transports.base import Transport
 
@@ -114,7 +114,7 @@ class Sender:
         except NotNow as not_now:
             return self._not_now(not_now.decision, wire, attempt)
         except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes unbooked
-            error = classify(exc, message.recipients)
+            error = classify(exc, message.recipients, message.from_address)
             if not claimed:  # failed before reaching SES: nothing reserved, nothing ambiguous
                 error = Permanent(str(error)) if isinstance(error, Unconfirmed) else error
             return self._failed(error, message, wire, attempt, claimed[0] if claimed else "", token)
@@ -171,6 +171,12 @@ class Sender:
             refund("waiting")
             self.deferrals.defer(wire, attempt, 900, "ses-quota", detail)
             return Outcome("waiting", detail=detail)
+        if isinstance(error, Misconfigured):
+            # Nothing can go as configured: the fleet stops, the message waits, no attempt is spent.
+            refund("waiting")
+            self.pause_all(f"cannot send as configured: {detail}", by="ses-config")
+            self.deferrals.defer(wire, attempt, PAUSE_RECHECK_S, "paused:config", detail)
+            return Outcome("paused", detail=detail)
         if isinstance(error, Paused):
             refund("waiting")
             self.pause_all(f"SES answered: {detail}")
@@ -196,10 +202,10 @@ class Sender:
         """A receiver said "slow down": the adaptive rate backs off (see `rate.py`)."""
         self.budget.back_off()
 
-    def pause_all(self, reason: str) -> None:
+    def pause_all(self, reason: str, by: str = "ses") -> None:
         import json
 
-        entry = {"by": "ses", "reason": reason, "at_ms": self.budget.now_ms()}
+        entry = {"by": by, "reason": reason, "at_ms": self.budget.now_ms()}
         self.budget.client.hsetnx(self.budget.keys.pause, "all", json.dumps(entry))
 
     def _log(
