@@ -28,6 +28,8 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `send_event:<message id>`   | string | SES published a Send event for this message (reconciles unconfirmed)   |
 | `bad_events`                | list   | malformed SES events moved aside (newest first, capped)                |
 | `breaker`                   | hash   | breaker state: level, why, at_ms; probation snapshot                   |
+| `watermark`                 | zset   | `ramp events`' progress: newest_mail_ms (newest SES event handled),    |
+|                             |        | empty_at_ms (last time it found the queue empty), both ms (ZADD GT)    |
 | `lock:<name>`               | string | short-lived locks (day roll-over, quota refresh)                       |
 | `heartbeat:<role>:<host>`   | string | `ramp beat` / `ramp events` alive on host (expires; `ramp health`)     |
 
@@ -72,6 +74,7 @@ class Keys:
     events = property(lambda self: self.key("events"))
     bad_events = property(lambda self: self.key("bad_events"))
     breaker = property(lambda self: self.key("breaker"))
+    watermark = property(lambda self: self.key("watermark"))
 
     def send_event(self, message_id: str) -> str:
         return self.key(f"send_event:{message_id}")

@@ -9,26 +9,18 @@ import os
 _flag = os.environ.get("RAMP_TEST_REVOKED_FLAG")
 
 if _flag:
+    import io
+
     import botocore.session
     from botocore.awsrequest import AWSResponse
-
-    class _Raw:
-        def __init__(self, body: bytes) -> None:
-            self.body = body
-
-        def stream(self, **_):
-            yield self.body
-
-        def read(self, *_a, **_k):
-            body, self.body = self.body, b""
-            return body
+    from urllib3.response import HTTPResponse
 
     def _revoked(request, **_):
         if not os.path.exists(_flag):
             return None
         body = json.dumps({"message": "The security token included in the request is invalid."}).encode()
         headers = {"Content-Type": "application/json", "x-amzn-ErrorType": "UnrecognizedClientException"}
-        return AWSResponse(request.url, 403, headers, _Raw(body))
+        return AWSResponse(request.url, 403, headers, HTTPResponse(body=io.BytesIO(body), status=403, preload_content=False))
 
     _create_client = botocore.session.Session.create_client
 

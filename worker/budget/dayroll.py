@@ -101,6 +101,7 @@ def _next_day(budget: Any, old: dict[str, str], state: schedule.RampState, accou
         "cap": cap, "schedule_cap": schedule_cap,
         "reserve": math.floor(cap * share), "hour_allow": hour_allow, "hour_reserve": math.floor(hour_allow * share),
         "used": 0, "used_tx": 0, "used_bulk": 0, "sent": 0, "sent_tx": 0, "sent_bulk": 0, "deferred": 0, "failed": 0,
+        "unconfirmed": 0, "dropped": 0,
         "hour_idx": 0, "hour_used": 0, "hour_used_tx": 0,
         "acct_left": _account_left(account), "acct_used": 0, "cooled_down": int(cooled),
     }

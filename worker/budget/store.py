@@ -78,14 +78,14 @@ class Budget:
         return Decision(Gate(int(code)), int(wait_ms), _text(detail))
 
     def settle(self, outcome: str, kind: str, recipients: int, day: str, idempotency_key: str, ses_id: str = "",
-               token: str = "-") -> None:
+               token: str = "-", from_unconfirmed: bool = False) -> int:
         """`outcome` is sent, or deferred/failed/waiting (refund: SES never accepted the message).
         Settles only the claim `token` made, once, so a retried call cannot count twice."""
         k = self.keys
-        self.scripts.settle(
+        return int(self.scripts.settle(
             keys=[k.clock_offset_ms, k.day, k.idem(idempotency_key)],
-            args=[outcome, kind, recipients, day, ses_id, self.idem_ttl_s, token],
-        )
+            args=[outcome, kind, recipients, day, ses_id, self.idem_ttl_s, token, "1" if from_unconfirmed else "0"],
+        ))
 
     # -- adaptive rate (AIMD) --------------------------------------------------------------------
     def _aimd(self, mode: str) -> float:

@@ -12,8 +12,25 @@ from ses_ramp.worker.cli.common import cli, err, fail, open_runtime, out, runtim
 
 dead_cli = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Dead letters: messages that failed for good or ran out of attempts.")
 cli.add_typer(dead_cli, name="dead")
+unconfirmed_cli = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                              help="Sends SES may have (a worker died inside the call): resolved by Send events, or by you.")
+cli.add_typer(unconfirmed_cli, name="unconfirmed")
 suppress_cli = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The suppression list: addresses never mailed again.")
 cli.add_typer(suppress_cli, name="suppress")
+
+
+def show_list(entries: list, as_json: bool, noun: str, columns: tuple[str, ...], rows: list[tuple[str, ...]],
+              right: tuple[str, ...] = ()) -> None:
+    """A listing as JSON, as "no <noun>s", or as a table whose id column is never cut."""
+    if as_json:
+        print(json.dumps(entries))
+    elif not entries:
+        out.print(f"no {noun}s")
+    else:
+        table = render.table(*columns, title=f"{len(entries)} {noun}(s), oldest first", right=right, keep=("id",))
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
 
 
 @dead_cli.command("list")
@@ -22,19 +39,10 @@ def dead_list(as_json: bool = typer.Option(False, "--json")) -> None:
     from ses_ramp.worker.ops.dead import dead_entries
 
     entries = dead_entries(runtime_from_env())
-    if as_json:
-        print(json.dumps(entries))
-        return
-    if not entries:
-        out.print("no dead letters")
-        return
     # The id is what `ramp dead retry` takes: never wrapped or cut; the error wraps instead.
-    table = render.table("id", "kind", "tries", "error", title=f"{len(entries)} dead letter(s), oldest first",
-                         right=("tries",), keep=("id",))
-    for e in entries:
-        m = e["message"]
-        table.add_row(m.get("id", "?"), m.get("kind", "?"), str(e.get("attempts", "")), e.get("error", "")[:300])
-    out.print(table)
+    rows = [(e["message"].get("id", "?"), e["message"].get("kind", "?"), str(e.get("attempts", "")), e.get("error", "")[:300])
+            for e in entries]
+    show_list(entries, as_json, "dead letter", ("id", "kind", "tries", "error"), rows, right=("tries",))
 
 
 @dead_cli.command("retry")
@@ -94,3 +102,37 @@ def suppress_import(file: Path = typer.Argument(..., exists=True, dir_okay=False
 
     read, added = suppression.import_text(runtime_from_env(), file.read_text(errors="replace"))
     out.print(f"read {read} addresses, {added} newly suppressed")
+
+
+@unconfirmed_cli.command("list")
+def unconfirmed_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Unconfirmed sends, oldest first."""
+    from ses_ramp.worker.ops.unconfirmed import entries
+
+    runtime = runtime_from_env()
+    found = entries(runtime)
+    now_ms = runtime.budget.now_ms()
+    rows = [(e["id"], e["message"].get("kind", "?"), render.duration((now_ms - e["at_ms"]) / 1000), e.get("detail", "")[:200])
+            for e in found]
+    show_list(found, as_json, "unconfirmed send", ("id", "kind", "since", "why"), rows)
+
+
+@unconfirmed_cli.command("resend")
+def unconfirmed_resend(message_id: str) -> None:
+    """Send it again: you checked that SES never had it (its charge is refunded, the resend charges anew)."""
+    from ses_ramp.worker.ops.unconfirmed import decide
+
+    if not decide(runtime_from_env(), message_id, "resend"):
+        fail(f"no unconfirmed send {message_id}", 1)
+    out.print(f"resent {message_id}")
+
+
+@unconfirmed_cli.command("drop")
+def unconfirmed_drop(message_id: str) -> None:
+    """Close it without sending again (SES had it, or it is no longer wanted)."""
+    from ses_ramp.worker.ops.unconfirmed import decide
+
+    if not decide(runtime_from_env(), message_id, "dropped"):
+        fail(f"no unconfirmed send {message_id}", 1)
+    out.print(f"dropped {message_id}")
+

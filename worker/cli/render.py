@@ -74,7 +74,12 @@ def status_rows(st: dict[str, Any], now_ms: float) -> list[tuple[str, str]]:
         f"{q} {slot['count']:,}" + (f" (oldest {duration(slot['oldest_s'])})" if slot["count"] else "") for q, slot in held.items())))
     rows.append(("waiting", f"deferred {int(st['deferred']):,}, parked " + ", ".join(f"{q} {n:,}" for q, n in st["parked"].items())))
     rows.append(("dead letters", f"{int(st['dead']):,}"))
-    rows.append(("unconfirmed", f"{int(st['unconfirmed']):,}"))
+    rows.append(("unconfirmed", f"{int(st['unconfirmed']):,}" + (" (resent only once `ramp events` proves absence; "
+                                                                    "`ramp unconfirmed list`)" if int(st['unconfirmed']) else "")))
+    wm = st.get("events_watermark") or {}
+    rows.append(("SES events", "none handled yet" if not wm.get("newest_mail_ms") else
+                 f"newest from {local_time(wm['newest_mail_ms'])}, queue last empty "
+                 + (since(wm["empty_at_ms"], now_ms) if wm.get("empty_at_ms") else "never")))
     paused = st.get("paused") or {}
     if not paused:
         rows.append(("paused", "no"))

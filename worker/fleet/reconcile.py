@@ -1,38 +1,74 @@
-"""The unconfirmed-send reconciler: a SES Send event proves a send went; none after a delay proves it did not."""
+"""The unconfirmed-send reconciler: a SES Send event proves a send went; only the events watermark
+can prove one did not.
+
+An unconfirmed send (a worker died inside its SES call, an answer was lost) is resent only when
+`ramp events` has been live and caught up well past the claim: it found the SQS queue empty at a
+time at least `RAMP_UNCONFIRMED_RESEND_AFTER_S` after the claim (SES publishes a Send event within
+seconds; the margin covers its delays). When the consumer is down or behind, nothing proves the
+absence, so the send stays unconfirmed (counted in `ramp status` and the metrics) and an operator
+decides with `ramp unconfirmed list|resend ID|drop ID`.
+
+Counters: settle.lua keeps `used = sent + unconfirmed + dropped + claims in an SES call` for the day;
+a resolution moves the charge from `unconfirmed` to `sent`, a resend refunds it (the resend charges
+anew), a drop keeps it as `dropped`.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import structlog
 
 log = structlog.get_logger(logger_name="ses_ramp.housekeeping")
 
 
-def resolve_unconfirmed(runtime, resend_after_s: int, limit: int = 500) -> int:
-    """Settle sends a worker died inside: a Send event from SES proves it went (mark it sent); no
-    event after `resend_after_s` proves it did not (release its claim and send it again).
-    Each entry is claimed with HDEL first, so two workers never act on the same one."""
+def absence_proven(watermark: dict[str, int | None], claimed_at_ms: int, resend_after_s: int) -> bool:
+    """The events consumer found the queue empty long enough after the claim for a Send event to have come."""
+    empty_at = watermark.get("empty_at_ms")
+    return empty_at is not None and empty_at >= claimed_at_ms + resend_after_s * 1000
+
+
+def settle_unconfirmed(runtime: Any, mid: str, entry: dict[str, Any], outcome: str) -> None:
+    """Close one unconfirmed entry (already taken out of the hash): `sent` (SES had it), `resend`
+    (it never went: refund and send again) or `dropped` (an operator's call: never resent)."""
+    message = entry["message"]
+    claim = entry.get("claim")
+    key = (claim or {}).get("key") or message.get("idempotency_key") or mid
+    budget = runtime.budget
+    booked = 0
+    if claim:
+        settled = {"sent": "sent", "resend": "waiting", "dropped": "dropped"}[outcome]
+        booked = budget.settle(settled, claim["kind"], int(claim["n"]), claim["day"], key, ses_id="event" if outcome == "sent" else "",
+                               token=claim["token"], from_unconfirmed=True)
+    if not booked:  # an entry from before claims were kept, or a claim no longer on record: set it directly
+        if outcome == "resend":
+            runtime.client.delete(budget.keys.idem(key))
+        else:
+            runtime.client.set(budget.keys.idem(key), f"sent:{'event' if outcome == 'sent' else 'dropped'}", ex=budget.idem_ttl_s)
+    if outcome == "resend":
+        runtime.deferrals.defer(message, int(entry.get("attempt", 0)), 0, "resend: absence of a SES Send event proven")
+
+
+def resolve_unconfirmed(runtime: Any, resend_after_s: int, limit: int = 500) -> int:
+    """One pass over the unconfirmed sends. Each entry is taken with HDEL first, so two processes
+    never act on the same one. Returns how many were resolved or resent."""
+    from ses_ramp.worker.guards.events import EventStore
+
     k = runtime.budget.keys
-    now = runtime.budget.now_ms()
+    watermark = EventStore(runtime.client, k).watermark()
     resolved = 0
     for mid, raw in list(runtime.client.hscan_iter(k.unconfirmed, count=limit))[:limit]:
         entry = json.loads(raw)
         seen = runtime.client.exists(k.send_event(mid))
-        if not seen and now - entry["at_ms"] < resend_after_s * 1000:
-            continue
+        if not seen and not absence_proven(watermark, int(entry["at_ms"]), resend_after_s):
+            continue  # no proof either way: it stays unconfirmed
         if not runtime.client.hdel(k.unconfirmed, mid):
-            continue  # another worker took it
-        message = entry["message"]
-        idem = k.idem(message.get("idempotency_key") or mid)
+            continue  # another process took it
+        settle_unconfirmed(runtime, mid, entry, "sent" if seen else "resend")
         if seen:
-            runtime.client.set(idem, "sent:event", ex=runtime.budget.idem_ttl_s)
             log.info("unconfirmed_resolved", message_id=mid, outcome="sent")
         else:
-            runtime.client.delete(idem)
-            runtime.deferrals.defer(message, int(entry.get("attempt", 0)), 0, "resend: no SES Send event")
-            log.warning("unconfirmed_resent", message_id=mid, waited_s=resend_after_s)
+            log.warning("unconfirmed_resent", message_id=mid, watermark_empty_at_ms=watermark["empty_at_ms"])
         resolved += 1
     return resolved
-
-

@@ -134,6 +134,18 @@ class EventStore:
                 pipe.set(self.keys.send_event(mid), "1", ex=7 * 86400)
             pipe.execute()
 
+    def note_progress(self, newest_mail_ms: int | None, empty_at_ms: int | None) -> None:
+        """Advance the watermark (never back): the newest SES event handled, and when the queue was
+        last found empty. The reconciler resends an unconfirmed send only once these prove that its
+        Send event would have arrived by now (see `fleet/reconcile.py`)."""
+        marks = {name: ms for name, ms in (("newest_mail_ms", newest_mail_ms), ("empty_at_ms", empty_at_ms)) if ms}
+        if marks:
+            self.client.zadd(self.keys.watermark, marks, gt=True)
+
+    def watermark(self) -> dict[str, int | None]:
+        found = dict(self.client.zrange(self.keys.watermark, 0, -1, withscores=True))
+        return {name: (int(found[name]) if name in found else None) for name in ("newest_mail_ms", "empty_at_ms")}
+
     def windows(self, now_ms: int, since_ms: int = 0) -> dict[int, dict[str, int]]:
         """Totals per window: {300: {"sends": .., ...}, 86400: {...}}, counting only buckets that
         start at or after `since_ms` (an operator's resume wipes the slate). Prunes expired buckets."""
@@ -151,6 +163,16 @@ class EventStore:
         if stale:
             self.client.hdel(self.keys.events, *stale)
         return totals
+
+
+def mail_ms(event: dict[str, Any]) -> int:
+    """When SES accepted the message an event is about (`mail.timestamp`), epoch ms; 0 if unreadable."""
+    from datetime import datetime
+
+    try:
+        return int(datetime.fromisoformat(str(event["mail"]["timestamp"]).replace("Z", "+00:00")).timestamp() * 1000)
+    except (KeyError, TypeError, ValueError):
+        return 0
 
 
 def rates(totals: dict[str, int]) -> dict[str, float]:
@@ -192,10 +214,13 @@ class EventsConsumer:
             WaitTimeSeconds=self.settings.events_wait_s if wait_s is None else wait_s,
         ).get("Messages", [])
         done = []
+        newest_ms = 0
         try:
             for msg in got:
                 try:
-                    fx = effects_of(parse_event(msg["Body"]))
+                    event = parse_event(msg["Body"])
+                    fx = effects_of(event)
+                    newest_ms = max(newest_ms, mail_ms(event))
                 except MalformedEvent as exc:
                     self._move_aside(msg, str(exc))
                 else:
@@ -211,6 +236,8 @@ class EventsConsumer:
                     QueueUrl=self.queue_url,
                     Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
                 )
+        # The watermark moves only after the effects are stored: it may lag, never lead.
+        self.store.note_progress(newest_ms or None, None if got else self.runtime.budget.now_ms())
         if got:
             self.breaker.evaluate()
         return len(done)

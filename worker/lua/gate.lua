@@ -17,7 +17,8 @@
 --   0 GO         reserved; detail = day date
 --   1 NO_DAY     no budget open for now (first call of a day): roll the day, then call again
 --   2 PAUSED     kind or all paused; detail = which
---   3 DUPLICATE  idempotency record exists; detail = its value (inflight:<ms> | sent:<ses id>)
+--   3 DUPLICATE  idempotency record exists; detail = its value (inflight:<ms>:<token> |
+--                unconfirmed:<ms>:<token> | sent:<ses id>)
 --   4 RATE       rate limit; wait_ms until the next slot
 --   5 HOUR       hourly pacing allowance used; wait_ms until the next hour
 --   6 DAY        daily cap (or the bulk share of it) used; wait_ms until the day ends

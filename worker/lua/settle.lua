@@ -2,20 +2,40 @@
 -- KEYS[1]  clock_offset_ms  string
 -- KEYS[2]  day              hash
 -- KEYS[3]  idem             string this message's idempotency record
--- ARGV[1]  outcome          "sent" | "deferred" | "failed" | "waiting" (the last three refund)
+-- ARGV[1]  outcome          "sent" | "deferred" | "failed" | "waiting" (these three refund) |
+--                            "unconfirmed" (SES may have it: the charge stays, counted as unconfirmed) |
+--                            "dropped" (an operator closed an unconfirmed send: never resent, charge kept)
 -- ARGV[2]  kind             "transactional" | "bulk"
 -- ARGV[3]  n                recipients charged by gate.lua
 -- ARGV[4]  date             the day gate.lua reserved on (refunds only touch that day)
 -- ARGV[5]  ses_id           SES message id (sent only)
 -- ARGV[6]  idem_ttl_s       how long a "sent" record is kept, seconds
 -- ARGV[7]  token            the claim token gate.lua stored: only that claim is settled, once
+-- ARGV[8]  from_unconfirmed "1" when this settles a send recorded as unconfirmed (its count goes down)
 -- Returns  1 when booked, 0 when there was nothing to settle (a retried call already did it)
+-- The day's counters keep: used = sent + unconfirmed + dropped + claims still in an SES call.
 local outcome, kind, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local tx = (kind == 'transactional')
 local same_day = (redis.call('HGET', KEYS[2], 'date') == ARGV[4])
 local idem = redis.call('GET', KEYS[3]) or ''
-local claimed = (string.match(idem, '^inflight:%d+:(.+)$') == ARGV[7])
+-- The record is inflight:<ms>:<token> while SES is called, unconfirmed:<ms>:<token> once parked as unconfirmed.
+local state, token = string.match(idem, '^(%a+):%d+:(.+)$')
+local claimed = (token == ARGV[7]) and (state == 'inflight' or state == 'unconfirmed')
 if not claimed then return 0 end
+if outcome == 'unconfirmed' then
+  if state == 'unconfirmed' then return 0 end  -- counted once, however often it is parked again
+  redis.call('SET', KEYS[3], 'unconfirmed' .. string.sub(idem, 9), 'KEEPTTL')
+  if same_day then redis.call('HINCRBY', KEYS[2], 'unconfirmed', n) end
+  return 1
+end
+if same_day and ARGV[8] == '1' and state == 'unconfirmed' then
+  redis.call('HINCRBY', KEYS[2], 'unconfirmed', -n)
+end
+if outcome == 'dropped' then
+  redis.call('SET', KEYS[3], 'sent:dropped', 'EX', tonumber(ARGV[6]))
+  if same_day then redis.call('HINCRBY', KEYS[2], 'dropped', n) end
+  return 1
+end
 if outcome == 'sent' then
   redis.call('SET', KEYS[3], 'sent:' .. ARGV[5], 'EX', tonumber(ARGV[6]))
   if same_day then

@@ -53,6 +53,9 @@ def collect(runtime) -> dict[str, Any]:
     data["alarm_state"] = breaker.pop("alarm_state", None)
     data["breaker"] = breaker
     data["suppressed"] = runtime.client.scard(k.suppressed)
+    from ses_ramp.worker.guards.events import EventStore
+
+    data["events_watermark"] = EventStore(runtime.client, k).watermark()
     data["bad_events"] = runtime.client.llen(k.bad_events)
     since = probation_since_ms(runtime)
     data["probation"] = since is not None

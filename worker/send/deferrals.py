@@ -65,8 +65,9 @@ class DeferralStore:
         entry = {"message": message, "attempts": attempt, "error": error, "at_ms": now_ms}
         self.client.hset(self.keys.dead, message["id"], json.dumps(entry))
 
-    def unconfirmed(self, message: dict[str, Any], detail: str, now_ms: int) -> None:
-        entry = {"message": message, "detail": detail, "at_ms": now_ms}
+    def unconfirmed(self, message: dict[str, Any], detail: str, now_ms: int, claim: dict[str, Any] | None = None) -> None:
+        """`claim`: kind, n, day, key and token of the charge SES may have used (settled later)."""
+        entry = {"message": message, "detail": detail, "at_ms": now_ms, **({"claim": claim} if claim else {})}
         self.client.hset(self.keys.unconfirmed, message["id"], json.dumps(entry))
 
     def counts(self) -> dict[str, int]:

@@ -20,7 +20,7 @@ import structlog
 from ses_ramp.config import Settings
 from ses_ramp.producers.errors import InvalidMessage
 from ses_ramp.producers.message import Message, normalise_address
-from ses_ramp.worker.budget.store import Budget, Decision, Gate
+from ses_ramp.worker.budget.store import Budget, Decision, Gate, day_window
 from ses_ramp.worker.send.deferrals import DeferralStore
 from ses_ramp.worker.send.errors import Deferred, Misconfigured, Paused, Permanent, QuotaExhausted, Unconfirmed
 from ses_ramp.worker.send.outcomes import classify
@@ -112,7 +112,7 @@ class Sender:
             ses_id = self.transport.send(message, claim)
             self.metrics.ses_call(time.perf_counter() - call_started)
         except NotNow as not_now:
-            return self._not_now(not_now.decision, wire, attempt)
+            return self._not_now(not_now.decision, message, wire, attempt)
         except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes unbooked
             error = classify(exc, message.recipients, message.from_address)
             if not claimed:  # failed before reaching SES: nothing reserved, nothing ambiguous
@@ -134,18 +134,22 @@ class Sender:
                 return decision
         return decision
 
-    def _not_now(self, decision: Decision, wire: dict[str, Any], attempt: int) -> Outcome:
+    def _not_now(self, decision: Decision, message: Message, wire: dict[str, Any], attempt: int) -> Outcome:
         if decision.code == Gate.DUPLICATE:
             state, _, value = decision.detail.partition(":")
             if state == "sent":
                 return Outcome("duplicate", ses_id=value, detail="already accepted by SES")
+            if state == "unconfirmed":
+                return Outcome("unconfirmed", detail="already unconfirmed: waiting for SES's Send event or an operator")
             age_s = (self.budget.now_ms() - int(value.split(":")[0] or 0)) / 1000
             grace_s = 2 * self.settings.ses_timeout_s + 5  # no live SES call outlasts its timeouts
             if age_s < grace_s:
                 # Another delivery of this message may still be inside its SES call: look again later.
                 self.deferrals.defer(wire, attempt, grace_s - age_s + 1, "inflight elsewhere")
                 return Outcome("waiting", detail="inflight elsewhere")
-            self.deferrals.unconfirmed(wire, "a worker died during the SES call; not resent", self.budget.now_ms())
+            claim_ms, _, token = value.partition(":")
+            day = day_window(int(claim_ms or 0), self.settings.day_timezone)[0].isoformat()
+            self._keep_unconfirmed(message, wire, "a worker died during the SES call; not resent", day, token)
             return Outcome("unconfirmed", detail="inflight record without a result")
         if decision.code == Gate.PAUSED:
             self.deferrals.defer(wire, attempt, PAUSE_RECHECK_S, f"paused:{decision.detail}")
@@ -164,8 +168,8 @@ class Sender:
                 self.budget.settle(outcome, kind, n, day, key, token=token)
 
         if isinstance(error, Unconfirmed):
-            # Keep the idempotency record and the charge: SES may have it. Never resent automatically.
-            self.deferrals.unconfirmed(wire, detail, self.budget.now_ms())
+            # Keep the idempotency record and the charge: SES may have it. Never resent blindly.
+            self._keep_unconfirmed(message, wire, detail, day, token)
             return Outcome("unconfirmed", detail=detail)
         if isinstance(error, QuotaExhausted):
             refund("waiting")
@@ -197,6 +201,15 @@ class Sender:
             self.budget.client.sadd(self.budget.keys.suppressed, *map(normalise_address, error.unknown_recipients))
         self.deferrals.dead_letter(wire, attempt + 1, detail, self.budget.now_ms())
         return Outcome("dead", detail=detail)
+
+    def _keep_unconfirmed(self, message: Message, wire: dict[str, Any], detail: str, day: str, token: str) -> None:
+        """Park the message as unconfirmed with its claim (day, token), which the reconciler or an
+        operator settles later, and count it on the claim's day (used = sent + unconfirmed + ...)."""
+        kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
+        claim = {"kind": kind, "n": n, "day": day, "key": key, "token": token}
+        self.deferrals.unconfirmed(wire, detail, self.budget.now_ms(), claim)
+        if day:
+            self.budget.settle("unconfirmed", kind, n, day, key, token=token)
 
     def on_deferral(self) -> None:
         """A receiver said "slow down": the adaptive rate backs off (see `rate.py`)."""
