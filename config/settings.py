@@ -79,7 +79,8 @@ class Settings(BaseSettings):
     alarm_name: str = Field("ses-ramp-bounce-rate", min_length=1, description="CloudWatch alarm on Reputation.BounceRate.")
     dedicated_ip_pool: str = Field("ses-ramp-pool", min_length=1, description="SES dedicated IP pool name.")
     unconfirmed_resend_after_s: int = Field(
-        900, ge=10, description="An unconfirmed send with no SES Send event after this long is sent again."
+        900, ge=10, description="An unconfirmed send is sent again only when `ramp events` found its queue empty at least "
+        "this long after the claim, with no Send event for it."
     )
     configuration_set: str = Field(
         "ses-ramp", min_length=1, description="ConfigurationSetName on every send: routes to the dedicated IP pool."
