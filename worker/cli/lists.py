@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
@@ -19,7 +20,7 @@ suppress_cli = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Th
 cli.add_typer(suppress_cli, name="suppress")
 
 
-def show_list(entries: list, as_json: bool, noun: str, columns: tuple[str, ...], rows: list[tuple[str, ...]],
+def show_list(entries: list, as_json: bool, noun: str, columns: tuple[str, ...], rows: Sequence[Sequence[str]],
               right: tuple[str, ...] = ()) -> None:
     """A listing as JSON, as "no <noun>s", or as a table whose id column is never cut."""
     if as_json:
