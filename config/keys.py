@@ -25,6 +25,7 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `suppressed`                | set    | normalised addresses that must never be mailed again                   |
 | `unsubscribed:<list>`       | set    | addresses that unsubscribed from one list (bulk to it is refused)      |
 | `events`                    | hash   | rolling event counters: `<metric>:<window>:<bucket start s>` -> count  |
+| `sendday:<date>`            | hash   | SES events by the local day their message was sent: metric -> count    |
 | `send_event:<message id>`   | string | SES published a Send event for this message (reconciles unconfirmed)   |
 | `bad_events`                | list   | malformed SES events moved aside (newest first, capped)                |
 | `breaker`                   | hash   | breaker state: level, why, at_ms; probation snapshot                   |
@@ -84,6 +85,10 @@ class Keys:
 
     def parked(self, kind: str) -> str:
         return self.key(f"parked:{kind}")
+
+    def sendday(self, day: str) -> str:
+        """SES events counted by the day their message was sent (see `guards/cohorts.py`)."""
+        return self.key(f"sendday:{day}")
 
     def unsubscribed(self, list_id: str) -> str:
         """Addresses that unsubscribed from one list (one-click, or SES's list management)."""

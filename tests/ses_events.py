@@ -8,8 +8,8 @@ import uuid
 from datetime import UTC, datetime
 
 
-def _mail(message_id: str, destination: list[str], tags: dict[str, list[str]] | None = None) -> dict:
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _mail(message_id: str, destination: list[str], tags: dict[str, list[str]] | None = None, sent_at: datetime | None = None) -> dict:
+    now = (sent_at or datetime.now(UTC)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return {
         "timestamp": now,
         "source": "sender@example.com",
@@ -26,7 +26,7 @@ def send(message_id: str, destination: list[str]) -> dict:
     return {"eventType": "Send", "mail": _mail(message_id, destination, {"message_id": [message_id]}), "send": {}}
 
 
-def bounce(address: str, permanent: bool = True) -> dict:
+def bounce(address: str, permanent: bool = True, sent_at: datetime | None = None) -> dict:
     return {
         "eventType": "Bounce",
         "bounce": {
@@ -38,7 +38,7 @@ def bounce(address: str, permanent: bool = True) -> dict:
             "timestamp": "2026-11-27T12:00:00.000Z",
             "reportingMTA": "dsn; mta.example.com",
         },
-        "mail": _mail("x", [address]),
+        "mail": _mail("x", [address], sent_at=sent_at),
     }
 
 
@@ -51,12 +51,12 @@ def complaint(address: str) -> dict:
     }
 
 
-def delivery_delay(address: str) -> dict:
+def delivery_delay(address: str, delay_type: str = "TransientCommunicationFailure", sent_at: datetime | None = None) -> dict:
     return {
         "eventType": "DeliveryDelay",
-        "deliveryDelay": {"timestamp": "2026-11-27T12:00:00.000Z", "delayType": "TransientCommunicationFailure",
+        "deliveryDelay": {"timestamp": "2026-11-27T12:00:00.000Z", "delayType": delay_type,
                           "expirationTime": "2026-11-28T12:00:00.000Z", "delayedRecipients": [{"emailAddress": address, "status": "4.4.1"}]},
-        "mail": _mail("x", [address]),
+        "mail": _mail("x", [address], sent_at=sent_at),
     }
 
 

@@ -176,3 +176,25 @@ def test_ses_subscription_events_feed_list_scoped_suppression(events_setup, runt
         p.close()
     assert runtime.client.scard(runtime.budget.keys.suppressed) == 0  # never the global list
 
+
+
+def test_events_count_on_the_day_their_message_was_sent(events_setup, runtime):
+    """A bounce that arrives after midnight belongs to yesterday's sends; delays are kept by type, and
+    only reputation-type delays count as such (a full mailbox is not the IP's reputation)."""
+    from datetime import UTC
+
+    from ses_ramp.worker.guards import cohorts
+
+    _, _, _, feed, drain, _, _, _ = events_setup
+    now = datetime.now(UTC)
+    yesterday = now - timedelta(days=1)
+    feed(ev.sns(ev.bounce("late@example.com", sent_at=yesterday)),
+         ev.sns(ev.delivery_delay("slow@example.com", "TransientCommunicationFailure", sent_at=yesterday)),
+         ev.sns(ev.delivery_delay("full@example.com", "MailboxFull", sent_at=now)),
+         ev.sns(ev.delivery_delay("blocked@example.com", "IPFailure", sent_at=now)))
+    drain()
+    k = runtime.budget.keys
+    old = cohorts.read(runtime.client, k, cohorts.send_day(int(yesterday.timestamp() * 1000), "UTC"))
+    new = cohorts.read(runtime.client, k, cohorts.send_day(int(now.timestamp() * 1000), "UTC"))
+    assert old["hard_bounces"] == 1 and old["delays"] == 1 and old["reputation_delays"] == 1
+    assert new["delays"] == 2 and new["reputation_delays"] == 1 and new["delay:MailboxFull"] == 1 and new["hard_bounces"] == 0

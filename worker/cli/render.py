@@ -97,6 +97,9 @@ def status_rows(st: dict[str, Any], now_ms: float) -> list[tuple[str, str]]:
     if t:
         rows.append(("  levels", f"warn {t['bounce_warn']:.2%} / {t['complaint_warn']:.3%}, "
                                  f"trip {t['bounce_trip']:.2%} / {t['complaint_trip']:.3%}"))
+    for day, c in (st.get("send_days") or {}).items():
+        rows.append((f"events of {day}'s sends", f"{c['sends']:,} sends, {c['deliveries']:,} delivered, {c['delays']:,} delayed "
+                     f"({c['reputation_delays']:,} reputation), {c['hard_bounces']:,} bounced, {c['complaints']:,} complaints"))
     rows.append(("CloudWatch alarm", st.get("alarm_state") or "not read yet"))
     rows.append(("suppressed addresses", f"{int(st['suppressed']):,}"))
     rows.append(("malformed SES events", f"{int(st['bad_events']):,}"))

@@ -21,6 +21,7 @@ from ses_ramp.config import Settings
 from ses_ramp.config.keys import Keys
 from ses_ramp.producers.message import normalise_address
 from ses_ramp.worker.fleet.heartbeat import Heartbeat
+from ses_ramp.worker.guards import cohorts
 
 log = structlog.get_logger(logger_name="ses_ramp.events")
 
@@ -44,6 +45,8 @@ class Effects:
     send_ids: list[str] = field(default_factory=list)
     deferral: bool = False
     unsubscribe: list[tuple[str, str]] = field(default_factory=list)  # (list, address): SES list management opt-outs
+    mail_ms: int = 0  # when SES accepted the message: the event counts on that send day
+    delay_type: str | None = None
 
 
 def parse_event(body: str) -> dict[str, Any]:
@@ -67,7 +70,7 @@ def parse_event(body: str) -> dict[str, Any]:
 
 def effects_of(event: dict[str, Any]) -> Effects:
     kind, mail = event["eventType"], event["mail"]
-    fx = Effects()
+    fx = Effects(mail_ms=mail_ms(event))
     try:
         if kind == "Send":
             fx.counts["sends"] = max(1, len(mail.get("destination") or []))
@@ -103,6 +106,7 @@ def effects_of(event: dict[str, Any]) -> Effects:
             fx.unsubscribe.extend((list_id, a) for list_id in lists for a in addresses)
         elif kind == "DeliveryDelay":
             fx.counts["delays"] = len(event["deliveryDelay"].get("delayedRecipients") or []) or 1
+            fx.delay_type = str(event["deliveryDelay"].get("delayType") or "Undetermined")
             fx.deferral = True
     except (KeyError, TypeError, AttributeError) as exc:
         raise MalformedEvent(f"{kind} event missing {exc}") from None
@@ -112,9 +116,10 @@ def effects_of(event: dict[str, Any]) -> Effects:
 class EventStore:
     """Rolling counters in one Redis hash, bucketed per window (see config/keys.py)."""
 
-    def __init__(self, client, keys: Keys) -> None:
+    def __init__(self, client, keys: Keys, day_timezone: str = "UTC") -> None:
         self.client = client
         self.keys = keys
+        self.day_timezone = day_timezone
 
     def record(self, fx: Effects, now_ms: int) -> None:
         now_s = now_ms // 1000
@@ -126,6 +131,7 @@ class EventStore:
                     # Today's counters are what the day's close judges (advance, hold, step back).
                     # An event that arrives after midnight counts for the day it arrived.
                     pipe.hincrby(self.keys.day, DAY_FIELDS[metric], n)
+            cohorts.count(pipe, self.keys, fx.counts, fx.delay_type, fx.mail_ms, self.day_timezone)
             if fx.suppress:
                 pipe.sadd(self.keys.suppressed, *(normalise_address(a) for a in fx.suppress))
             for list_id, address in fx.unsubscribe:
@@ -197,7 +203,7 @@ class EventsConsumer:
         self.runtime = runtime
         self.breaker = breaker
         self.sqs = sqs or aws_client(settings, "sqs")
-        self.store = EventStore(runtime.client, runtime.budget.keys)
+        self.store = EventStore(runtime.client, runtime.budget.keys, settings.day_timezone)
         self._queue_url: str | None = None
         self.heartbeat: Heartbeat | None = None  # set by `ramp events`: refreshed after each successful poll
 

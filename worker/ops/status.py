@@ -56,6 +56,12 @@ def collect(runtime) -> dict[str, Any]:
     from ses_ramp.worker.guards.events import EventStore
 
     data["events_watermark"] = EventStore(runtime.client, k).watermark()
+    from datetime import date, timedelta
+
+    from ses_ramp.worker.guards import cohorts
+
+    today = date.fromisoformat(data["date"])
+    data["send_days"] = {d.isoformat(): cohorts.read(runtime.client, k, d.isoformat()) for d in (today, today - timedelta(days=1))}
     data["bad_events"] = runtime.client.llen(k.bad_events)
     since = probation_since_ms(runtime)
     data["probation"] = since is not None

@@ -1,0 +1,46 @@
+"""SES events counted by the day the message was sent (its `mail.timestamp`, in RAMP_DAY_TIMEZONE), not
+the day the event arrived: a bounce that arrives after midnight belongs to the cohort it came from.
+
+One hash per send day (`sendday:<date>`), recipients per metric: sends, deliveries, delays by
+`delayType` (`delay:<type>`), hard and soft bounces, complaints, rejects. Kept 40 days.
+
+Which delays speak of the IP's reputation: `IPFailure` (the receiver refused or blocklisted the IP),
+`SpamDetected`, and `TransientCommunicationFailure` (the receiver's 421s, the "slow down" of a warm-up).
+`MailboxFull`, `RecipientServerError` and SES's own `InternalFailure` are not the sender's reputation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ses_ramp.config.keys import Keys
+from ses_ramp.producers.redis_client import text_hash
+
+REPUTATION_DELAYS = ("IPFailure", "SpamDetected", "TransientCommunicationFailure")
+KEEP_S = 40 * 86400
+
+
+def send_day(mail_ms: int, zone: str) -> str:
+    return datetime.fromtimestamp(mail_ms / 1000, ZoneInfo(zone)).date().isoformat()
+
+
+def count(pipe: Any, keys: Keys, counts: dict[str, int], delay_type: str | None, mail_ms: int, zone: str) -> None:
+    """Queue the increments of one event on its send day's hash (no-op without a readable timestamp)."""
+    if not mail_ms:
+        return
+    key = keys.sendday(send_day(mail_ms, zone))
+    for metric, n in counts.items():
+        pipe.hincrby(key, metric, n)
+        if metric == "delays" and delay_type:
+            pipe.hincrby(key, f"delay:{delay_type}", n)
+    pipe.expire(key, KEEP_S)
+
+
+def read(client: Any, keys: Keys, day: str) -> dict[str, int]:
+    raw = {k: int(v) for k, v in text_hash(client.hgetall(keys.sendday(day))).items()}
+    out = {m: raw.get(m, 0) for m in ("sends", "deliveries", "delays", "hard_bounces", "soft_bounces", "complaints", "rejects")}
+    out["reputation_delays"] = sum(raw.get(f"delay:{t}", 0) for t in REPUTATION_DELAYS)
+    out.update({k: v for k, v in raw.items() if k.startswith("delay:")})
+    return out
