@@ -61,9 +61,10 @@ class Producer:
     def prepare_many(self, items: Iterable[Message | dict[str, Any]]) -> list[Message]:
         """Validate every item; one Redis round trip checks all recipients against suppression."""
         messages = [self._validate(item) for item in items]
-        hits = self._suppressed([a for m in messages for a in m.recipients])
+        hits, unsubscribed = self._lookups(messages)
         messages = [self._without_suppressed(m, hits) for m in messages] if hits else messages
-        self._refuse_unsubscribed(messages)
+        if unsubscribed:
+            raise unsubscribed[min(unsubscribed)]
         return messages
 
     def _validate(self, data: Message | dict[str, Any]) -> Message:
@@ -97,37 +98,24 @@ class Producer:
             raise InvalidMessage("list", "one-click unsubscribe needs RAMP_UNSUBSCRIBE_BASE_URL and RAMP_UNSUBSCRIBE_SECRET "
                                          "(or give the message its own List-Unsubscribe and List-Unsubscribe-Post headers)")
 
-    def _refuse_unsubscribed(self, messages: list[Message]) -> None:
-        """A bulk message to someone who unsubscribed from its list is refused."""
-        errors = self._unsubscribed_errors(messages)
-        if errors:
-            raise errors[min(errors)]
-
-    def _unsubscribed_errors(self, messages: list[Message]) -> dict[int, Unsubscribed]:
-        """Index -> refusal for each bulk message whose recipient left its list (one round trip for all)."""
-        from ses_ramp.producers.suppression import unsubscribed_among
+    def _lookups(self, messages: list[Message]) -> tuple[set[str], dict[int, Unsubscribed]]:
+        """The recipients on the global suppression list, and index -> refusal for each bulk message
+        whose recipient unsubscribed from its list: one Redis round trip for the whole batch."""
+        from ses_ramp.producers.suppression import suppression_state
         from ses_ramp.producers.unsubscribe import suppression_lists
 
         wanted = [(i, list_id, m.recipients) for i, m in enumerate(messages) if m.kind is Kind.bulk for list_id in suppression_lists(m)]
-        if not wanted:
-            return {}
         try:
-            found = unsubscribed_among(self._redis_client(), self.settings, [(list_id, rcpts) for _, list_id, rcpts in wanted])
+            hits, found = suppression_state(self._redis_client(), self.settings, [a for m in messages for a in m.recipients],
+                                            [(list_id, rcpts) for _, list_id, rcpts in wanted])
         except RedisError as exc:
-            raise QueueUnavailable(mask_url(self.settings.effective_redis_url), exc, describe_redis_error(exc, self.settings.effective_redis_url)) from None
-        errors: dict[int, Unsubscribed] = {}
-        for (i, list_id, _), hits in zip(wanted, found):
-            if hits and i not in errors:
-                errors[i] = Unsubscribed(list_id, sorted(hits))
-        return errors
-
-    def _suppressed(self, addresses: list[str]) -> set[str]:
-        from ses_ramp.producers.suppression import suppressed_among
-
-        try:
-            return suppressed_among(self._redis_client(), self.settings, addresses)
-        except RedisError as exc:
-            raise QueueUnavailable(mask_url(self.settings.effective_redis_url), exc, describe_redis_error(exc, self.settings.effective_redis_url)) from None
+            raise QueueUnavailable(mask_url(self.settings.effective_redis_url), exc,
+                                   describe_redis_error(exc, self.settings.effective_redis_url)) from None
+        refused: dict[int, Unsubscribed] = {}
+        for (i, list_id, _), unsub in zip(wanted, found):
+            if unsub and i not in refused:
+                refused[i] = Unsubscribed(list_id, sorted(unsub))
+        return hits, refused
 
     def _without_suppressed(self, message: Message, hits: set[str]) -> Message:
         hits = hits & {normalise_address(a) for a in message.recipients}
@@ -177,17 +165,15 @@ class Producer:
                 out.append(self._validate(item))
             except InvalidMessage as exc:
                 out.append(exc)
-        valid = [m for m in out if isinstance(m, Message)]
-        hits = self._suppressed([a for m in valid for a in m.recipients])
-        for i, m in enumerate(out):
-            if isinstance(m, Message) and hits:
-                try:
-                    out[i] = self._without_suppressed(m, hits)
-                except InvalidMessage as exc:
-                    out[i] = exc
         ready = [(i, m) for i, m in enumerate(out) if isinstance(m, Message)]
-        for j, error in self._unsubscribed_errors([m for _, m in ready]).items():
-            out[ready[j][0]] = error
+        hits, unsubscribed = self._lookups([m for _, m in ready])
+        for j, (i, m) in enumerate(ready):
+            try:
+                if j in unsubscribed:
+                    raise unsubscribed[j]
+                out[i] = self._without_suppressed(m, hits) if hits else m
+            except InvalidMessage as exc:
+                out[i] = exc
         return out
 
     def publish_many(self, messages: list[Message]) -> list[Receipt]:

@@ -1,4 +1,5 @@
-"""The suppression list as producers see it: one Redis set of normalised addresses."""
+"""Suppression as producers see it: the global set of addresses never mailed again, and one set per list of
+addresses that unsubscribed from it; both read in one pipelined round trip per batch."""
 
 from __future__ import annotations
 
@@ -11,23 +12,21 @@ from ses_ramp.config.keys import Keys
 from ses_ramp.producers.message import normalise_address
 
 
-def suppressed_among(client: redis.Redis, settings: Settings, addresses: Iterable[str]) -> set[str]:
-    """The normalised addresses of `addresses` that are suppressed (one SMISMEMBER round trip)."""
-    normalised = [normalise_address(a) for a in addresses]
-    if not normalised:
-        return set()
-    flags = client.smismember(Keys(settings.key_prefix).suppressed, normalised)
-    return {a for a, hit in zip(normalised, flags) if hit}
-
-
-def unsubscribed_among(client: redis.Redis, settings: Settings, wanted: list[tuple[str, list[str]]]) -> list[set[str]]:
-    """For each (list, addresses) of `wanted`, the normalised addresses that unsubscribed from that
-    list; one pipelined round trip for all of them."""
+def suppression_state(client: redis.Redis, settings: Settings, addresses: Iterable[str],
+                      by_list: list[tuple[str, list[str]]]) -> tuple[set[str], list[set[str]]]:
+    """One pipelined round trip: the normalised `addresses` on the global suppression list, and for
+    each (list, addresses) of `by_list` those that unsubscribed from that list."""
     keys = Keys(settings.key_prefix)
-    asks = [(list_id, [normalise_address(a) for a in addresses]) for list_id, addresses in wanted]
+    normalised = [normalise_address(a) for a in addresses]
+    asks = [(list_id, [normalise_address(a) for a in rcpts]) for list_id, rcpts in by_list]
+    if not normalised and not asks:
+        return set(), []
     with client.pipeline(transaction=False) as pipe:
-        for list_id, normalised in asks:
-            pipe.smismember(keys.unsubscribed(list_id), normalised)
-        answers = pipe.execute() if asks else []
-    return [{a for a, hit in zip(normalised, flags) if hit} for (_, normalised), flags in zip(asks, answers)]
-
+        if normalised:
+            pipe.smismember(keys.suppressed, normalised)
+        for list_id, rcpts in asks:
+            pipe.smismember(keys.unsubscribed(list_id), rcpts)
+        answers = pipe.execute()
+    global_flags = answers.pop(0) if normalised else []
+    suppressed = {a for a, hit in zip(normalised, global_flags) if hit}
+    return suppressed, [{a for a, hit in zip(rcpts, flags) if hit} for (_, rcpts), flags in zip(asks, answers)]
