@@ -284,11 +284,16 @@ class EventsConsumer:
                 break
 
 
-def run_events(settings: Settings, runtime, stop: threading.Event) -> None:
-    """`ramp events`: consume until `stop`, with the heartbeat `ramp health events` reads."""
+def _consumer(settings: Settings, runtime) -> EventsConsumer:
+    """The consumer `ramp events` runs: SQS in, with the breaker watching the CloudWatch alarm."""
     from ses_ramp.worker.guards.breaker import Breaker
 
-    consumer = EventsConsumer(settings, runtime, Breaker(settings, runtime, cloudwatch=aws_client(settings, "cloudwatch")))
+    return EventsConsumer(settings, runtime, Breaker(settings, runtime, cloudwatch=aws_client(settings, "cloudwatch")))
+
+
+def run_events(settings: Settings, runtime, stop: threading.Event) -> None:
+    """`ramp events`: consume until `stop`, with the heartbeat `ramp health events` reads."""
+    consumer = _consumer(settings, runtime)
     # Refreshed after every poll; a poll waits up to RAMP_EVENTS_WAIT_S, so the key outlives a few.
     heartbeat = consumer.heartbeat = Heartbeat(runtime.client, runtime.budget.keys, "events", ttl_s=3 * settings.events_wait_s + 30)
     try:
@@ -299,8 +304,4 @@ def run_events(settings: Settings, runtime, stop: threading.Event) -> None:
 
 def poll_events_once(settings: Settings, runtime) -> int:
     """`ramp events --once`: one poll without waiting; returns how many events were handled."""
-    from ses_ramp.worker.guards.breaker import Breaker
-
-    consumer = EventsConsumer(settings, runtime, Breaker(settings, runtime, cloudwatch=aws_client(settings, "cloudwatch")))
-    return consumer.poll_once(wait_s=0)
-
+    return _consumer(settings, runtime).poll_once(wait_s=0)
