@@ -6,7 +6,7 @@ The seed's numbers (50 -> 50,000, 1.5x-2.0x, 30-45 days) do not fit day-per-step
 target in 18 steps, 2.0x in 11. So each step is *held* for several sending days, spread evenly so the
 whole ramp spans `days` sending days: step i is held floor((i+1)*D/S) - floor(i*D/S) days.
 A day counts toward the hold only when it was healthy (used >= 80% of its cap, rates under the warn
-levels); a bad day steps back; `cooldown_idle_days` without sending drops the ramp back to a share of
+levels, judged on SES's events for the day's sends: see `DayReport`); a bad day steps back; `cooldown_idle_days` without sending drops the ramp back to a share of
 the step it had reached.
 """
 
@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:  # settings.py imports this module to count the ramp's steps
     from ses_ramp.config.settings import Settings
 
-Verdict = Literal["advance", "hold", "step_back", "idle"]
+Verdict = Literal["advance", "hold", "step_back", "idle", "no_events", "unsettled"]
+#: Verdicts that keep the step where it is (the day still counts as a sending day).
+HOLDING = ("hold", "no_events", "unsettled")
 
 #: Below this daily volume a dedicated IP never builds a stable reputation (the seed: 3,000-5,000/day).
 DEDICATED_IP_FLOOR_PER_DAY = 3000
@@ -45,6 +47,7 @@ class ScheduleConfig:
     complaint_warn_rate: float
     complaint_trip_rate: float
     min_events: int  # bounces (or complaints) a day needs before its rate counts: below, it is noise
+    settle_share: float  # share of a day's sends SES must have reported on before the day may advance
 
     @classmethod
     def from_settings(cls, s: Settings) -> ScheduleConfig:
@@ -63,6 +66,7 @@ class ScheduleConfig:
             complaint_warn_rate=s.complaint_warn_rate,
             complaint_trip_rate=s.complaint_trip_rate,
             min_events=s.breaker_min_events,
+            settle_share=s.verdict_settle_share,
         )
 
     @classmethod
@@ -155,28 +159,57 @@ class RampState:
 
 @dataclass(frozen=True)
 class DayReport:
-    """One closed sending day, from the counters the worker keeps (recipients)."""
+    """One closed sending day: the worker's own counters (`sent`, `failed`: recipients SES accepted or
+    refused) and what SES's events have said so far about the recipients sent that day (`events_*`,
+    counted by send day, however late they arrived; see `worker/guards/cohorts.py`).
+
+    SES, not the worker, meets the receivers: a receiver's 421 reaches the ramp only as a
+    DeliveryDelay event. So the deferral rate is the share of the day's recipients with a delay that
+    speaks of the IP's reputation, and bounces and complaints are those of the day's own sends.
+    """
 
     on: date
     cap: int
     sent: int = 0
-    deferred: int = 0
     failed: int = 0
-    bounces: int = 0
+    event_sends: int = 0  # recipients in Send events
+    delivered: int = 0
+    reputation_delays: int = 0  # recipients delayed for the IP's reputation (see cohorts.REPUTATION_DELAYS)
+    other_delays: int = 0  # recipients delayed for other reasons (mailbox full, ...)
+    bounces: int = 0  # hard (permanent) bounces
+    soft_bounces: int = 0  # SES gave up after retrying
     complaints: int = 0
 
     @property
+    def heard(self) -> int:
+        """Recipients SES has reported on. A Send event is what SES's report starts with, so
+        without any, nothing has been heard; the worker's own count may be ahead of the events."""
+        return max(self.event_sends, self.delivered + self.bounces + self.soft_bounces)
+
+    @property
+    def accounted(self) -> int:
+        """Recipients whose fate SES has told: delivered, bounced, or delayed (a delayed recipient has
+        already spoken about the IP; counting one delayed and later delivered twice settles a day a
+        little early, never late). At most the day's sends."""
+        total = self.delivered + self.bounces + self.soft_bounces + self.reputation_delays + self.other_delays
+        return min(total, max(self.sent, self.event_sends))
+
+    @property
+    def settled_share(self) -> float:
+        base = max(self.sent, self.event_sends)
+        return self.accounted / base if base else 1.0
+
+    @property
     def deferral_rate(self) -> float:
-        attempts = self.sent + self.deferred
-        return self.deferred / attempts if attempts else 0.0
+        return self.reputation_delays / self.heard if self.heard else 0.0
 
     @property
     def bounce_rate(self) -> float:
-        return self.bounces / self.sent if self.sent else 0.0
+        return self.bounces / self.heard if self.heard else 0.0
 
     @property
     def complaint_rate(self) -> float:
-        return self.complaints / self.sent if self.sent else 0.0
+        return self.complaints / self.heard if self.heard else 0.0
 
     @property
     def usage_share(self) -> float:
@@ -190,21 +223,48 @@ def counted_rate(rate: float, events: int, min_events: int) -> float:
 
 
 def verdict(cfg: ScheduleConfig, report: DayReport) -> Verdict:
-    """What a closed day means for the ramp."""
-    if report.sent == 0 and report.deferred == 0 and report.failed == 0:
+    """What a closed day means for the ramp, and why it may not advance yet.
+
+    Bad news never waits: rates past the bad levels step back on whatever has been heard. A day whose
+    sends brought no SES event at all (`ramp events` down, no event destination) is not healthy: it
+    holds (`no_events`). A clean day advances only once `settle_share` of its sends are accounted for;
+    before that it holds (`unsettled`), since the missing part may be the bad part."""
+    if report.sent == 0 and report.failed == 0 and report.heard == 0:
         return "idle"
     bounce = counted_rate(report.bounce_rate, report.bounces, cfg.min_events)
     complaint = counted_rate(report.complaint_rate, report.complaints, cfg.min_events)
-    if bounce >= cfg.bounce_trip_rate or complaint >= cfg.complaint_trip_rate or report.deferral_rate >= cfg.deferral_bad_rate:
+    deferral = counted_rate(report.deferral_rate, report.reputation_delays, cfg.min_events)
+    if bounce >= cfg.bounce_trip_rate or complaint >= cfg.complaint_trip_rate or deferral >= cfg.deferral_bad_rate:
         return "step_back"
+    if report.sent > 0 and report.heard == 0:
+        return "no_events"
     if (
         report.usage_share < cfg.advance_min_usage_share
         or bounce >= cfg.bounce_warn_rate
         or complaint >= cfg.complaint_warn_rate
-        or report.deferral_rate >= cfg.deferral_warn_rate
+        or deferral >= cfg.deferral_warn_rate
     ):
         return "hold"
+    if report.settled_share < cfg.settle_share:
+        return "unsettled"
     return "advance"
+
+
+def why(cfg: ScheduleConfig, report: DayReport, v: Verdict) -> str:
+    """One line an operator reads in `ramp status`: what the verdict rests on."""
+    rates = (f"{report.heard:,} of {report.sent:,} sends heard from SES: reputation delays {report.deferral_rate:.1%}, "
+             f"bounces {report.bounce_rate:.2%}, complaints {report.complaint_rate:.3%}")
+    if v == "idle":
+        return "nothing sent"
+    if v == "no_events":
+        return (f"no SES event for any of {report.sent:,} sends: is `ramp events` running and does the configuration "
+                "set publish events to its queue? The step holds until events arrive")
+    if v == "unsettled":
+        return (f"only {report.settled_share:.0%} of the day's sends accounted for by SES events at the roll-over "
+                f"(needs {cfg.settle_share:.0%}); the step holds; {rates}")
+    if v == "hold" and report.usage_share < cfg.advance_min_usage_share:
+        return f"used {report.usage_share:.0%} of the cap (needs {cfg.advance_min_usage_share:.0%}); {rates}"
+    return rates
 
 
 def close_day(cfg: ScheduleConfig, state: RampState, report: DayReport) -> tuple[RampState, Verdict]:
@@ -215,7 +275,7 @@ def close_day(cfg: ScheduleConfig, state: RampState, report: DayReport) -> tuple
     state = replace(state, sending_days=state.sending_days + 1, last_sending_date=report.on)
     if v == "step_back":
         return replace(state, step=max(0, state.step - 1), days_at_step=0), v
-    if v == "hold":
+    if v in HOLDING:
         return state, v
     holds = step_hold_days(cfg)
     days_at_step = state.days_at_step + 1

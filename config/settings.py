@@ -154,8 +154,13 @@ class Settings(BaseSettings):
     cooldown_keep_share: float = Field(
         0.5, ge=0, le=1, description="After a cool-down, the ramp restarts at this share of the step reached."
     )
-    deferral_warn_rate: float = Field(0.10, gt=0, lt=1, description="Deferral rate above which a day holds its step.")
-    deferral_bad_rate: float = Field(0.30, gt=0, le=1, description="Deferral rate above which a day steps back.")
+    deferral_warn_rate: float = Field(
+        0.10, gt=0, lt=1, description="Share of a day's recipients delayed for the IP's reputation (SES DeliveryDelay "
+        "events of type IPFailure, SpamDetected, TransientCommunicationFailure) above which the day holds its step.")
+    deferral_bad_rate: float = Field(0.30, gt=0, le=1, description="That share above which a day steps back.")
+    verdict_settle_share: float = Field(
+        0.9, gt=0, le=1, description="Share of a day's sends SES events must account for (delivered, bounced or delayed) "
+        "when the day closes before a clean day may advance; below it the step holds (`unsettled`).")
 
     # --- budget -------------------------------------------------------------------------------------
     transactional_reserve_share: float = Field(

@@ -22,8 +22,14 @@ def _mail(message_id: str, destination: list[str], tags: dict[str, list[str]] | 
     }
 
 
-def send(message_id: str, destination: list[str]) -> dict:
-    return {"eventType": "Send", "mail": _mail(message_id, destination, {"message_id": [message_id]}), "send": {}}
+def send(message_id: str, destination: list[str], sent_at: datetime | None = None) -> dict:
+    return {"eventType": "Send", "mail": _mail(message_id, destination, {"message_id": [message_id]}, sent_at), "send": {}}
+
+
+def delivery(destination: list[str], sent_at: datetime | None = None) -> dict:
+    return {"eventType": "Delivery", "mail": _mail("x", destination, sent_at=sent_at),
+            "delivery": {"timestamp": "2026-11-27T12:00:01.000Z", "processingTimeMillis": 900, "recipients": destination,
+                         "smtpResponse": "250 2.0.0 OK", "reportingMTA": "a8-70.smtp-out.amazonses.com"}}
 
 
 def bounce(address: str, permanent: bool = True, sent_at: datetime | None = None) -> dict:
@@ -42,12 +48,12 @@ def bounce(address: str, permanent: bool = True, sent_at: datetime | None = None
     }
 
 
-def complaint(address: str) -> dict:
+def complaint(address: str, sent_at: datetime | None = None) -> dict:
     return {
         "eventType": "Complaint",
         "complaint": {"complainedRecipients": [{"emailAddress": address}], "timestamp": "2026-11-27T12:00:00.000Z",
                       "feedbackId": f"0100018c-{uuid.uuid4().hex}", "complaintFeedbackType": "abuse"},
-        "mail": _mail("x", [address]),
+        "mail": _mail("x", [address], sent_at=sent_at),
     }
 
 

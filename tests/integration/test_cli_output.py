@@ -68,7 +68,7 @@ def test_help_has_no_stray_labels(settings, command):
 def test_simulate_prints_totals_within_80_columns(settings):
     out = ramp80(settings, "simulate", "--days", "4").stdout
     total = next(line for line in out.splitlines() if line.strip().startswith("total"))
-    assert "never acted" in total or "acted" in total
+    assert total.rstrip().endswith(("never", "days")), total
 
 
 def test_enqueue_schema_is_the_message_json_schema(settings):

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ses_ramp.config import schedule
+from ses_ramp.worker.guards import cohorts
 from ses_ramp.worker.guards.breaker import Breaker
 from ses_ramp.worker.guards.events import EventsConsumer, aws_client
 from ses_ramp.worker.guards.pause import flags
@@ -35,9 +36,10 @@ def events_setup(settings, runtime, moto_ses, prefix):
     return s, consumer, breaker, feed, drain, sqs, url, cw
 
 
-def sends(n, per_event=1):
+def sends(n, per_event=1, sent_at=None):
     """SES Send events for `n` recipients, `per_event` recipients each (SES counts recipients)."""
-    return [ev.sns(ev.send(f"m{i}", [f"r{i}-{j}@example.com" for j in range(min(per_event, n - i))])) for i in range(0, n, per_event)]
+    return [ev.sns(ev.send(f"m{i}", [f"r{i}-{j}@example.com" for j in range(min(per_event, n - i))], sent_at))
+            for i in range(0, n, per_event)]
 
 
 def test_events_update_counters_suppress_and_are_deleted(events_setup, runtime):
@@ -94,8 +96,9 @@ def test_breaker_waits_for_the_minimum_sample(events_setup, runtime):
     assert breaker.evaluate() == "ok" and flags(runtime.client, runtime.budget.keys) == {}
 
 
-def test_a_dirty_day_steps_the_ramp_back_at_its_close(events_setup, runtime):
-    """Bounces from SES events reach the day's counters, so the health check at midnight sees them."""
+def test_a_dirty_day_steps_back_on_its_own_bounces_even_those_that_arrive_after_midnight(events_setup, runtime):
+    """Bounces count on the day their message was sent: half of the dirty day's bounces arrive after
+    midnight, and the day's close still sees all of them; the new day's cohort sees none."""
     tz = ZoneInfo(runtime.settings.day_timezone)
     day = datetime(2026, 6, 1, tzinfo=tz)
     runtime.client.hset(runtime.budget.keys.ramp, mapping=schedule.RampState(step=3, sending_days=6, last_sending_date=day.date()).to_redis())
@@ -103,13 +106,37 @@ def test_a_dirty_day_steps_the_ramp_back_at_its_close(events_setup, runtime):
     runtime.budget.roll_day()
     runtime.client.hset(runtime.budget.keys.day, mapping={"sent": 100, "used": 100})
     _, consumer, breaker, feed, drain, *_ = events_setup
-    feed(*sends(100, per_event=50), *[ev.sns(ev.bounce(f"b{i}@example.com")) for i in range(12)])  # 12%: unverified list
+    sent_at = day + timedelta(hours=23, minutes=50)
+    feed(*sends(100, per_event=50, sent_at=sent_at), *[ev.sns(ev.bounce(f"b{i}@example.com", sent_at=sent_at)) for i in range(6)])
     drain()
-    assert int(runtime.client.hget(runtime.budget.keys.day, "bounces")) == 12
+    set_clock(runtime, day + timedelta(days=1, seconds=30))  # past midnight: the rest of the bounces come in
+    feed(*[ev.sns(ev.bounce(f"late{i}@example.com", sent_at=sent_at)) for i in range(6)])  # 12% in all: an unverified list
+    drain()
+    assert cohorts.read(runtime.client, runtime.budget.keys, "2026-06-01")["hard_bounces"] == 12
+    assert cohorts.read(runtime.client, runtime.budget.keys, "2026-06-02")["hard_bounces"] == 0
+    runtime.budget.roll_day()
+    history = json.loads(runtime.client.lindex(runtime.budget.keys.history, 0))
+    assert history["date"] == "2026-06-01" and history["verdict"] == "step_back" and runtime.budget.status()["step"] == 2
+    assert "bounces 12.00%" in history["why"]
+
+
+def test_a_day_whose_events_never_came_holds_and_status_says_why(events_setup, runtime, settings):
+    from tests.helpers import ramp
+
+    tz = ZoneInfo(runtime.settings.day_timezone)
+    day = datetime(2026, 6, 1, tzinfo=tz)
+    runtime.client.hset(runtime.budget.keys.ramp, mapping=schedule.RampState(step=3, days_at_step=1, sending_days=6,
+                                                                             last_sending_date=day.date()).to_redis())
+    set_clock(runtime, day + timedelta(hours=1))
+    runtime.budget.roll_day()
+    cap = int(runtime.client.hget(runtime.budget.keys.day, "cap"))
+    runtime.client.hset(runtime.budget.keys.day, mapping={"sent": cap, "used": cap})  # a full day, and no event about it
     set_clock(runtime, day + timedelta(days=1, hours=1))
     runtime.budget.roll_day()
     history = json.loads(runtime.client.lindex(runtime.budget.keys.history, 0))
-    assert history["verdict"] == "step_back" and runtime.budget.status()["step"] == 2
+    assert history["verdict"] == "no_events" and runtime.budget.status()["step"] == 3
+    shown = " ".join(ramp(settings, "status").stdout.split())  # the table wraps long lines
+    assert "verdict on 2026-06-01 no_events" in shown and "no SES event for any of" in shown and "`ramp events` running" in shown
 
 
 def test_one_complaint_is_noise_three_are_evidence(events_setup, runtime):
@@ -198,3 +225,22 @@ def test_events_count_on_the_day_their_message_was_sent(events_setup, runtime):
     new = cohorts.read(runtime.client, k, cohorts.send_day(int(now.timestamp() * 1000), "UTC"))
     assert old["hard_bounces"] == 1 and old["delays"] == 1 and old["reputation_delays"] == 1
     assert new["delays"] == 2 and new["reputation_delays"] == 1 and new["delay:MailboxFull"] == 1 and new["hard_bounces"] == 0
+
+
+def test_the_breaker_counts_each_bounce_against_the_sends_it_came_from(events_setup, runtime):
+    """Old mail's bounces arriving now do not inflate today's windows: a window's rate is bounces of
+    its own sends over its sends."""
+    from datetime import UTC
+
+    _, consumer, breaker, feed, drain, *_ = events_setup
+    now = datetime.now(UTC)
+    feed(*sends(400, per_event=50, sent_at=now))
+    feed(*[ev.sns(ev.bounce(f"old{i}@example.com", sent_at=now - timedelta(days=2))) for i in range(40)])  # 10%, but of old sends
+    drain()
+    w = consumer.store.windows(runtime.budget.now_ms())
+    assert w[86400]["sends"] == 400 and w[86400]["hard_bounces"] == 0 and w[300]["hard_bounces"] == 0
+    assert breaker.evaluate() == "ok"
+    feed(*[ev.sns(ev.bounce(f"new{i}@example.com", sent_at=now)) for i in range(20)])  # 5% of the window's own sends
+    drain()
+    assert consumer.store.windows(runtime.budget.now_ms())[300]["hard_bounces"] == 20
+    assert breaker.evaluate() == "trip" and "all" in flags(runtime.client, runtime.budget.keys)

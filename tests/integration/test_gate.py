@@ -106,6 +106,11 @@ def test_midnight_opens_a_new_day_and_advances_after_a_full_healthy_day(runtime)
         runtime.budget.settle("sent", "transactional", 5, d.detail, f"m{used}", "x")
         used += 5
     assert used == 50 and d.code == Gate.DAY and d.wait_ms <= 2000
+    # SES's events for the day's 50 recipients: sent and delivered (the verdict rests on them).
+    from ses_ramp.worker.guards.events import Effects, EventStore
+
+    EventStore(runtime.client, runtime.budget.keys).record(
+        Effects(counts={"sends": 50, "deliveries": 50}, mail_ms=int((day1 + timedelta(hours=23)).timestamp() * 1000)), runtime.budget.now_ms())
     set_clock(runtime, day1 + timedelta(days=1, seconds=1))
     assert go(runtime.budget, "transactional").code == Gate.NO_DAY
     runtime.budget.roll_day()

@@ -1,5 +1,6 @@
-"""`ramp simulate` runs the real schedule, gate, sender, deferral store and breaker in accelerated
-time against a receiver model, and answers the operator's planning questions."""
+"""`ramp simulate` runs the real schedule, gate, sender, events handler and breaker in accelerated
+time against SES and a receiver model, and answers the operator's planning questions. As in
+production, receivers never answer the worker: their deferrals come back as DeliveryDelay events."""
 
 import json
 
@@ -29,11 +30,25 @@ def test_a_dirty_list_on_day_three_steps_the_ramp_back(settings):
     assert sum(r["sent"] for r in dirty) < sum(r["sent"] for r in clean)
 
 
+def test_a_day_when_a_provider_defers_30_percent_holds_the_step_through_delivery_delay_events_alone(settings):
+    """Half the recipients are at a provider that defers 30% of its mail on day 5. SES accepts every
+    message (the transport never raises), so only the day's DeliveryDelay events can hold the step."""
+    s = settings.model_copy(update={"warmup_start_per_day": 1000})  # days large enough that 15% is no accident
+    clean = run(s, "--days", "7", "--daily-demand", "20000", "--seed", "4")
+    slow = run(s, "--days", "7", "--daily-demand", "20000", "--seed", "4", "--slow-provider-day", "5")
+    day5 = slow[4]
+    assert day5["delayed"] / day5["sent"] >= 0.10 and clean[4]["delayed"] / clean[4]["sent"] < 0.05
+    assert day5["verdict"] == "hold" and clean[4]["verdict"] == "advance"
+    # The verdict is the whole effect: nothing paused, and the days around it are judged as before.
+    assert day5["breaker"] == "ok" and [r["verdict"] for r in slow[:4]] == [r["verdict"] for r in clean[:4]]
+    assert slow[5]["step"] <= clean[5]["step"] and sum(r["step"] for r in slow) < sum(r["step"] for r in clean)
+
+
 def test_ramping_faster_than_receivers_tolerate_draws_deferrals_and_a_larger_backlog(settings):
     args = ("--days", "30", "--daily-demand", "5000", "--tolerance", "1.5", "--seed", "11")
     gentle = run(settings, *args, "--multiplier", "1.5")
     steep = run(settings, *args, "--multiplier", "2.0")
-    share = lambda rows: sum(r["deferred"] for r in rows) / sum(r["sent"] for r in rows)  # noqa: E731
+    share = lambda rows: sum(r["delayed"] for r in rows) / sum(r["sent"] for r in rows)  # noqa: E731
     assert share(steep) > 2 * share(gentle)
     assert steep[-1]["backlog"] > gentle[-1]["backlog"]
 

@@ -49,7 +49,14 @@ def test_plan_properties(cfg):
 
 def _healthy(cfg, state, on):
     cap = schedule.cap_for(cfg, state)
-    return DayReport(on=on, cap=cap, sent=cap)
+    return DayReport(on=on, cap=cap, sent=cap, event_sends=cap, delivered=cap)
+
+
+def heard(cap: int, sent: int | None = None, **events: int) -> DayReport:
+    """A day SES has fully reported on: every recipient sent, Send events for all, the rest delivered."""
+    sent = cap if sent is None else sent
+    bad = events.get("bounces", 0) + events.get("soft_bounces", 0) + events.get("reputation_delays", 0) + events.get("other_delays", 0)
+    return DayReport(on=date(2026, 1, 1), cap=cap, sent=sent, event_sends=sent, delivered=max(0, sent - bad), **events)
 
 
 def test_healthy_days_walk_the_plan_exactly():
@@ -68,23 +75,59 @@ def test_underused_day_holds_and_bad_day_steps_back():
     cfg = ScheduleConfig.of()
     state = RampState(step=5, days_at_step=1)
     cap = schedule.cap_for(cfg, state)
-    held, v = schedule.close_day(cfg, state, DayReport(on=date(2026, 1, 1), cap=cap, sent=int(cap * 0.5)))
+    held, v = schedule.close_day(cfg, state, heard(cap, sent=int(cap * 0.5)))
     assert v == "hold" and held.step == 5 and held.days_at_step == 1 and held.sending_days == 1
-    warn, v = schedule.close_day(cfg, state, DayReport(on=date(2026, 1, 1), cap=cap, sent=cap, bounces=int(cap * 0.03)))
+    warn, v = schedule.close_day(cfg, state, heard(cap, bounces=int(cap * 0.03)))
     assert v == "hold" and warn.step == 5
-    back, v = schedule.close_day(cfg, state, DayReport(on=date(2026, 1, 1), cap=cap, sent=cap, deferred=cap))
+    back, v = schedule.close_day(cfg, state, heard(cap, reputation_delays=int(cap * 0.35)))
     assert v == "step_back" and back.step == 4 and back.days_at_step == 0
-    dirty, v = schedule.close_day(cfg, state, DayReport(on=date(2026, 1, 1), cap=cap, sent=cap, bounces=int(cap * 0.12)))
+    dirty, v = schedule.close_day(cfg, state, heard(cap, bounces=int(cap * 0.12)))
     assert v == "step_back" and dirty.step == 4
+
+
+def test_only_reputation_delays_count_as_deferrals():
+    cfg = ScheduleConfig.of()
+    state = RampState(step=5, days_at_step=0)
+    cap = schedule.cap_for(cfg, state)
+    slow, v = schedule.close_day(cfg, state, heard(cap, reputation_delays=int(cap * 0.15)))
+    assert v == "hold" and slow.step == 5
+    # Full mailboxes say nothing about the IP: the same share of them advances.
+    full, v = schedule.close_day(cfg, state, heard(cap, other_delays=int(cap * 0.15)))
+    assert v == "advance" and full.days_at_step == 1
+
+
+def test_a_day_without_events_holds_and_says_why():
+    cfg = ScheduleConfig.of()
+    state = RampState(step=5, days_at_step=1)
+    cap = schedule.cap_for(cfg, state)
+    silent = DayReport(on=date(2026, 1, 1), cap=cap, sent=cap)  # the worker sent; SES said nothing
+    after, v = schedule.close_day(cfg, state, silent)
+    assert v == "no_events" and after.step == 5 and after.days_at_step == 1 and after.sending_days == 1
+    assert "ramp events" in schedule.why(cfg, silent, v)
+
+
+def test_a_clean_day_advances_only_once_settled_but_bad_news_never_waits():
+    cfg = ScheduleConfig.of()
+    state = RampState(step=5, days_at_step=1)
+    cap = schedule.cap_for(cfg, state)
+    half = DayReport(on=date(2026, 1, 1), cap=cap, sent=cap, event_sends=cap, delivered=cap // 2)
+    after, v = schedule.close_day(cfg, state, half)
+    assert v == "unsettled" and after.step == 5 and after.days_at_step == 1
+    assert "50%" in schedule.why(cfg, half, v)
+    most = DayReport(on=date(2026, 1, 1), cap=cap, sent=cap, event_sends=cap, delivered=int(cap * cfg.settle_share) + 1)
+    assert schedule.verdict(cfg, most) == "advance"
+    # A third of the day delayed for reputation, heard before the rest settled: it steps back now.
+    bad = DayReport(on=date(2026, 1, 1), cap=cap, sent=cap, event_sends=cap, delivered=cap // 3, reputation_delays=cap // 3)
+    assert schedule.verdict(cfg, bad) == "step_back"
 
 
 def test_a_handful_of_bounces_on_a_small_day_is_noise():
     cfg = ScheduleConfig.of()
     state = RampState(step=1, days_at_step=1)
     # 2 of 75 is 2.7%, over the warn rate, but two events prove nothing; a third makes it count.
-    noise, v = schedule.close_day(cfg, state, DayReport(on=date(2026, 1, 1), cap=75, sent=75, bounces=2))
+    noise, v = schedule.close_day(cfg, state, heard(75, bounces=2))
     assert v == "advance" and noise.step == 2
-    real, v = schedule.close_day(cfg, state, DayReport(on=date(2026, 1, 1), cap=75, sent=75, bounces=3))
+    real, v = schedule.close_day(cfg, state, heard(75, bounces=3))
     assert v == "step_back" and real.step == 0
 
 

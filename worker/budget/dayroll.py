@@ -79,17 +79,17 @@ def _next_day(budget: Any, old: dict[str, str], state: schedule.RampState, accou
 
     history: dict[str, Any] | None = None
     if old.get("date"):
+        heard = cohort_of(budget, old["date"])
         report = schedule.DayReport(
-            on=date.fromisoformat(old["date"]),
-            cap=int(old.get("cap", 0)),
-            sent=int(old.get("sent", 0)),
-            deferred=int(old.get("deferred", 0)),
-            failed=int(old.get("failed", 0)),
-            bounces=int(old.get("bounces", 0)),
-            complaints=int(old.get("complaints", 0)),
+            on=date.fromisoformat(old["date"]), cap=int(old.get("cap", 0)),
+            sent=int(old.get("sent", 0)), failed=int(old.get("failed", 0)),
+            event_sends=heard["sends"], delivered=heard["deliveries"],
+            reputation_delays=heard["reputation_delays"], other_delays=heard["delays"] - heard["reputation_delays"],
+            bounces=heard["hard_bounces"], soft_bounces=heard["soft_bounces"], complaints=heard["complaints"],
         )
         state, verdict = schedule.close_day(budget.cfg, state, report)
-        history = {**old, "verdict": verdict, "step_after": state.step}
+        history = {**old, "verdict": verdict, "why": schedule.why(budget.cfg, report, verdict), "step_after": state.step,
+                   "events": heard}
     state, cooled = schedule.open_day(budget.cfg, state, today)
     schedule_cap = schedule.cap_for(budget.cfg, state)
     # Probation holds until `ramp probation off`: every day it is on, the schedule's cap is cut.
@@ -106,6 +106,13 @@ def _next_day(budget: Any, old: dict[str, str], state: schedule.RampState, accou
         "acct_left": _account_left(account), "acct_used": 0, "cooled_down": int(cooled),
     }
     return fields, state, history
+
+
+def cohort_of(budget: Any, day: str) -> dict[str, int]:
+    """What SES's events have said so far about the recipients sent on `day`."""
+    from ses_ramp.worker.guards import cohorts
+
+    return cohorts.read(budget.client, budget.keys, day)
 
 
 def probation_cap(schedule_cap: int, snapshot: dict[str, Any], default_share: float) -> int:

@@ -70,12 +70,14 @@ def simulate_cmd(
     bounce_rate: float = typer.Option(0.005, "--bounce-rate", min=0, max=1, help="Hard bounces per recipient: list hygiene."),
     complaint_rate: float = typer.Option(0.0001, "--complaint-rate", min=0, max=1, help="Complaints per delivered recipient."),
     dirty_list_day: int | None = typer.Option(None, "--dirty-list-day", help="Day an unverified list goes out (12% hard bounces)."),
+    slow_provider_day: int | None = typer.Option(
+        None, "--slow-provider-day", help="Day a provider with half the recipients defers 30% of its mail (DeliveryDelay events)."),
     tolerance: float | None = typer.Option(None, min=1.0, help="Growth over the IP's best day receivers accept before deferring (consumer 2.0, b2b 1.3)."),
     seed: int = typer.Option(7, help="Random seed: the same seed gives the same run."),
     as_json: bool = typer.Option(False, "--json"),
     plot: Path | None = typer.Option(None, help="Write cap vs sent vs backlog as a PNG."),
 ) -> None:
-    """Run the real schedule, gate, classifier, deferrals and breaker against a receiver model, fast."""
+    """Run the real schedule, gate, sender, events handler and breaker against SES and a receiver model, fast."""
     from ses_ramp.worker.ops.simulate import PROFILE_TOLERANCE, ReceiverModel, run_simulation, target_reached_on
 
     overrides: dict[str, object] = {"warmup_profile": profile} if profile else {}
@@ -83,7 +85,7 @@ def simulate_cmd(
         overrides["warmup_multiplier"] = multiplier
     settings = settings_or_exit(**overrides)
     model = ReceiverModel(seed=seed, tolerance=tolerance or PROFILE_TOLERANCE[settings.warmup_profile], bounce_rate=bounce_rate,
-                          complaint_rate=complaint_rate, dirty_day=dirty_list_day)
+                          complaint_rate=complaint_rate, dirty_day=dirty_list_day, slow_day=slow_provider_day)
     if settings.redis_url is None:
         err.print("using a throw-away embedded redis-server for this simulation (set RAMP_REDIS_URL to use yours)")
     data = run_simulation(settings, days, daily_demand, model)

@@ -40,15 +40,17 @@ def yes_no(value: object) -> str:
     return "yes" if value else "no"
 
 
-def table(*columns: str, title: str | None = None, right: tuple[str, ...] = (), keep: tuple[str, ...] = ()) -> Table:
+def table(*columns: str, title: str | None = None, right: tuple[str, ...] = (), keep: tuple[str, ...] = (),
+          whole: tuple[str, ...] = ()) -> Table:
     """A compact table. Columns in `keep` are never wrapped or cut (ids a later command takes);
-    every other column wraps its values (`fold`) instead of cutting them."""
-    t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    numbers (the `right` columns) and the `whole` columns are never broken either; every other column wraps its values
+    (`fold`) instead of cutting them."""
+    t = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left", collapse_padding=True)
     for name in columns:
         if name in keep:
             t.add_column(name, no_wrap=True, overflow="ignore", min_width=32)
         else:
-            t.add_column(name, justify="right" if name in right else "left", overflow="fold")
+            t.add_column(name, justify="right" if name in right else "left", overflow="fold", no_wrap=name in right or name in whole)
     return t
 
 
@@ -100,6 +102,11 @@ def status_rows(st: dict[str, Any], now_ms: float) -> list[tuple[str, str]]:
     for day, c in (st.get("send_days") or {}).items():
         rows.append((f"events of {day}'s sends", f"{c['sends']:,} sends, {c['deliveries']:,} delivered, {c['delays']:,} delayed "
                      f"({c['reputation_delays']:,} reputation), {c['hard_bounces']:,} bounced, {c['complaints']:,} complaints"))
+    last = st.get("last_verdict")
+    if last:
+        rows.append((f"verdict on {last['date']}", f"{last['verdict']} (step {last['step_after']} after it)"))
+        if last.get("why"):
+            rows.append(("", f"why: {last['why']}"))
     rows.append(("CloudWatch alarm", st.get("alarm_state") or "not read yet"))
     rows.append(("suppressed addresses", f"{int(st['suppressed']):,}"))
     rows.append(("malformed SES events", f"{int(st['bad_events']):,}"))
@@ -109,16 +116,16 @@ def status_rows(st: dict[str, Any], now_ms: float) -> list[tuple[str, str]]:
 
 def simulation_table(rows: list[dict[str, Any]], title: str) -> Table:
     """One row per simulated day and a totals row: what the README's scenario table reports."""
-    t = table("day", "step", "cap", "sent", "defer", "backlog", "bounce", "compl", "breaker", title=title,
-              right=("day", "step", "cap", "sent", "defer", "backlog", "bounce", "compl"))
+    t = table("day", "step", "cap", "sent", "delayed", "backlog", "bounce", "compl", "verdict", "breaker", title=title,
+              right=("day", "step", "cap", "sent", "delayed", "backlog", "bounce", "compl"), whole=("verdict",))
     for r in rows:
-        t.add_row(str(r["day"]), str(r["step"]), f"{r['cap']:,}", f"{r['sent']:,}", f"{r['deferred']:,}", f"{r['backlog']:,}",
-                  f"{r['bounce_rate']:.2%}", f"{r['complaint_rate']:.3%}", r["breaker"])
+        t.add_row(str(r["day"]), str(r["step"]), f"{r['cap']:,}", f"{r['sent']:,}", f"{r['delayed']:,}", f"{r['backlog']:,}",
+                  f"{r['bounce_rate']:.2%}", f"{r['complaint_rate']:.3%}", r["verdict"], r["breaker"])
     sent = sum(int(r["sent"]) for r in rows)
-    deferred = sum(int(r["deferred"]) for r in rows)
+    delayed = sum(int(r["delayed"]) for r in rows)
     actions = sum(1 for r in rows if r["breaker"] != "ok")
     t.add_section()
-    t.add_row("total", "", "", f"{sent:,}", f"{deferred:,}", f"{rows[-1]['backlog']:,}" if rows else "0",
-              "", "", f"{actions} day(s) acted" if actions else "never acted")
+    t.add_row("total", "", "", f"{sent:,}", f"{delayed:,}", f"{rows[-1]['backlog']:,}" if rows else "0",
+              "", "", "", f"{actions} days" if actions else "never")
     return t
 

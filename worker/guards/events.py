@@ -28,8 +28,6 @@ log = structlog.get_logger(logger_name="ses_ramp.events")
 EVENT_TYPES = {"Send", "Delivery", "Bounce", "Complaint", "Reject", "DeliveryDelay", "Open", "Click", "RenderingFailure", "Subscription"}
 #: (window seconds, bucket seconds): a 300 s window in 10 s buckets, a 24 h window in 5 min buckets.
 WINDOWS = ((300, 10), (86_400, 300))
-# Event metric -> the field of today's budget hash the ramp's health check reads at the day's close.
-DAY_FIELDS = {"hard_bounces": "bounces", "complaints": "complaints"}
 METRICS = ("sends", "deliveries", "hard_bounces", "soft_bounces", "complaints", "rejects", "delays")
 BAD_EVENTS_KEPT = 1000
 
@@ -122,15 +120,15 @@ class EventStore:
         self.day_timezone = day_timezone
 
     def record(self, fx: Effects, now_ms: int) -> None:
-        now_s = now_ms // 1000
+        # The rolling windows count each event in the bucket of its message's send time, as the day
+        # verdict counts it on its send day: a bounce that arrives late lands beside the send it
+        # belongs to, so a window's rate is bounces of its sends over its sends. (An event without a
+        # readable send time counts when it arrives.)
+        sent_s = (fx.mail_ms or now_ms) // 1000
         with self.client.pipeline(transaction=True) as pipe:
             for metric, n in fx.counts.items():
                 for window, bucket in WINDOWS:
-                    pipe.hincrby(self.keys.events, f"{metric}:{window}:{now_s - now_s % bucket}", n)
-                if metric in DAY_FIELDS:
-                    # Today's counters are what the day's close judges (advance, hold, step back).
-                    # An event that arrives after midnight counts for the day it arrived.
-                    pipe.hincrby(self.keys.day, DAY_FIELDS[metric], n)
+                    pipe.hincrby(self.keys.events, f"{metric}:{window}:{sent_s - sent_s % bucket}", n)
             cohorts.count(pipe, self.keys, fx.counts, fx.delay_type, fx.mail_ms, self.day_timezone)
             if fx.suppress:
                 pipe.sadd(self.keys.suppressed, *(normalise_address(a) for a in fx.suppress))
@@ -169,6 +167,17 @@ class EventStore:
         if stale:
             self.client.hdel(self.keys.events, *stale)
         return totals
+
+
+def apply_event(store: EventStore, budget, event: dict[str, Any], now_ms: int | None = None) -> Effects:
+    """Store one parsed SES event's effects: counters (by send day and send time), suppression,
+    unsubscriptions, Send marks; a delay or soft bounce also backs the adaptive rate off.
+    Raises MalformedEvent for an event of a known type missing what it needs."""
+    fx = effects_of(event)
+    store.record(fx, budget.now_ms() if now_ms is None else now_ms)
+    if fx.deferral:
+        budget.back_off()
+    return fx
 
 
 def mail_ms(event: dict[str, Any]) -> int:
@@ -225,14 +234,11 @@ class EventsConsumer:
             for msg in got:
                 try:
                     event = parse_event(msg["Body"])
-                    fx = effects_of(event)
-                    newest_ms = max(newest_ms, mail_ms(event))
+                    apply_event(self.store, self.runtime.budget, event)  # effects are read before anything is stored
                 except MalformedEvent as exc:
                     self._move_aside(msg, str(exc))
                 else:
-                    self.store.record(fx, self.runtime.budget.now_ms())
-                    if fx.deferral:
-                        self.runtime.budget.back_off()
+                    newest_ms = max(newest_ms, mail_ms(event))
                 done.append(msg)
         finally:
             # Only what was stored is acknowledged; the rest (a Redis failure) comes back after

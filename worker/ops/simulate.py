@@ -1,5 +1,9 @@
-"""`ramp simulate`: the real schedule, gate, sender, classifier, deferral store and breaker, run
+"""`ramp simulate`: the real schedule, gate, sender, deferral store, events handler and breaker, run
 against a receiver model in accelerated time (the scripts' clock offset is moved; nothing sleeps).
+
+As through SES in production, the receivers never answer the worker: SES accepts each message and
+their deferrals, bounces and complaints come back as SES events some simulated time later
+(`receivers.py`), counted on the day the message was sent; each day's verdict is taken from them.
 
 Each simulated message carries up to 50 recipients (SES's maximum), about a fortieth of the day's
 cap, so 45 days at 50,000/day stay fast while small early caps are still used fully; every charge,
@@ -7,116 +11,33 @@ cap and rate is counted in recipients, as in production.
 
 Speed: the backlog is kept as a count of recipients per kind and turned into a message only when a
 worker would take one off the queue, so a demand far above the cap costs nothing per waiting
-recipient. Only messages that receivers deferred exist as payloads (in the real deferral store).
+recipient.
 """
 
 from __future__ import annotations
 
 import json
-import random
-import smtplib
+import time
 import uuid
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ses_ramp.config import Settings
 from ses_ramp.producers.message import Message
-from ses_ramp.worker.guards import pause
+from ses_ramp.worker.guards import cohorts, pause
 from ses_ramp.worker.guards.breaker import Breaker
-from ses_ramp.worker.guards.events import Effects, EventStore
+from ses_ramp.worker.guards.events import EventStore, apply_event
+from ses_ramp.worker.ops.receivers import PROFILE_TOLERANCE, ReceiverModel, SimulatedSes
 from ses_ramp.worker.runtime import Runtime
+
+__all__ = ["PROFILE_TOLERANCE", "ReceiverModel", "run_simulation", "simulate", "target_reached_on"]
 
 MAX_RECIPIENTS = 50  # SES's per-message maximum
 KINDS = ("transactional", "bulk")
-
-# How much growth over the volume they already trust receivers accept before they defer (421):
-# consumer mailbox providers tolerate about a doubling, strict B2B filters much less (the seed's
-# 1.5x-2.0x versus 1.2x).
-PROFILE_TOLERANCE = {"consumer": 2.0, "b2b": 1.3}
+EVENTS_POLL_MS = 20_000  # how often, in simulated time, events are handled while mail goes out
 SIM_UNSUBSCRIBE = {"List-Unsubscribe": "<https://sim.example/unsubscribe>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
-
-
-@dataclass
-class ReceiverModel:
-    """Mailbox providers as a cold IP meets them.
-
-    * Deferrals: receivers trust the IP's best clean day so far. As today's volume passes
-      `tolerance` x that, the share of 421 answers climbs from 1% towards 90%.
-    * Bounces: hard bounces at the list-hygiene rate (`dirty_bounce_rate` on `dirty_day`).
-    * Complaints: at `complaint_rate`.
-    * Memory: a day whose hard-bounce rate passes 3% halves the trust receivers give (spam traps and
-      unknown users are what they judge a new IP by), so a dirty list costs deferrals for days.
-    """
-
-    seed: int = 7
-    tolerance: float = 2.0
-    bounce_rate: float = 0.005
-    complaint_rate: float = 0.0001
-    dirty_day: int | None = None
-    dirty_bounce_rate: float = 0.12
-    trusted: int = 0
-    today: int = 0
-    bounced_today: int = 0
-    day: int = 0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def __post_init__(self) -> None:
-        self.rng.seed(self.seed)
-
-    def new_day(self, day: int) -> None:
-        if self.today and self.bounced_today / self.today > 0.03:
-            self.trusted //= 2
-        else:
-            self.trusted = max(self.trusted, self.today)
-        self.today, self.bounced_today, self.day = 0, 0, day
-
-    def deferral_p(self) -> float:
-        allowed = max(100.0, self.trusted * self.tolerance)
-        return min(0.9, 0.01 + 2.0 * max(0.0, self.today / allowed - 1.0))
-
-    def hard_bounce_p(self) -> float:
-        return self.dirty_bounce_rate if self.day == self.dirty_day else self.bounce_rate
-
-    def outcomes(self, n: int) -> tuple[int, int]:
-        """Hard bounces and complaints among `n` delivered recipients (binomial draws)."""
-        pb, pc = self.hard_bounce_p(), self.complaint_rate
-        bounces = complaints = 0
-        for _ in range(n):
-            r = self.rng.random()
-            bounces += r < pb
-            complaints += pb <= r < pb + pc
-        return bounces, complaints
-
-
-class ReceiverTransport:
-    """The transport the simulated Sender calls: answers as SMTP would (421 or accepted), and keeps
-    the Send/Bounce/Complaint events SES would publish until the simulation records them."""
-
-    name = "simulated"
-
-    def __init__(self, model: ReceiverModel) -> None:
-        self.model = model
-        self.events = Effects()
-
-    def send(self, message: Message, claim) -> str:
-        claim()
-        m = self.model
-        if m.rng.random() < m.deferral_p():
-            raise smtplib.SMTPDataError(421, b"4.7.0 Try again later: unusual volume from this IP")
-        n = message.recipient_count
-        bounces, complaints = m.outcomes(n)
-        m.today += n
-        m.bounced_today += bounces
-        c = self.events.counts
-        c["sends"] = c.get("sends", 0) + n
-        c["hard_bounces"] = c.get("hard_bounces", 0) + bounces
-        c["complaints"] = c.get("complaints", 0) + complaints
-        return f"sim-{uuid.uuid4().hex[:12]}"
-
-    def account_quota(self) -> None:
-        return None
 
 
 @dataclass
@@ -127,10 +48,11 @@ class DayRow:
     cap: int
     demand: int
     sent: int
-    deferred: int
+    delayed: int  # recipients of the day's sends delayed for the IP's reputation (DeliveryDelay events)
     backlog: int
-    bounce_rate: float
+    bounce_rate: float  # of the day's sends, from their events
     complaint_rate: float
+    verdict: str  # taken at the next roll-over, from the day's events
     breaker: str
 
 
@@ -190,6 +112,11 @@ class Clock:
         self.day_end_ms = 0  # offset at which the simulated day ends
         self._recovered_at_ms = 0
 
+    def now_ms(self) -> int:
+        """The scripts' time (Redis TIME plus the offset), read without a round trip: this host's
+        clock stands in for the Redis server's, which is close enough to time events by."""
+        return int(time.time() * 1000) + self._offset_ms
+
     def _set(self, offset_ms: int) -> None:
         self._offset_ms = offset_ms
         self.client.set(self.key, offset_ms)
@@ -221,35 +148,57 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
              tx_share: float = 0.2) -> list[DayRow]:
     """Run `days` days of a `daily_demand` (recipients/day, `tx_share` of them transactional)
     through the real sending path; one row per day."""
-    transport = ReceiverTransport(model)
-    runtime.sender.transport = transport
     client, keys, budget = runtime.client, runtime.budget.keys, runtime.budget
-    breaker = Breaker(settings, runtime)
-    store = EventStore(client, keys)
     clock = Clock(runtime)
+    transport = SimulatedSes(model, clock.now_ms)
+    runtime.sender.transport = transport
+    breaker = Breaker(settings, runtime)
+    store = EventStore(client, keys, settings.day_timezone)
     runtime.sender.sleep = clock.wait  # rate-limit waits pass simulated time, not real time
     sender = settings.from_address or "sim@example.com"
     queues = {kind: Backlog(kind, sender) for kind in KINDS}
     start = datetime(2027, 1, 4, tzinfo=UTC)
+    actions: dict[int, str] = {}
+    fed_at_ms = [0]
+
+    def feed(every_ms: int = 0) -> None:
+        """SES's events whose time has come, through the real events handler, then the breaker
+        (at most once per `every_ms` of simulated time: `ramp events` polls, it does not stream)."""
+        now_ms = clock.now_ms()
+        if now_ms - fed_at_ms[0] < every_ms:
+            return
+        fed_at_ms[0] = now_ms
+        events = transport.due(now_ms)
+        for event in events:
+            apply_event(store, budget, event, now_ms)
+        if events:
+            level = breaker.evaluate()
+            if level != "ok" and level not in actions.get(day, ""):
+                actions[day] = actions.get(day, "") + f"{level} at hour {hour}; "
+
     rows: list[DayRow] = []
-    for day in range(1, days + 1):
+    day = hour = 0
+    for day in range(1, days + 2):  # one more morning: the last day's verdict is taken at its roll-over
         day_start = start + timedelta(days=day - 1)
         clock.move_to(day_start + timedelta(seconds=1))
         clock.end_day_at(day_start + timedelta(days=1))
+        feed()  # what arrived overnight counts before the day closes
         model.new_day(day)
-        action = ""
         if pause.flags(client, keys).keys() & {"all", "bulk"}:
             # The simulated operator: cleans the list overnight and resumes the next morning.
             pause.resume(client, keys, "all")
             client.hset(keys.breaker, "resumed_at_ms", budget.now_ms())
-            action = "operator resumed; "
+            actions[day] = "operator resumed; "
         budget.roll_day()
+        if day > days:
+            break
         per_message = max(1, min(MAX_RECIPIENTS, int(client.hget(keys.day, "cap") or 0) // 40))
         tx = round(daily_demand * tx_share)
         queues["transactional"].add(tx)
         queues["bulk"].add(daily_demand - tx)
         for hour in range(24):
             clock.move_to(day_start + timedelta(hours=hour, minutes=1))
+            feed()
             if clock.day_used_up():
                 break  # rate-limit waits used up the simulated day
             budget.recover()  # the housekeeper's AIMD step, as every worker runs it
@@ -263,6 +212,7 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
                 while backlog and clock.day_left():
                     wire = backlog.take(per_message)
                     outcome = runtime.sender.handle(wire, 0)
+                    feed(every_ms=EVENTS_POLL_MS)
                     if outcome.outcome in ("waiting", "paused"):
                         # No budget left this hour/day (or paused): the rest of this kind waits in
                         # the queue. Take this one back from the deferred set to keep its place.
@@ -270,23 +220,22 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
                         client.hdel(keys.payload, wire["id"])
                         backlog.put_back(wire)
                         break
-            if transport.events.counts:
-                store.record(transport.events, budget.now_ms())
-                transport.events = Effects()
-                level = breaker.evaluate()
-                if level != "ok" and level not in action:
-                    action += f"{level} at hour {hour}; "
         status = budget.status()
-        window = breaker.store.windows(budget.now_ms())[86_400]
-        sends = window["sends"]
         rows.append(DayRow(
             day=day, date=status["date"], step=status["step"], cap=status["cap"], demand=daily_demand,
-            sent=int(status["sent"]), deferred=int(status["deferred_today"]),
+            sent=int(status["sent"]), delayed=0,
             backlog=sum(q.recipients() for q in queues.values()) + _deferred_recipients(runtime),
-            bounce_rate=round(window["hard_bounces"] / sends, 4) if sends else 0.0,
-            complaint_rate=round(window["complaints"] / sends, 5) if sends else 0.0,
-            breaker=action.strip("; ") or "ok",
+            bounce_rate=0.0, complaint_rate=0.0, verdict="", breaker="",
         ))
+    verdicts = {h["date"]: h["verdict"] for h in map(json.loads, client.lrange(keys.history, 0, -1))}
+    for row in rows:
+        heard = cohorts.read(client, keys, row.date)
+        sends = heard["sends"]
+        row.delayed = heard["reputation_delays"]
+        row.bounce_rate = round(heard["hard_bounces"] / sends, 4) if sends else 0.0
+        row.complaint_rate = round(heard["complaints"] / sends, 5) if sends else 0.0
+        row.verdict = verdicts.get(row.date, "")
+        row.breaker = actions.get(row.day, "").strip("; ") or "ok"
     return rows
 
 

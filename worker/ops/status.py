@@ -62,6 +62,8 @@ def collect(runtime) -> dict[str, Any]:
 
     today = date.fromisoformat(data["date"])
     data["send_days"] = {d.isoformat(): cohorts.read(runtime.client, k, d.isoformat()) for d in (today, today - timedelta(days=1))}
+    last = runtime.client.lindex(k.history, 0)
+    data["last_verdict"] = {f: json.loads(last).get(f) for f in ("date", "verdict", "why", "step_after")} if last else None
     data["bad_events"] = runtime.client.llen(k.bad_events)
     since = probation_since_ms(runtime)
     data["probation"] = since is not None

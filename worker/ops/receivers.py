@@ -1,0 +1,163 @@
+"""The mailbox providers of `ramp simulate`, and SES between them and the worker.
+
+As in production, SES accepts every message the worker hands it: the receivers' answers never reach
+the worker. They come back later as SES events (Send, Delivery, DeliveryDelay, Bounce, Complaint),
+each due some simulated seconds or hours after the send, and the simulation feeds them through the
+real events handler (`guards/events.apply_event`) when their time comes, as `ramp events` would.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ses_ramp.producers.message import Message
+
+# How much growth over the volume they already trust receivers accept before they defer (421):
+# consumer mailbox providers tolerate about a doubling, strict B2B filters much less (the seed's
+# 1.5x-2.0x versus 1.2x).
+PROFILE_TOLERANCE = {"consumer": 2.0, "b2b": 1.3}
+
+# Event lags after SES accepted the message (simulated seconds): a hard bounce comes back within
+# seconds, a delivery a little later; SES reports a DeliveryDelay after its first retries and keeps
+# retrying for hours; a complaint comes when a person reads the mail.
+BOUNCE_LAG_S = 2
+DELIVERY_LAG_S = 4
+DELAY_LAG_S = 15 * 60
+RETRY_DELIVERED_LAG_S = (3600, 6 * 3600)
+COMPLAINT_LAG_S = (1800, 4 * 3600)
+
+
+@dataclass
+class ReceiverModel:
+    """Mailbox providers as a cold IP meets them.
+
+    * Deferrals: receivers trust the IP's best clean day so far. As today's volume passes
+      `tolerance` x that, the share of recipients they defer (421, which SES turns into a
+      DeliveryDelay event of type TransientCommunicationFailure and retries) climbs from 1% towards 90%.
+    * `slow_day`: on that day one provider, `slow_provider_share` of the recipients, defers
+      `slow_share` of its mail whatever the volume (a provider having a bad day with the IP).
+    * Bounces: hard bounces at the list-hygiene rate (`dirty_bounce_rate` on `dirty_day`).
+    * Complaints: at `complaint_rate` of delivered recipients.
+    * Memory: a day whose hard-bounce rate passes 3% halves the trust receivers give (spam traps and
+      unknown users are what they judge a new IP by), so a dirty list costs deferrals for days.
+    """
+
+    seed: int = 7
+    tolerance: float = 2.0
+    bounce_rate: float = 0.005
+    complaint_rate: float = 0.0001
+    dirty_day: int | None = None
+    dirty_bounce_rate: float = 0.12
+    slow_day: int | None = None
+    slow_share: float = 0.3
+    slow_provider_share: float = 0.5
+    trusted: int = 0
+    today: int = 0
+    bounced_today: int = 0
+    day: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self.rng.seed(self.seed)
+
+    def new_day(self, day: int) -> None:
+        if self.today and self.bounced_today / self.today > 0.03:
+            self.trusted //= 2
+        else:
+            self.trusted = max(self.trusted, self.today)
+        self.today, self.bounced_today, self.day = 0, 0, day
+
+    def deferral_p(self) -> float:
+        allowed = max(100.0, self.trusted * self.tolerance)
+        p = min(0.9, 0.01 + 2.0 * max(0.0, self.today / allowed - 1.0))
+        if self.day == self.slow_day:
+            p = max(p, self.slow_share * self.slow_provider_share)
+        return p
+
+    def hard_bounce_p(self) -> float:
+        return self.dirty_bounce_rate if self.day == self.dirty_day else self.bounce_rate
+
+    def fates(self, addresses: list[str]) -> dict[str, list[str]]:
+        """Each recipient's fate: bounced, delayed (then delivered on a retry) or delivered; and who
+        of the delivered complains."""
+        out: dict[str, list[str]] = {"bounced": [], "delayed": [], "delivered": [], "complained": []}
+        pb, pd = self.hard_bounce_p(), self.deferral_p()
+        for address in addresses:
+            r = self.rng.random()
+            if r < pb:
+                out["bounced"].append(address)
+                continue
+            out["delayed" if self.rng.random() < pd else "delivered"].append(address)
+            if self.rng.random() < self.complaint_rate:
+                out["complained"].append(address)
+        self.today += len(addresses)
+        self.bounced_today += len(out["bounced"])
+        return out
+
+
+def ses_event(kind: str, sent_ms: int, message_id: str, recipients: list[str], **detail: Any) -> dict[str, Any]:
+    """An SES event as the configuration set publishes it (the fields the events handler reads)."""
+    stamp = datetime.fromtimestamp(sent_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    event: dict[str, Any] = {"eventType": kind, "mail": {
+        "timestamp": stamp, "messageId": f"sim-{uuid.uuid4().hex[:16]}", "destination": recipients,
+        "tags": {"ses:configuration-set": ["simulated"], "message_id": [message_id]}}}
+    if kind == "Send":
+        event["send"] = {}
+    elif kind == "Delivery":
+        event["delivery"] = {"recipients": recipients, "smtpResponse": "250 2.0.0 OK"}
+    elif kind == "DeliveryDelay":
+        event["deliveryDelay"] = {"delayType": "TransientCommunicationFailure",
+                                  "delayedRecipients": [{"emailAddress": a, "status": "4.7.0"} for a in recipients]}
+    elif kind == "Bounce":
+        event["bounce"] = {"bounceType": "Permanent", "bounceSubType": "General",
+                           "bouncedRecipients": [{"emailAddress": a, "status": "5.1.1"} for a in recipients]}
+    elif kind == "Complaint":
+        event["complaint"] = {"complainedRecipients": [{"emailAddress": a} for a in recipients]}
+    return event
+
+
+class SimulatedSes:
+    """The transport the simulated Sender calls. Like SES, it accepts every message, then decides with
+    the receiver model what each recipient's receiver does, and schedules the events SES would publish."""
+
+    name = "simulated"
+
+    def __init__(self, model: ReceiverModel, now_ms) -> None:
+        self.model = model
+        self.now_ms = now_ms  # the simulation's clock (the scripts' time)
+        self._due: list[tuple[int, int, dict[str, Any]]] = []  # (due ms, tie-break, event)
+        self._order = itertools.count()
+
+    def send(self, message: Message, claim) -> str:
+        claim()
+        sent_ms, m = self.now_ms(), self.model
+        fates = m.fates([str(a) for a in message.recipients])
+
+        def at(lag_s: float, kind: str, recipients: list[str]) -> None:
+            if recipients:
+                event = ses_event(kind, sent_ms, message.id, recipients)
+                heapq.heappush(self._due, (sent_ms + int(lag_s * 1000), next(self._order), event))
+
+        at(0, "Send", [str(a) for a in message.recipients])
+        at(BOUNCE_LAG_S, "Bounce", fates["bounced"])
+        at(DELIVERY_LAG_S, "Delivery", fates["delivered"])
+        at(DELAY_LAG_S, "DeliveryDelay", fates["delayed"])
+        at(m.rng.uniform(*RETRY_DELIVERED_LAG_S), "Delivery", fates["delayed"])
+        at(m.rng.uniform(*COMPLAINT_LAG_S), "Complaint", fates["complained"])
+        return f"sim-{uuid.uuid4().hex[:12]}"
+
+    def due(self, until_ms: int) -> list[dict[str, Any]]:
+        """The events whose time has come, oldest first."""
+        out = []
+        while self._due and self._due[0][0] <= until_ms:
+            out.append(heapq.heappop(self._due)[2])
+        return out
+
+    def account_quota(self) -> None:
+        return None
