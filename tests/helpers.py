@@ -63,7 +63,7 @@ class WorkerPool:
 
     def start_one(self, index: int) -> subprocess.Popen:
         name = f"w{index}-{os.getpid()}-{time.monotonic_ns()}@{self.settings.key_prefix}"
-        log = open(self.tmp / f"worker-{index}-{len(self.procs)}.log", "wb")
+        log = open(self.tmp / f"worker-{index}-{time.monotonic_ns()}.log", "wb")  # two pools may share `tmp`
         if self.supervised:  # `ramp worker`: the supervised form the Dockerfile runs
             cmd = [sys.executable, "-m", "ses_ramp.worker", "worker", "-c", str(self.concurrency), "-n", name]
         else:

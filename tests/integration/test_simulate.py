@@ -53,7 +53,16 @@ def test_ramping_faster_than_receivers_tolerate_draws_deferrals_and_a_larger_bac
     assert steep[-1]["backlog"] > gentle[-1]["backlog"]
 
 
-def test_the_table_says_when_the_target_is_reached(settings, tmp_path):
-    result = ramp(settings, "simulate", "--days", "45", "--plot", str(tmp_path / "sim.png"))
-    assert "50,000/day reached on day" in result.stdout
+def test_the_readmes_default_scenario_row_is_what_simulate_returns(settings, tmp_path):
+    """The README's scenario table is `python -m bench.scenarios`' output: its default row must be
+    what `ramp simulate` (default settings, seed 7) returns now."""
+    from pathlib import Path
+
+    from bench.scenarios import SCENARIOS, row, summary
+    from ses_ramp.config import Settings
+
+    defaults = Settings(redis_url=settings.redis_url, key_prefix=settings.key_prefix, _env_file=None)
+    rows = json.loads(ramp(defaults, "simulate", "--json", "--plot", str(tmp_path / "sim.png")).stdout)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert row(SCENARIOS[0][0], summary(rows)) in readme
     assert (tmp_path / "sim.png").read_bytes()[:4] == b"\x89PNG"
