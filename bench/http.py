@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import redis
 
+from bench.guard import PREFIX
 from ses_ramp.config import Settings
 from ses_ramp.producers import Producer
 from ses_ramp.worker.ops.embedded import free_port, stop_process_group
@@ -35,7 +36,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def http_vs_in_process(base: Settings, env: dict[str, str], tmp: str, rounds: int = 8, per_round: int = 25) -> dict:
-    s = base.model_copy(update={"key_prefix": f"bh{uuid.uuid4().hex[:6]}", "unsubscribe_base_url": "https://bench.invalid",
+    s = base.model_copy(update={"key_prefix": f"{PREFIX}-bh{uuid.uuid4().hex[:6]}", "unsubscribe_base_url": "https://bench.invalid",
                                 "unsubscribe_secret": "bench-secret-0123456789abcdef"})
     port = free_port()
     serve_env = {**env, "RAMP_KEY_PREFIX": s.key_prefix, "RAMP_SERVE_PORT": str(port),

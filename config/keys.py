@@ -12,8 +12,8 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `ramp`                      | hash   | warm-up state: step, days held at step, sending days, last sending day |
 | `history`                   | list   | JSON of each closed day (newest first, capped)                         |
 | `account`                   | hash   | SES GetAccount quota: max_24h, sent_24h, max_rate_per_s, fetched_ms     |
-| `gcra`                      | string | rate limiter's theoretical arrival time (ms)                           |
-| `rate`                      | hash   | adaptive rate: current per-second rate, why, last change (ms)          |
+| `rate`                      | hash   | adaptive rate: current per-second rate, why, last change (ms); SES's   |
+|                             |        | max rate; `tat_ms`, the GCRA rate limiter's theoretical arrival time   |
 | `pause`                     | hash   | kind (`transactional`/`bulk`/`all`) -> JSON {by, reason, at}           |
 | `idem:<idempotency key>`    | string | `inflight:<ms>` while SES is called, `sent:<ses id>` after             |
 | `deferred`                  | zset   | message id -> due time (ms)                                            |
@@ -63,7 +63,6 @@ class Keys:
     ramp = property(lambda self: self.key("ramp"))
     history = property(lambda self: self.key("history"))
     account = property(lambda self: self.key("account"))
-    gcra = property(lambda self: self.key("gcra"))
     rate = property(lambda self: self.key("rate"))
     pause = property(lambda self: self.key("pause"))
     deferred = property(lambda self: self.key("deferred"))

@@ -72,7 +72,7 @@ class Budget:
         its own claim and gets GO again (never a false DUPLICATE)."""
         k = self.keys
         code, wait_ms, detail = self.scripts.gate(
-            keys=[k.clock_offset_ms, k.day, k.pause, k.gcra, k.rate, k.idem(idempotency_key)],
+            keys=[k.clock_offset_ms, k.day, k.pause, k.rate, k.idem(idempotency_key)],
             args=[kind, recipients, self.settings.rate_per_s, self.settings.rate_burst, self.idem_ttl_s, self.tx_headroom, token],
         )
         return Decision(Gate(int(code)), int(wait_ms), _text(detail))

@@ -180,6 +180,13 @@ def apply_event(store: EventStore, budget, event: dict[str, Any], now_ms: int | 
     return fx
 
 
+def handle_body(store: EventStore, budget, body: str, now_ms: int | None = None) -> Effects:
+    """One SQS message of the events queue (an SES event, SNS-wrapped or raw), stored: what
+    `ramp events` does with each message it receives, and what `ramp simulate` feeds its events
+    through. Raises MalformedEvent before storing anything when the body cannot be read."""
+    return apply_event(store, budget, parse_event(body), now_ms)
+
+
 def mail_ms(event: dict[str, Any]) -> int:
     """When SES accepted the message an event is about (`mail.timestamp`), epoch ms; 0 if unreadable."""
     from datetime import datetime
@@ -233,12 +240,11 @@ class EventsConsumer:
         try:
             for msg in got:
                 try:
-                    event = parse_event(msg["Body"])
-                    apply_event(self.store, self.runtime.budget, event)  # effects are read before anything is stored
+                    fx = handle_body(self.store, self.runtime.budget, msg["Body"])
                 except MalformedEvent as exc:
                     self._move_aside(msg, str(exc))
                 else:
-                    newest_ms = max(newest_ms, mail_ms(event))
+                    newest_ms = max(newest_ms, fx.mail_ms)
                 done.append(msg)
         finally:
             # Only what was stored is acknowledged; the rest (a Redis failure) comes back after

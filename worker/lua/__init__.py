@@ -11,9 +11,15 @@ from redis.commands.core import Script
 _PKG = "ses_ramp.worker.lua"
 
 
+#: Scripts that never read the time: the clock prelude (TIME and the offset GET) is not prepended.
+_CLOCKLESS = {"settle"}
+
+
 def _source(name: str) -> str:
-    clock = files(_PKG).joinpath("_clock.lua").read_text()
-    return clock + "\n" + files(_PKG).joinpath(f"{name}.lua").read_text()
+    body = files(_PKG).joinpath(f"{name}.lua").read_text()
+    if name in _CLOCKLESS:
+        return body
+    return files(_PKG).joinpath("_clock.lua").read_text() + "\n" + body
 
 
 @dataclass

@@ -1,10 +1,12 @@
 -- gate.lua: the whole budget decision for one message, in one round trip, reserving atomically.
+-- Lean by design (it runs once per message): each hash is read with one HMGET and written with one
+-- HSET of values computed here; a GO costs 9 Redis commands, clock included.
 -- KEYS[1]  clock_offset_ms  string
 -- KEYS[2]  day              hash   today's window and counters (see keys.py)
 -- KEYS[3]  pause            hash   kind|all -> reason JSON
--- KEYS[4]  gcra             string theoretical arrival time, ms
--- KEYS[5]  rate             hash   current_per_s (adaptive, AIMD), ses_max_per_s (GetAccount)
--- KEYS[6]  idem             string this message's idempotency record
+-- KEYS[4]  rate             hash   current_per_s (adaptive, AIMD), ses_max_per_s (GetAccount),
+--                                  tat_ms (the GCRA rate limiter's theoretical arrival time, ms)
+-- KEYS[5]  idem             string this message's idempotency record
 -- ARGV[1]  kind             "transactional" | "bulk"
 -- ARGV[2]  n                recipients this message charges (SES counts recipients)
 -- ARGV[3]  rate_per_s       configured fleet-wide rate, recipients/second
@@ -26,7 +28,7 @@
 local kind, n = ARGV[1], tonumber(ARGV[2])
 local tx = (kind == 'transactional')
 
-local idem = redis.call('GET', KEYS[6])
+local idem = redis.call('GET', KEYS[5])
 if idem then
   local mine = string.match(idem, '^inflight:%d+:(.+)$')
   if mine and mine == ARGV[7] then return {0, 0, redis.call('HGET', KEYS[2], 'date') or ''} end
@@ -38,7 +40,7 @@ if paused[1] then return {2, 0, 'all'} end
 if paused[2] then return {2, 0, kind} end
 
 local f = redis.call('HMGET', KEYS[2], 'date', 'start_ms', 'end_ms', 'cap', 'reserve', 'hour_allow',
-    'hour_reserve', 'used', 'used_tx', 'hour_idx', 'hour_used', 'hour_used_tx', 'acct_left', 'acct_used')
+    'hour_reserve', 'used', 'used_tx', 'hour_idx', 'hour_used', 'hour_used_tx', 'acct_left', 'acct_used', 'used_bulk')
 local start_ms, end_ms, cap = tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
 if not cap or now_ms < start_ms or now_ms >= end_ms then return {1, 0, ''} end
 local reserve, hour_allow, hour_reserve = tonumber(f[5]), tonumber(f[6]), tonumber(f[7])
@@ -68,26 +70,26 @@ if acct_left >= 0 and acct_used + n > acct_left then return {7, 60000, ''} end
 
 -- GCRA, charged per recipient, at the lower of the configured and the adaptive rate.
 local rate = tonumber(ARGV[3])
-local caps = redis.call('HMGET', KEYS[5], 'current_per_s', 'ses_max_per_s')
-for _, c in ipairs(caps) do
-  local v = tonumber(c)
+local r = redis.call('HMGET', KEYS[4], 'current_per_s', 'ses_max_per_s', 'tat_ms')
+for i = 1, 2 do
+  local v = tonumber(r[i])
   if v and v > 0 and v < rate then rate = v end
 end
 local interval = 1000 / rate
 local burst = tonumber(ARGV[4])
-local tat = tonumber(redis.call('GET', KEYS[4])) or now_ms
+local tat = tonumber(r[3]) or now_ms
 if tat < now_ms then tat = now_ms end
 local new_tat = tat + n * interval
 if not tx then burst = math.max(1, burst - tonumber(ARGV[6])) end
 local allow_at = new_tat - math.max(burst, n) * interval
 if allow_at > now_ms then return {4, math.ceil(allow_at - now_ms), ''} end
 
--- Everything passed: reserve.
-redis.call('SET', KEYS[4], tostring(new_tat), 'PX', math.ceil(new_tat - now_ms) + 1000)
-redis.call('HINCRBY', KEYS[2], 'used', n)
-redis.call('HINCRBY', KEYS[2], tx and 'used_tx' or 'used_bulk', n)
-redis.call('HSET', KEYS[2], 'hour_idx', hour_idx, 'hour_used', hour_used + n,
-    'hour_used_tx', hour_used_tx + (tx and n or 0))
-if acct_left >= 0 then redis.call('HINCRBY', KEYS[2], 'acct_used', n) end
-redis.call('SET', KEYS[6], 'inflight:' .. now_ms .. ':' .. ARGV[7], 'EX', tonumber(ARGV[5]))
+-- Everything passed: reserve (the counters were read above, in this same atomic call).
+redis.call('HSET', KEYS[4], 'tat_ms', tostring(new_tat))
+local kind_field, kind_used = 'used_bulk', tonumber(f[15]) or 0
+if tx then kind_field, kind_used = 'used_tx', used_tx end
+redis.call('HSET', KEYS[2], 'used', used + n, kind_field, kind_used + n, 'hour_idx', hour_idx,
+    'hour_used', hour_used + n, 'hour_used_tx', hour_used_tx + (tx and n or 0),
+    'acct_used', acct_used + ((acct_left >= 0) and n or 0))
+redis.call('SET', KEYS[5], 'inflight:' .. now_ms .. ':' .. ARGV[7], 'EX', tonumber(ARGV[5]))
 return {0, 0, f[1]}

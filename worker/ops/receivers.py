@@ -30,6 +30,7 @@ BOUNCE_LAG_S = 2
 DELIVERY_LAG_S = 4
 DELAY_LAG_S = 15 * 60
 RETRY_DELIVERED_LAG_S = (3600, 6 * 3600)
+GIVE_UP_SHARE = 0.1  # of the delayed recipients, those SES gives up on: a transient Bounce instead of a Delivery
 COMPLAINT_LAG_S = (1800, 4 * 3600)
 
 
@@ -84,16 +85,22 @@ class ReceiverModel:
         return self.dirty_bounce_rate if self.day == self.dirty_day else self.bounce_rate
 
     def fates(self, addresses: list[str]) -> dict[str, list[str]]:
-        """Each recipient's fate: bounced, delayed (then delivered on a retry) or delivered; and who
-        of the delivered complains."""
-        out: dict[str, list[str]] = {"bounced": [], "delayed": [], "delivered": [], "complained": []}
+        """Each recipient's fate: bounced, delivered, or delayed (then delivered on a retry, or given up
+        on by SES); and who of the delivered complains."""
+        out: dict[str, list[str]] = {"bounced": [], "delayed": [], "delivered": [], "complained": [], "given_up": []}
         pb, pd = self.hard_bounce_p(), self.deferral_p()
         for address in addresses:
             r = self.rng.random()
             if r < pb:
                 out["bounced"].append(address)
                 continue
-            out["delayed" if self.rng.random() < pd else "delivered"].append(address)
+            if self.rng.random() < pd:
+                out["delayed"].append(address)
+                if self.rng.random() < GIVE_UP_SHARE:
+                    out["given_up"].append(address)
+                    continue
+            else:
+                out["delivered"].append(address)
             if self.rng.random() < self.complaint_rate:
                 out["complained"].append(address)
         self.today += len(addresses)
@@ -101,7 +108,7 @@ class ReceiverModel:
         return out
 
 
-def ses_event(kind: str, sent_ms: int, message_id: str, recipients: list[str], **detail: Any) -> dict[str, Any]:
+def ses_event(kind: str, sent_ms: int, message_id: str, recipients: list[str], bounce_type: str = "Permanent") -> dict[str, Any]:
     """An SES event as the configuration set publishes it (the fields the events handler reads)."""
     stamp = datetime.fromtimestamp(sent_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     event: dict[str, Any] = {"eventType": kind, "mail": {
@@ -115,8 +122,9 @@ def ses_event(kind: str, sent_ms: int, message_id: str, recipients: list[str], *
         event["deliveryDelay"] = {"delayType": "TransientCommunicationFailure",
                                   "delayedRecipients": [{"emailAddress": a, "status": "4.7.0"} for a in recipients]}
     elif kind == "Bounce":
-        event["bounce"] = {"bounceType": "Permanent", "bounceSubType": "General",
-                           "bouncedRecipients": [{"emailAddress": a, "status": "5.1.1"} for a in recipients]}
+        event["bounce"] = {"bounceType": bounce_type, "bounceSubType": "General",
+                           "bouncedRecipients": [{"emailAddress": a, "status": "5.1.1" if bounce_type == "Permanent" else "4.4.7"}
+                                                 for a in recipients]}
     elif kind == "Complaint":
         event["complaint"] = {"complainedRecipients": [{"emailAddress": a} for a in recipients]}
     return event
@@ -139,16 +147,18 @@ class SimulatedSes:
         sent_ms, m = self.now_ms(), self.model
         fates = m.fates([str(a) for a in message.recipients])
 
-        def at(lag_s: float, kind: str, recipients: list[str]) -> None:
+        def at(lag_s: float, kind: str, recipients: list[str], bounce_type: str = "Permanent") -> None:
             if recipients:
-                event = ses_event(kind, sent_ms, message.id, recipients)
+                event = ses_event(kind, sent_ms, message.id, recipients, bounce_type)
                 heapq.heappush(self._due, (sent_ms + int(lag_s * 1000), next(self._order), event))
 
         at(0, "Send", [str(a) for a in message.recipients])
         at(BOUNCE_LAG_S, "Bounce", fates["bounced"])
         at(DELIVERY_LAG_S, "Delivery", fates["delivered"])
         at(DELAY_LAG_S, "DeliveryDelay", fates["delayed"])
-        at(m.rng.uniform(*RETRY_DELIVERED_LAG_S), "Delivery", fates["delayed"])
+        retried_s = m.rng.uniform(*RETRY_DELIVERED_LAG_S)
+        at(retried_s, "Delivery", [a for a in fates["delayed"] if a not in fates["given_up"]])
+        at(retried_s, "Bounce", fates["given_up"], bounce_type="Transient")
         at(m.rng.uniform(*COMPLAINT_LAG_S), "Complaint", fates["complained"])
         return f"sim-{uuid.uuid4().hex[:12]}"
 

@@ -28,7 +28,7 @@ from ses_ramp.config import Settings
 from ses_ramp.producers.message import Message
 from ses_ramp.worker.guards import cohorts, pause
 from ses_ramp.worker.guards.breaker import Breaker
-from ses_ramp.worker.guards.events import EventStore, apply_event
+from ses_ramp.worker.guards.events import EventStore, handle_body
 from ses_ramp.worker.ops.receivers import PROFILE_TOLERANCE, ReceiverModel, SimulatedSes
 from ses_ramp.worker.runtime import Runtime
 
@@ -170,7 +170,7 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
         fed_at_ms[0] = now_ms
         events = transport.due(now_ms)
         for event in events:
-            apply_event(store, budget, event, now_ms)
+            handle_body(store, budget, json.dumps({"Type": "Notification", "Message": json.dumps(event)}), now_ms)
         if events:
             level = breaker.evaluate()
             if level != "ok" and level not in actions.get(day, ""):
