@@ -147,7 +147,7 @@ def run(args, url: str, procs: guard.Processes, tmp: str) -> list[tuple[str, str
             rows.append(("transactional p99 behind bulk", f"{lat['p99_ms']:,.0f} ms",
                          f"p50 {lat['p50_ms']:,.0f} ms, max {lat['max_ms']:,.0f} ms, {lat['probes']} probes, {lat['backlog']:,} bulk queued, 14/s"))
             rows.append(("  same, plain FIFO Celery at 14/s", f"{fifo['waited_ms'] / 1000:,.1f} s",
-                         f"measured: one worker instance, rate_limit 14/s, drained {fifo['rate_per_s']:.1f} msg/s first to last over {fifo['done']:,}"))
+                         f"measured: one FIFO consumer, token bucket 14/s, drained {fifo['rate_per_s']:.1f} msg/s first to last over {fifo['done']:,}"))
         if "memory" in want:
             m = memory.ramp_deferred(base, args.waiting, procs, tmp, env_of)
             eta = memory.celery_eta(url, args.waiting, procs, tmp, dict(os.environ))

@@ -1,6 +1,6 @@
 """Transactional latency behind a bulk backlog at the SES rate (14/s): ses-ramp against a plain FIFO
-Celery whose one worker instance is held to 14/s by Celery's own `rate_limit` (per instance, so
-fleet-wide 14/s). Both get the same backlog, small enough for the FIFO to finish, and every figure
+Celery whose single consumer holds 14/s with a token bucket (`bench/fifo_app.py`). Both get the same
+backlog, small enough for the FIFO to finish, and every figure
 is measured: nothing is estimated from a rate."""
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def fifo_transactional(url: str, backlog: int, procs: Processes, tmp: str, env: 
     with app.producer_or_acquire() as producer:
         for i in range(backlog):
             app.send_task("bench.fifo_send", args=[{"kind": "bulk", "i": i}], producer=producer)
-    worker = procs.start([sys.executable, "-m", "celery", "-A", "bench.fifo_app", "worker", "-c", "2", *WORKER_FLAGS], env,
+    worker = procs.start([sys.executable, "-m", "celery", "-A", "bench.fifo_app", "worker", "-c", "1", *WORKER_FLAGS], env,
                          f"{tmp}/fifo.log")
     try:
         wait_until(lambda: client.get(f"{prefix}:first"), 120, "the FIFO worker's first message", 0.05)
