@@ -16,6 +16,7 @@ from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
 from ses_ramp.config import Settings, load_settings, mask_url
+from ses_ramp.producers import guarded
 from ses_ramp.producers.errors import (
     BatchPartiallyPublished,
     InvalidMessage,
@@ -50,7 +51,12 @@ class Producer:
         self.settings = settings
         self.app = Celery("ses_ramp_producer", set_as_current=False)
         self.app.conf.update(celery_config(settings))
+        # One-by-one enqueue checks suppression inside the publish when queues and lists share a Redis.
+        self._guarded = guarded.usable(settings.effective_broker_url, settings.effective_redis_url)
+        if self._guarded:
+            self.app.conf.broker_transport = guarded.TRANSPORT
         self._redis: redis.Redis | None = None
+        self._script: Any = None
         self._lock = threading.Lock()
 
     # -- validation ----------------------------------------------------------------------------
@@ -142,13 +148,43 @@ class Producer:
 
     # -- publishing --------------------------------------------------------------------------------
     def enqueue(self, data: Message | dict[str, Any]) -> Receipt:
-        """Validate and publish one message; return its receipt."""
-        message = self.prepare(data)
+        """Validate and publish one message; return its receipt. Where it can, the suppression check
+        rides on the publish (one round trip, `guarded.py`); a message it stops is then refused (or
+        trimmed, with RAMP_DROP_SUPPRESSED_RECIPIENTS) exactly as `prepare` would."""
+        if not self._guarded:
+            return self._publish_one(self.prepare(data))
+        message = self._validate(data)
+        guard = guarded.Guard(self._guard_script(), self._set_keys(message), [normalise_address(a) for a in message.recipients])
+        token = guarded.GUARD.set(guard)
+        try:
+            self._publish_one(message)
+        finally:
+            guarded.GUARD.reset(token)
+        if guard.answer is None:  # never so with this transport: the publish went unchecked, say so loudly
+            raise RuntimeError("the guarded publish did not run: the message was published without its suppression check")
+        if int(guard.answer[0]) == 0:
+            return _receipt(message)
+        return self._publish_one(self.prepare(message))  # refused: the full check says why (or trims)
+
+    def _publish_one(self, message: Message) -> Receipt:
         try:
             self._publish(message, producer=None)
         except (KombuError, RedisError, OSError) as exc:
             raise QueueUnavailable(mask_url(self.settings.effective_broker_url), exc) from None
         return _receipt(message)
+
+    def _guard_script(self) -> Any:
+        if self._script is None:
+            self._script = self._redis_client().register_script(guarded.SOURCE)
+        return self._script
+
+    def _set_keys(self, message: Message) -> list[str]:
+        from ses_ramp.config.keys import Keys
+        from ses_ramp.producers.unsubscribe import suppression_lists
+
+        keys = Keys(self.settings.key_prefix)
+        lists = suppression_lists(message) if message.kind is Kind.bulk else []
+        return [keys.suppressed, *(keys.unsubscribed(list_id) for list_id in lists)]
 
     def enqueue_many(self, items: Iterable[Message | dict[str, Any]]) -> list[Receipt]:
         """Validate every message first (nothing is published if one is invalid), then publish in
