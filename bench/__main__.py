@@ -125,9 +125,10 @@ def run(args, url: str, procs: guard.Processes, tmp: str) -> list[tuple[str, str
             rows.append(("enqueue one by one", f"{e.b_median:,.0f} msg/s",
                          f"{e.ratio_text()} of bare Celery send_task ({e.a_median:,.0f} msg/s); target >= 0.9x"))
         if "gate" in want:
-            g, gs = hotpath.gate_vs_ping(base, args.gate_calls, pairs)
+            g, gs, fl = hotpath.gate_vs_ping(base, args.gate_calls, pairs)
             rows.append(("gate, one client", f"{g.b_median:,.0f} /s", f"{g.ratio_text()} of PING ({g.a_median:,.0f} /s); target >= 0.8x"))
             rows.append(("gate + settle, one client", f"{gs.b_median:,.0f} /s", f"{gs.ratio_text()} of PING"))
+            rows.append(("  floor: EVALSHA `return 1`", f"{fl.b_median:,.0f} /s", f"{fl.ratio_text()} of PING: any script call"))
         if "drain" in want:
             d = hotpath.drain_pairs(base, n, c, pairs, procs, tmp, env_of)
             p = d["paired"]

@@ -68,8 +68,9 @@ def enqueue_one_by_one(base: Settings, m: int, pairs: int) -> Paired:
     return abba(bare, ramp, pairs)
 
 
-def gate_vs_ping(base: Settings, k: int, pairs: int) -> tuple[Paired, Paired]:
-    """Calls/s from one client: PING (A) against the gate alone, and against gate + settle."""
+def gate_vs_ping(base: Settings, k: int, pairs: int) -> tuple[Paired, Paired, Paired]:
+    """Calls/s from one client: PING (A) against the gate alone, against gate + settle, and against
+    the cheapest script call there is (EVALSHA of `return 1`): the floor any Lua gate starts from."""
     from ses_ramp.worker.budget.store import Gate
     from ses_ramp.worker.runtime import Runtime
     from ses_ramp.worker.send.transports.noop import NoopTransport
@@ -95,8 +96,16 @@ def gate_vs_ping(base: Settings, k: int, pairs: int) -> tuple[Paired, Paired]:
                 budget.settle("sent", "bulk", 1, d.detail, f"{tag}{i}", "x", "t")
         return k / (time.perf_counter() - t0)
 
-    ping(), gate(True)  # warm
-    return abba(ping, lambda: gate(False), pairs), abba(ping, lambda: gate(True), pairs)
+    trivial = client.register_script("return 1")
+
+    def floor() -> float:
+        t0 = time.perf_counter()
+        for _ in range(k):
+            trivial()
+        return k / (time.perf_counter() - t0)
+
+    ping(), gate(True), floor()  # warm
+    return abba(ping, lambda: gate(False), pairs), abba(ping, lambda: gate(True), pairs), abba(ping, floor, pairs)
 
 
 def drain_pairs(base: Settings, n: int, concurrency: int, pairs: int, procs: Processes, tmp: str, env_of) -> dict:
