@@ -287,3 +287,15 @@ def set_clock(runtime, when):
     """Move the scripts' "now" (Redis TIME + offset) to `when` (an aware datetime)."""
     offset = int(when.timestamp() * 1000) - (runtime.budget.now_ms() - int(runtime.client.get(runtime.budget.keys.clock_offset_ms) or 0))
     runtime.client.set(runtime.budget.keys.clock_offset_ms, offset)
+
+
+def day_counters(runtime) -> dict[str, int]:
+    """Today's counters that the unconfirmed-send invariant is about."""
+    h = runtime.client.hgetall(runtime.budget.keys.day)
+    return {f: int(h.get(f, 0)) for f in ("used", "sent", "unconfirmed", "dropped")}
+
+
+def assert_counter_invariant(runtime) -> None:
+    """With no SES call in flight: every recipient charged is sent, unconfirmed or dropped."""
+    d = day_counters(runtime)
+    assert d["used"] == d["sent"] + d["unconfirmed"] + d["dropped"], d

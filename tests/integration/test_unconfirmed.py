@@ -14,7 +14,7 @@ from ses_ramp.worker.guards.events import EventStore
 from ses_ramp.worker.ops.unconfirmed import decide, entries
 from ses_ramp.worker.runtime import Runtime
 from ses_ramp.worker.send.transports.ses_api import SesApiTransport
-from tests.helpers import SesAnswers, accepted_by_moto, ramp
+from tests.helpers import SesAnswers, accepted_by_moto, assert_counter_invariant, day_counters, ramp
 
 RESEND_AFTER_S = 60
 
@@ -25,16 +25,6 @@ def ses(settings, redis_client):
     rt = Runtime.build(s, transport=SesApiTransport(s))
     rt.sender.sleep = lambda _s: None
     return rt
-
-
-def day(rt) -> dict[str, int]:
-    h = rt.client.hgetall(rt.budget.keys.day)
-    return {f: int(h.get(f, 0)) for f in ("used", "sent", "unconfirmed", "dropped")}
-
-
-def invariant(rt) -> None:
-    d = day(rt)
-    assert d["used"] == d["sent"] + d["unconfirmed"] + d["dropped"], d
 
 
 def advance(rt, seconds: float) -> None:
@@ -54,15 +44,15 @@ def unconfirmed_sends(rt, settings, n: int) -> list[dict]:
 
 def test_no_watermark_no_resend_and_the_counters_hold(ses, settings, moto_ses):
     wires = unconfirmed_sends(ses, settings, 4)
-    assert day(ses) == {"used": 4, "sent": 0, "unconfirmed": 4, "dropped": 0}
+    assert day_counters(ses) == {"used": 4, "sent": 0, "unconfirmed": 4, "dropped": 0}
     # A redelivery of an unconfirmed message neither sends it nor counts it twice.
     assert ses.sender.handle(wires[0]).outcome == "unconfirmed"
-    invariant(ses)
+    assert_counter_invariant(ses)
     # `ramp events` is down: hours pass, nothing proves the sends never went, nothing is resent.
     advance(ses, 10 * RESEND_AFTER_S)
     assert resolve_unconfirmed(ses, RESEND_AFTER_S) == 0
     assert len(entries(ses)) == 4 and accepted_by_moto(moto_ses, {w["id"] for w in wires}) == []
-    invariant(ses)
+    assert_counter_invariant(ses)
 
 
 def test_send_events_resolve_and_only_a_watermark_past_the_margin_resends_exactly_once(ses, settings, moto_ses):
@@ -73,7 +63,7 @@ def test_send_events_resolve_and_only_a_watermark_past_the_margin_resends_exactl
     for w in wires[:2]:
         ses.client.set(ses.budget.keys.send_event(w["id"]), "1")
     assert resolve_unconfirmed(ses, RESEND_AFTER_S) == 2
-    assert day(ses) == {"used": 4, "sent": 2, "unconfirmed": 2, "dropped": 0}
+    assert day_counters(ses) == {"used": 4, "sent": 2, "unconfirmed": 2, "dropped": 0}
     # The consumer found the queue empty, but too soon after the claims to prove anything.
     store.note_progress(None, claimed_at + (RESEND_AFTER_S - 1) * 1000)
     advance(ses, 2 * RESEND_AFTER_S)
@@ -82,15 +72,15 @@ def test_send_events_resolve_and_only_a_watermark_past_the_margin_resends_exactl
     store.note_progress(None, ses.budget.now_ms())
     assert resolve_unconfirmed(ses, RESEND_AFTER_S) == 2
     assert resolve_unconfirmed(ses, RESEND_AFTER_S) == 0
-    assert day(ses) == {"used": 2, "sent": 2, "unconfirmed": 0, "dropped": 0}  # the resends' charges were refunded
+    assert day_counters(ses) == {"used": 2, "sent": 2, "unconfirmed": 0, "dropped": 0}  # the resends' charges were refunded
     due = ses.deferrals.claim_due(10)
     assert sorted(mid for mid, _ in due) == sorted(w["id"] for w in wires[2:])
     ses.deferrals.ack([mid for mid, _ in due])
     for _, entry in due:
         assert ses.sender.handle(entry["message"]).outcome == "sent"
-    assert day(ses) == {"used": 4, "sent": 4, "unconfirmed": 0, "dropped": 0}
+    assert day_counters(ses) == {"used": 4, "sent": 4, "unconfirmed": 0, "dropped": 0}
     assert len(accepted_by_moto(moto_ses, {w["id"] for w in wires[2:]})) == 2
-    invariant(ses)
+    assert_counter_invariant(ses)
 
 
 def test_the_operator_resends_or_drops(ses, settings, moto_ses):
@@ -100,6 +90,6 @@ def test_the_operator_resends_or_drops(ses, settings, moto_ses):
     assert "dropped" in ramp(ses.settings, "unconfirmed", "drop", wires[0]["id"]).stdout
     assert decide(ses, wires[1]["id"], "resend")
     assert not decide(ses, wires[1]["id"], "resend")  # once
-    assert day(ses) == {"used": 1, "sent": 0, "unconfirmed": 0, "dropped": 1}
+    assert day_counters(ses) == {"used": 1, "sent": 0, "unconfirmed": 0, "dropped": 1}
     assert ses.sender.handle(wires[0]).outcome == "duplicate"  # a dropped send is never resent
-    invariant(ses)
+    assert_counter_invariant(ses)

@@ -15,22 +15,11 @@ from ses_ramp.producers import Producer
 from ses_ramp.worker.guards.events import aws_client
 from ses_ramp.worker.ops.status import queue_depths
 from tests import ses_events as ev
-from tests.helpers import accepted_by_moto, ramp_id, settings_env, wait_for
+from tests.helpers import accepted_by_moto, assert_counter_invariant, day_counters, ramp_id, settings_env, wait_for
 
 HERE = Path(__file__).resolve().parent.parent
 RESEND_AFTER_S = 10
 BIG = {"warmup_start_per_day": 1_000_000, "warmup_target_per_day": 1_000_000}
-
-
-def day_counters(runtime) -> dict[str, int]:
-    h = runtime.client.hgetall(runtime.budget.keys.day)
-    return {f: int(h.get(f, 0)) for f in ("used", "sent", "unconfirmed", "dropped")}
-
-
-def assert_invariant(runtime) -> None:
-    """With no SES call in flight: every recipient charged is sent, unconfirmed or dropped."""
-    d = day_counters(runtime)
-    assert d["used"] == d["sent"] + d["unconfirmed"] + d["dropped"], d
 
 
 def sent_ids(moto_ses, ids) -> list[str]:
@@ -66,7 +55,7 @@ def test_sigkill_mid_call_with_events_stopped_then_send_events_and_the_watermark
     stuck = set(runtime.client.hkeys(unconfirmed))
     at_ses = stuck & set(sent_ids(moto_ses, ids))
     assert len(at_ses) == 2  # the two that stalled after SES took them; the other two never left
-    assert_invariant(runtime)
+    assert_counter_invariant(runtime)
 
     # Twice the resend delay with no events: nothing proves absence, so nothing is resent.
     claims_ms = max(int(json.loads(v)["at_ms"]) for v in runtime.client.hvals(unconfirmed))
@@ -78,7 +67,7 @@ def test_sigkill_mid_call_with_events_stopped_then_send_events_and_the_watermark
     sent = sent_ids(moto_ses, ids)
     assert len(sent) == len(set(sent)) == len(ids) - 2, "zero duplicates, and only the two that never reached SES missing"
     assert set(runtime.client.hkeys(unconfirmed)) == stuck
-    assert_invariant(runtime)
+    assert_counter_invariant(runtime)
 
     # SES's Send events for the two it has, then the consumer: those resolve as sent; its first empty
     # poll moves the watermark past the others' claims, and they are resent, once.
@@ -100,5 +89,5 @@ def test_sigkill_mid_call_with_events_stopped_then_send_events_and_the_watermark
     assert all(sent.count(mid) == 1 for mid in stuck)
     d = day_counters(runtime)
     assert d["sent"] == len(ids) and d["unconfirmed"] == 0 and d["dropped"] == 0
-    assert_invariant(runtime)
+    assert_counter_invariant(runtime)
     assert runtime.deferrals.counts()["dead"] == 0

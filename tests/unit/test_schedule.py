@@ -85,10 +85,14 @@ def test_underused_day_holds_and_bad_day_steps_back():
     assert v == "step_back" and dirty.step == 4
 
 
-def test_only_reputation_delays_count_as_deferrals():
+def at_step(step: int, days_at_step: int):
     cfg = ScheduleConfig.of()
-    state = RampState(step=5, days_at_step=0)
-    cap = schedule.cap_for(cfg, state)
+    state = RampState(step=step, days_at_step=days_at_step)
+    return cfg, state, schedule.cap_for(cfg, state)
+
+
+def test_only_reputation_delays_count_as_deferrals():
+    cfg, state, cap = at_step(5, 0)
     slow, v = schedule.close_day(cfg, state, heard(cap, reputation_delays=int(cap * 0.15)))
     assert v == "hold" and slow.step == 5
     # Full mailboxes say nothing about the IP: the same share of them advances.
@@ -97,9 +101,7 @@ def test_only_reputation_delays_count_as_deferrals():
 
 
 def test_a_day_without_events_holds_and_says_why():
-    cfg = ScheduleConfig.of()
-    state = RampState(step=5, days_at_step=1)
-    cap = schedule.cap_for(cfg, state)
+    cfg, state, cap = at_step(5, 1)
     silent = DayReport(on=date(2026, 1, 1), cap=cap, sent=cap)  # the worker sent; SES said nothing
     after, v = schedule.close_day(cfg, state, silent)
     assert v == "no_events" and after.step == 5 and after.days_at_step == 1 and after.sending_days == 1
@@ -107,9 +109,7 @@ def test_a_day_without_events_holds_and_says_why():
 
 
 def test_a_clean_day_advances_only_once_settled_but_bad_news_never_waits():
-    cfg = ScheduleConfig.of()
-    state = RampState(step=5, days_at_step=1)
-    cap = schedule.cap_for(cfg, state)
+    cfg, state, cap = at_step(5, 1)
     half = DayReport(on=date(2026, 1, 1), cap=cap, sent=cap, event_sends=cap, delivered=cap // 2)
     after, v = schedule.close_day(cfg, state, half)
     assert v == "unsettled" and after.step == 5 and after.days_at_step == 1

@@ -1,4 +1,5 @@
-"""`ramp schedule`, `ramp simulate`, `ramp status`: the plan, a rehearsal of it, and where it stands."""
+"""`ramp schedule`, `ramp simulate`, `ramp status`, `ramp forecast`: the plan, a rehearsal of it, where it stands,
+and when what waits goes out."""
 
 from __future__ import annotations
 
@@ -103,3 +104,32 @@ def simulate_cmd(
     target = settings.warmup_target_per_day
     reached = target_reached_on(data, target)
     out.print(f"{target:,}/day reached on day {reached}" if reached else f"{target:,}/day not reached in {days} days")
+
+
+@cli.command("forecast")
+def forecast_cmd(
+    horizon_days: int = typer.Option(120, "--days", min=1, max=400, help="Forecast at most this many days ahead."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """When what waits goes out: recipients per day by kind, until the backlog clears at the current ramp."""
+    from ses_ramp.config import schedule
+    from ses_ramp.producers import forecast
+
+    runtime = runtime_from_env()
+    settings = runtime.settings
+    state, today, waiting = forecast.read_inputs(runtime.client, settings)
+    days = forecast.days(schedule.ScheduleConfig.from_settings(settings), state, today,
+                         settings.transactional_reserve_share, waiting, horizon_days)
+    if as_json:
+        print(json.dumps([{**d.__dict__, "on": d.on.isoformat()} for d in days]))
+        return
+    table = render.table("date", "cap", "transactional", "bulk", "still waiting",
+                         right=("cap", "transactional", "bulk", "still waiting"),
+                         title=f"forecast: {waiting.total('transactional'):,} transactional and {waiting.total('bulk'):,} bulk "
+                               "recipients waiting, every day healthy")
+    for d in days:
+        table.add_row(d.on.isoformat(), f"{d.cap:,}", f"{d.transactional:,}", f"{d.bulk:,}", f"{d.left:,}")
+    out.print(table)
+    last = days[-1]
+    out.print(f"the backlog clears on {last.on.isoformat()}" if last.left == 0 else
+              f"{last.left:,} recipients still waiting after {last.on.isoformat()} (--days to look further)")

@@ -1,0 +1,86 @@
+"""`ramp forecast`: when what waits goes out, checked against the real gate day by day."""
+
+import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from ses_ramp.config import schedule
+from ses_ramp.producers import Producer, forecast
+from ses_ramp.worker.budget.store import Gate
+from ses_ramp.worker.guards.events import Effects, EventStore
+from ses_ramp.worker.runtime import Runtime
+from ses_ramp.worker.send.transports.noop import NoopTransport
+from tests.helpers import ramp, set_clock
+
+RAMP = {"warmup_start_per_day": 100, "warmup_target_per_day": 5000, "warmup_days": 20, "rate_per_s": 1_000_000, "rate_burst": 1000}
+
+
+def midnight(on, zone: str) -> datetime:
+    return datetime.combine(on, datetime.min.time(), ZoneInfo(zone))
+
+
+def test_the_forecast_is_what_the_real_gate_lets_through_day_by_day(settings, redis_client):
+    s = settings.model_copy(update=RAMP)
+    rt = Runtime.build(s, transport=NoopTransport())
+    start = midnight(datetime(2026, 6, 1).date(), s.day_timezone) + timedelta(hours=9)  # the day is a third gone
+    set_clock(rt, start)
+    rt.budget.roll_day()
+    # 30 recipients already went this morning, 10 of them transactional.
+    for i in range(30):
+        kind = "transactional" if i < 10 else "bulk"
+        d = rt.budget.gate(kind, 1, f"early{i}")
+        rt.budget.settle("sent", kind, 1, d.detail, f"early{i}", "x")
+    waiting = forecast.Waiting(transactional=[(2, 250)], bulk=[(6, 900), (8, 600)])
+    state, today, _ = forecast.read_inputs(rt.client, s)
+    plan = forecast.days(schedule.ScheduleConfig.from_settings(s), state, today, s.transactional_reserve_share, waiting)
+    assert plan[-1].left == 0 and len(plan) > 3
+    left = {"transactional": waiting.total("transactional"), "bulk": waiting.total("bulk")}
+    store = EventStore(rt.client, rt.budget.keys, s.day_timezone)
+    for n, day in enumerate(plan):
+        if n:
+            set_clock(rt, midnight(day.on, s.day_timezone) + timedelta(seconds=1))
+            rt.budget.roll_day()
+        went = {"transactional": 0, "bulk": 0}
+        for kind in ("transactional", "bulk"):  # the queues' order: transactional first
+            while went[kind] < left[kind]:
+                key = f"{day.on}-{kind}-{went[kind]}"
+                d = rt.budget.gate(kind, 1, key)
+                if d.code != Gate.GO:
+                    break
+                rt.budget.settle("sent", kind, 1, d.detail, key, "x")
+                went[kind] += 1
+        assert (went["transactional"], went["bulk"]) == (day.transactional, day.bulk), day
+        assert int(rt.client.hget(rt.budget.keys.day, "cap")) == day.cap
+        left = {k: left[k] - went[k] for k in left}
+        # SES reports every send delivered: the day is healthy and the ramp advances as the forecast assumed.
+        sent = int(rt.client.hget(rt.budget.keys.day, "sent"))
+        store.record(Effects(counts={"sends": sent, "deliveries": sent}, mail_ms=int((midnight(day.on, s.day_timezone)
+                                                                                     + timedelta(hours=12)).timestamp() * 1000)), 0)
+    assert left == {"transactional": 0, "bulk": 0}
+    # A bulk recipient at the back of the line goes on the plan's last day; the first transactional one today.
+    assert forecast.send_date(plan, "bulk", waiting.total("bulk")) == plan[-1].on
+    assert forecast.send_date(plan, "transactional", 1) == plan[0].on
+
+
+def test_ramp_forecast_reads_the_queues_and_the_deferred_set(settings, redis_client):
+    s = settings.model_copy(update=RAMP)
+    rt = Runtime.build(s, transport=NoopTransport())
+    set_clock(rt, midnight(datetime(2026, 6, 1).date(), s.day_timezone) + timedelta(seconds=1))
+    rt.budget.roll_day()
+    p = Producer(s)
+    try:
+        # Queues are counted in messages (one recipient each, as bulk to a list always has).
+        p.enqueue_many([{"to": [f"t{i}@example.com"], "subject": "s", "text": "t"} for i in range(80)])
+        p.enqueue_many([{"to": [f"b{i}@example.com"], "subject": "s", "text": "t", "kind": "bulk", "list": "news",
+                         "engagement": 0.9 if i % 2 else 0.1} for i in range(300)])
+        deferred = p.prepare({"to": ["d@example.com"], "subject": "s", "text": "t", "kind": "bulk", "list": "news"})
+    finally:
+        p.close()
+    rt.deferrals.defer(deferred.to_wire(), 0, 3600, "budget:day")
+    days = json.loads(ramp(s, "forecast", "--json").stdout)
+    assert sum(d["transactional"] for d in days) == 80 and sum(d["bulk"] for d in days) == 301
+    assert days[0]["transactional"] == 80 and days[-1]["left"] == 0
+    for d in days:
+        assert d["transactional"] + d["bulk"] <= d["cap"]
+    text = " ".join(ramp(s, "forecast").stdout.split())
+    assert f"the backlog clears on {days[-1]['on']}" in text
