@@ -31,6 +31,7 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `breaker`                   | hash   | breaker state: level, why, at_ms; probation snapshot                   |
 | `watermark`                 | zset   | `ramp events`' progress: newest_mail_ms (newest SES event handled),    |
 |                             |        | empty_at_ms (last time it found the queue empty), both ms (ZADD GT)    |
+| `expire_ok`                 | string | bulk messages accepted with `expire_ok` although the forecast had them go out after they expire |
 | `lock:<name>`               | string | short-lived locks (day roll-over, quota refresh)                       |
 | `heartbeat:<role>:<host>`   | string | `ramp beat` / `ramp events` alive on host (expires; `ramp health`)     |
 
@@ -68,6 +69,7 @@ class Keys:
     deferred = property(lambda self: self.key("deferred"))
     moving = property(lambda self: self.key("moving"))
     payload = property(lambda self: self.key("payload"))
+    expire_ok = property(lambda self: self.key("expire_ok"))
     dead = property(lambda self: self.key("dead"))
     unconfirmed = property(lambda self: self.key("unconfirmed"))
     suppressed = property(lambda self: self.key("suppressed"))

@@ -12,6 +12,7 @@ the step it had reached.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, replace
 from datetime import date
@@ -96,15 +97,26 @@ def caps_between(start_per_day: int, target_per_day: int, multiplier: float) -> 
     return caps
 
 
-def step_caps(cfg: ScheduleConfig) -> list[int]:
-    return caps_between(cfg.start_per_day, cfg.target_per_day, cfg.multiplier)
+def step_caps(cfg: ScheduleConfig) -> tuple[int, ...]:
+    return _step_caps(cfg)
 
 
-def step_hold_days(cfg: ScheduleConfig) -> list[int]:
+def step_hold_days(cfg: ScheduleConfig) -> tuple[int, ...]:
     """Healthy sending days each step is held; they add up to `cfg.days` (each at least 1)."""
-    steps = len(step_caps(cfg))
+    return _step_hold_days(cfg)
+
+
+# A config is frozen, so its steps are computed once: the forecast walks hundreds of days at a time.
+@functools.lru_cache(maxsize=64)
+def _step_caps(cfg: ScheduleConfig) -> tuple[int, ...]:
+    return tuple(caps_between(cfg.start_per_day, cfg.target_per_day, cfg.multiplier))
+
+
+@functools.lru_cache(maxsize=64)
+def _step_hold_days(cfg: ScheduleConfig) -> tuple[int, ...]:
+    steps = len(_step_caps(cfg))
     days = max(cfg.days, steps)
-    return [((i + 1) * days) // steps - (i * days) // steps for i in range(steps)]
+    return tuple(((i + 1) * days) // steps - (i * days) // steps for i in range(steps))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import redis
@@ -16,7 +17,7 @@ from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
 from ses_ramp.config import Settings, load_settings, mask_url
-from ses_ramp.producers import guarded
+from ses_ramp.producers import forecast, guarded
 from ses_ramp.producers.errors import (
     BatchPartiallyPublished,
     InvalidMessage,
@@ -27,7 +28,7 @@ from ses_ramp.producers.errors import (
 from ses_ramp.producers.message import Kind, Message, normalise_address
 from ses_ramp.producers.mime import build_mime, size_upper_bound
 from ses_ramp.producers.redis_client import describe_redis_error
-from ses_ramp.producers.wire import SEND_TASK, celery_config, publish_options, task_args
+from ses_ramp.producers.wire import SEND_TASK, celery_config, priority_for, publish_options, task_args
 
 #: Fail fast when the broker is down instead of blocking the app (kombu's default retries for ~1 s).
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.25, "interval_max": 0.5}
@@ -42,6 +43,8 @@ class Receipt:
     idempotency_key: str
     kind: str
     recipients: int
+    #: The day it should go out at the current ramp (`ramp forecast`'s model), ISO; None beyond 400 days.
+    estimated_send_date: str | None = None
 
 
 class Producer:
@@ -57,6 +60,7 @@ class Producer:
             self.app.conf.broker_transport = guarded.TRANSPORT
         self._redis: redis.Redis | None = None
         self._script: Any = None
+        self._estimator: forecast.Estimator | None = None
         self._lock = threading.Lock()
 
     # -- validation ----------------------------------------------------------------------------
@@ -88,7 +92,42 @@ class Producer:
             size = len(build_mime(message, message.formatted_from()))
             if size > limit:
                 raise InvalidMessage("size", f"{size} bytes as MIME; the limit is {limit} (RAMP_MAX_MESSAGE_BYTES)")
+        if message.kind is Kind.bulk and message.expires_at is not None and not message.expire_ok:
+            goes_on, expires_on = self._estimate(message), self._expires_on(message)
+            if goes_on is None or goes_on > expires_on:
+                when = goes_on.isoformat() if goes_on else f"more than {forecast.HORIZON_DAYS} days from now"
+                raise InvalidMessage("expires_at", f"it expires on {expires_on} but would go out on {when} at the current "
+                                                   "ramp (`ramp forecast`); shorten the queue, or set expire_ok to accept it anyway")
         return message
+
+    # -- the forecast --------------------------------------------------------------------------------
+    def _estimate(self, message: Message, count: bool = False) -> date | None:
+        client = self._redis_client()
+        with self._lock:
+            if self._estimator is None:
+                self._estimator = forecast.Estimator(self.settings, client)
+        try:
+            return self._estimator.estimate(message.kind.value, priority_for(message.kind, message.engagement),
+                                            message.recipient_count, count=count)
+        except RedisError as exc:
+            raise QueueUnavailable(mask_url(self.settings.effective_redis_url), exc,
+                                   describe_redis_error(exc, self.settings.effective_redis_url)) from None
+
+    def _expires_on(self, message: Message) -> date:
+        from zoneinfo import ZoneInfo
+
+        assert message.expires_at is not None
+        return message.expires_at.astimezone(ZoneInfo(self.settings.day_timezone)).date()
+
+    def _receipt(self, message: Message) -> Receipt:
+        """The receipt of a published message, with its estimated send date (and it counted in the forecast)."""
+        goes_on = self._estimate(message, count=True)
+        if message.expire_ok and message.expires_at is not None and (goes_on is None or goes_on > self._expires_on(message)):
+            from ses_ramp.config.keys import Keys
+
+            self._redis_client().incr(Keys(self.settings.key_prefix).expire_ok)
+        return Receipt(message.id, message.idempotency_key or message.id, message.kind.value, message.recipient_count,
+                       goes_on.isoformat() if goes_on else None)
 
     def _check_unsubscribe_route(self, message: Message) -> None:
         """Bulk mail leaves with a one-click unsubscribe route, or not at all (Gmail and Yahoo defer or
@@ -163,7 +202,7 @@ class Producer:
         if guard.answer is None:  # never so with this transport: the publish went unchecked, say so loudly
             raise RuntimeError("the guarded publish did not run: the message was published without its suppression check")
         if int(guard.answer[0]) == 0:
-            return _receipt(message)
+            return self._receipt(message)
         return self._publish_one(self.prepare(message))  # refused: the full check says why (or trims)
 
     def _publish_one(self, message: Message) -> Receipt:
@@ -171,7 +210,7 @@ class Producer:
             self._publish(message, producer=None)
         except (KombuError, RedisError, OSError) as exc:
             raise QueueUnavailable(mask_url(self.settings.effective_broker_url), exc) from None
-        return _receipt(message)
+        return self._receipt(message)
 
     def _guard_script(self) -> Any:
         if self._script is None:
@@ -228,7 +267,7 @@ class Producer:
             raise BatchPartiallyPublished(
                 mask_url(self.settings.effective_broker_url), exc, published, unconfirmed
             ) from None
-        return [_receipt(m) for m in messages]
+        return [self._receipt(m) for m in messages]
 
     def _publish(self, message: Message, producer: Any) -> None:
         args, kwargs = task_args(message)
@@ -247,10 +286,6 @@ class Producer:
         self.app.close()
         if self._redis is not None:
             self._redis.close()
-
-
-def _receipt(message: Message) -> Receipt:
-    return Receipt(message.id, message.idempotency_key or message.id, message.kind.value, message.recipient_count)
 
 
 _default: Producer | None = None

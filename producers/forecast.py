@@ -16,6 +16,8 @@ mail; a message to several recipients makes the forecast early. Deferred message
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -27,6 +29,7 @@ from ses_ramp.producers.redis_client import text_hash
 from ses_ramp.producers.wire import PRIORITY_STEPS
 
 KINDS = ("transactional", "bulk")
+HORIZON_DAYS = 400
 
 
 @dataclass(frozen=True)
@@ -162,3 +165,52 @@ def _deferred(client: Any, keys: Keys) -> dict[str, int]:
         except (ValueError, KeyError, TypeError):
             continue
     return out
+
+
+class Estimator:
+    """Estimated send dates for what one producer enqueues: a forecast refreshed at most every
+    `ttl_s` (one pipelined read), plus what this producer itself enqueued since, in order."""
+
+    def __init__(self, settings: Settings, client: Any, ttl_s: float = 1.0) -> None:
+        import threading
+
+        self.settings = settings
+        self.client = client
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._taken_at = -1e18
+        self._lines: dict[str, list[ForecastDay]] = {}
+        self._waiting = Waiting()
+        self._added: dict[tuple[str, int], int] = {}
+
+    def _fresh(self) -> None:
+        import time
+
+        if time.monotonic() - self._taken_at < self.ttl_s:
+            return
+        state, today, waiting = read_inputs(self.client, self.settings, exact_deferred=False)
+        cfg = schedule.ScheduleConfig.from_settings(self.settings)
+        share = self.settings.transactional_reserve_share
+        # Each kind's line, day by day, as if it never ran dry: transactional may take every cap;
+        # bulk gets what the transactional mail waiting now and the reserve leave it.
+        endless = [(0, 10**15)]
+        self._lines = {
+            "transactional": days(cfg, state, today, share, Waiting(transactional=endless), horizon_days=HORIZON_DAYS),
+            "bulk": days(cfg, state, today, share, Waiting(transactional=waiting.transactional, bulk=endless), horizon_days=HORIZON_DAYS),
+        }
+        # Cumulative recipients per day of each line, for a binary search per message.
+        self._cumulative = {kind: list(itertools.accumulate(d.transactional if kind == "transactional" else d.bulk for d in line))
+                            for kind, line in self._lines.items()}
+        self._waiting, self._added, self._taken_at = waiting, {}, time.monotonic()
+
+    def estimate(self, kind: str, priority: int, recipients: int, count: bool = False) -> date | None:
+        """The day a message of `kind` and `priority` enqueued now would go out (None: beyond
+        HORIZON_DAYS). With `count`, it is also counted as enqueued (call it so once published)."""
+        with self._lock:
+            self._fresh()
+            mine = sum(n for (k, p), n in self._added.items() if k == kind and p <= priority)
+            position = self._waiting.ahead_of(kind, priority) + mine + recipients
+            if count:
+                self._added[(kind, priority)] = self._added.get((kind, priority), 0) + recipients
+            i = bisect.bisect_left(self._cumulative[kind], position)
+            return self._lines[kind][i].on if i < len(self._lines[kind]) else None

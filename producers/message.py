@@ -77,6 +77,8 @@ class Message(BaseModel):
     kind: Kind = Kind.transactional
     engagement: float = Field(0.5, ge=0.0, le=1.0)
     expires_at: datetime | None = None
+    #: Accept a bulk message even when the forecast says it goes out after `expires_at` (counted).
+    expire_ok: bool = False
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     @model_validator(mode="before")
@@ -219,7 +221,7 @@ class Message(BaseModel):
 
     def to_wire(self) -> dict[str, Any]:
         """JSON-safe dict: what travels in the Celery message."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"expire_ok"})
 
 
 def message_schema() -> dict[str, Any]:

@@ -28,7 +28,8 @@ ERRORS_SCHEMA = {"type": "object", "required": ["errors"], "properties": {"error
     "type": "object", "properties": {"index": {"type": ["integer", "null"]}, "field": {"type": "string"}, "message": {"type": "string"}}}}}}
 RECEIPTS_SCHEMA = {"type": "object", "required": ["receipts"], "properties": {"receipts": {"type": "array", "items": {
     "type": "object", "properties": {"id": {"type": "string"}, "idempotency_key": {"type": "string"}, "kind": {"type": "string"},
-                                     "recipients": {"type": "integer"}}}}}}
+                                     "recipients": {"type": "integer"},
+                                     "estimated_send_date": {"type": ["string", "null"], "format": "date"}}}}}}
 
 
 def create_app(settings: Settings) -> FastAPI:

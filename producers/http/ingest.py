@@ -37,7 +37,8 @@ def _problem(status: int, errors: list[dict[str, Any]], **extra: Any) -> JSONRes
 
 
 def _receipts(receipts: list[Receipt]) -> list[dict[str, Any]]:
-    return [{"id": r.id, "idempotency_key": r.idempotency_key, "kind": r.kind, "recipients": r.recipients} for r in receipts]
+    return [{"id": r.id, "idempotency_key": r.idempotency_key, "kind": r.kind, "recipients": r.recipients,
+             "estimated_send_date": r.estimated_send_date} for r in receipts]
 
 
 async def read_limited(request: Request, max_bytes: int) -> bytes:

@@ -73,7 +73,7 @@ def enqueue(
     finally:
         producer.close()
     for r in receipts:
-        out.print_json(json.dumps({"id": r.id, "kind": r.kind, "recipients": r.recipients}))
+        out.print_json(json.dumps({"id": r.id, "kind": r.kind, "recipients": r.recipients, "estimated_send_date": r.estimated_send_date}))
 
 
 @cli.command()
