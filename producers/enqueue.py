@@ -101,14 +101,17 @@ class Producer:
         return message
 
     # -- the forecast --------------------------------------------------------------------------------
-    def _estimate(self, message: Message, count: bool = False) -> date | None:
+    def _estimate(self, message: Message, count: bool = False, uncount: bool = False) -> date | None:
+        """Its estimated send date; `count` puts it in this producer's line (call it just before
+        publishing it), `uncount` takes it out again (it was refused after all)."""
         client = self._redis_client()
         with self._lock:
             if self._estimator is None:
                 self._estimator = forecast.Estimator(self.settings, client)
         try:
-            return self._estimator.estimate(message.kind.value, priority_for(message.kind, message.engagement),
-                                            message.recipient_count, count=count)
+            n = -message.recipient_count if uncount else message.recipient_count
+            return self._estimator.estimate(message.kind.value, priority_for(message.kind, message.engagement), n,
+                                            count=count or uncount)
         except RedisError as exc:
             raise QueueUnavailable(mask_url(self.settings.effective_redis_url), exc,
                                    describe_redis_error(exc, self.settings.effective_redis_url)) from None
@@ -119,9 +122,8 @@ class Producer:
         assert message.expires_at is not None
         return message.expires_at.astimezone(ZoneInfo(self.settings.day_timezone)).date()
 
-    def _receipt(self, message: Message) -> Receipt:
-        """The receipt of a published message, with its estimated send date (and it counted in the forecast)."""
-        goes_on = self._estimate(message, count=True)
+    def _receipt(self, message: Message, goes_on: date | None) -> Receipt:
+        """The receipt of a published message, with its estimated send date."""
         if message.expire_ok and message.expires_at is not None and (goes_on is None or goes_on > self._expires_on(message)):
             from ses_ramp.config.keys import Keys
 
@@ -193,24 +195,30 @@ class Producer:
         if not self._guarded:
             return self._publish_one(self.prepare(data))
         message = self._validate(data)
+        goes_on = self._estimate(message, count=True)  # before the publish: its own place in the line
         guard = guarded.Guard(self._guard_script(), self._set_keys(message), [normalise_address(a) for a in message.recipients])
         token = guarded.GUARD.set(guard)
         try:
-            self._publish_one(message)
+            self._send(message)
         finally:
             guarded.GUARD.reset(token)
         if guard.answer is None:  # never so with this transport: the publish went unchecked, say so loudly
             raise RuntimeError("the guarded publish did not run: the message was published without its suppression check")
         if int(guard.answer[0]) == 0:
-            return self._receipt(message)
+            return self._receipt(message, goes_on)
+        self._estimate(message, uncount=True)
         return self._publish_one(self.prepare(message))  # refused: the full check says why (or trims)
 
     def _publish_one(self, message: Message) -> Receipt:
+        goes_on = self._estimate(message, count=True)
+        self._send(message)
+        return self._receipt(message, goes_on)
+
+    def _send(self, message: Message) -> None:
         try:
             self._publish(message, producer=None)
         except (KombuError, RedisError, OSError) as exc:
             raise QueueUnavailable(mask_url(self.settings.effective_broker_url), exc) from None
-        return self._receipt(message)
 
     def _guard_script(self) -> Any:
         if self._script is None:
@@ -253,6 +261,7 @@ class Producer:
 
     def publish_many(self, messages: list[Message]) -> list[Receipt]:
         """Publish messages `prepare_many` or `check_each` made ready, in pipelined batches."""
+        estimates = [self._estimate(m, count=True) for m in messages]  # each its place in the line, in order
         published: list[str] = []
         try:
             with self.app.producer_or_acquire() as producer:
@@ -267,7 +276,7 @@ class Producer:
             raise BatchPartiallyPublished(
                 mask_url(self.settings.effective_broker_url), exc, published, unconfirmed
             ) from None
-        return [self._receipt(m) for m in messages]
+        return [self._receipt(m, goes_on) for m, goes_on in zip(messages, estimates)]
 
     def _publish(self, message: Message, producer: Any) -> None:
         args, kwargs = task_args(message)

@@ -171,7 +171,7 @@ class Estimator:
     """Estimated send dates for what one producer enqueues: a forecast refreshed at most every
     `ttl_s` (one pipelined read), plus what this producer itself enqueued since, in order."""
 
-    def __init__(self, settings: Settings, client: Any, ttl_s: float = 1.0) -> None:
+    def __init__(self, settings: Settings, client: Any, ttl_s: float = 5.0) -> None:
         import threading
 
         self.settings = settings

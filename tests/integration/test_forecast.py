@@ -84,3 +84,36 @@ def test_ramp_forecast_reads_the_queues_and_the_deferred_set(settings, redis_cli
         assert d["transactional"] + d["bulk"] <= d["cap"]
     text = " ".join(ramp(s, "forecast").stdout.split())
     assert f"the backlog clears on {days[-1]['on']}" in text
+
+
+def test_receipts_carry_the_forecast_date_and_bulk_that_would_expire_first_is_refused(settings, redis_client):
+    from datetime import date
+
+    import pytest
+
+    from ses_ramp.config.keys import Keys
+    from ses_ramp.producers import InvalidMessage
+
+    s = settings.model_copy(update=RAMP)
+    rt = Runtime.build(s, transport=NoopTransport())
+    set_clock(rt, midnight(date(2026, 6, 1), s.day_timezone) + timedelta(seconds=1))
+    rt.budget.roll_day()
+    p = Producer(s)
+    try:
+        bulk = [{"to": [f"b{i}@example.com"], "subject": "s", "text": "t", "kind": "bulk", "list": "news"} for i in range(400)]
+        receipts = p.enqueue_many(bulk)
+        state, today, waiting = forecast.read_inputs(rt.client, s)
+        plan = forecast.days(schedule.ScheduleConfig.from_settings(s), state, today, s.transactional_reserve_share, waiting)
+        # The last of them goes when the forecast says the 400th bulk recipient goes; the first today.
+        assert receipts[0].estimated_send_date == "2026-06-01"
+        assert receipts[-1].estimated_send_date == forecast.send_date(plan, "bulk", 400).isoformat() != "2026-06-01"
+        assert p.enqueue({"to": ["t@example.com"], "subject": "s", "text": "t"}).estimated_send_date == "2026-06-01"
+        late = {"to": ["x@example.com"], "subject": "s", "text": "t", "kind": "bulk", "list": "news",
+                "expires_at": "2026-06-02T12:00:00+00:00"}
+        with pytest.raises(InvalidMessage, match=r"expires on 2026-06-02 but would go out on 2026-06-0[3-9]"):
+            p.enqueue(late)
+        assert p.enqueue({**late, "expire_ok": True}).estimated_send_date > "2026-06-02"
+        assert int(rt.client.get(Keys(s.key_prefix).expire_ok)) == 1
+        assert p.enqueue({**late, "expires_at": "2026-07-01T00:00:00+00:00"}).recipients == 1  # in time: accepted
+    finally:
+        p.close()

@@ -110,6 +110,9 @@ def status_rows(st: dict[str, Any], now_ms: float) -> list[tuple[str, str]]:
     rows.append(("CloudWatch alarm", st.get("alarm_state") or "not read yet"))
     rows.append(("suppressed addresses", f"{int(st['suppressed']):,}"))
     rows.append(("malformed SES events", f"{int(st['bad_events']):,}"))
+    if st.get("expire_ok_accepted"):
+        rows.append(("accepted past expiry", f"{int(st['expire_ok_accepted']):,} bulk message(s) enqueued with expire_ok "
+                                             "although the forecast had them go out after they expire"))
     rows.append(("cooled down", yes_no(st.get("cooled_down"))))
     return rows
 

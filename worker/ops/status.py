@@ -65,6 +65,7 @@ def collect(runtime) -> dict[str, Any]:
     last = runtime.client.lindex(k.history, 0)
     data["last_verdict"] = {f: json.loads(last).get(f) for f in ("date", "verdict", "why", "step_after")} if last else None
     data["bad_events"] = runtime.client.llen(k.bad_events)
+    data["expire_ok_accepted"] = int(runtime.client.get(k.expire_ok) or 0)
     since = probation_since_ms(runtime)
     data["probation"] = since is not None
     data["probation_since_ms"] = since
