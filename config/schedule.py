@@ -191,6 +191,7 @@ class DayReport:
     bounces: int = 0  # hard (permanent) bounces
     soft_bounces: int = 0  # SES gave up after retrying
     complaints: int = 0
+    reserve_unused: int = 0  # the part of the transactional reserve no transactional mail used: bulk could not have
 
     @property
     def heard(self) -> int:
@@ -225,7 +226,10 @@ class DayReport:
 
     @property
     def usage_share(self) -> float:
-        return self.sent / self.cap if self.cap else 0.0
+        """Sent over what the gate let the day send: the cap, less the reserve that stayed free for
+        transactional mail (bulk may never take it, so a bulk-only day is judged on the rest)."""
+        usable = self.cap - self.reserve_unused
+        return self.sent / usable if usable > 0 else 0.0
 
 
 def counted_rate(rate: float, events: int, min_events: int) -> float:
@@ -275,7 +279,7 @@ def why(cfg: ScheduleConfig, report: DayReport, v: Verdict) -> str:
         return (f"only {report.settled_share:.0%} of the day's sends accounted for by SES events at the roll-over "
                 f"(needs {cfg.settle_share:.0%}); the step holds; {rates}")
     if v == "hold" and report.usage_share < cfg.advance_min_usage_share:
-        return f"used {report.usage_share:.0%} of the cap (needs {cfg.advance_min_usage_share:.0%}); {rates}"
+        return f"used {report.usage_share:.0%} of what the cap allowed (needs {cfg.advance_min_usage_share:.0%}); {rates}"
     return rates
 
 

@@ -66,3 +66,18 @@ def test_the_readmes_default_scenario_row_is_what_simulate_returns(settings, tmp
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert row(SCENARIOS[0][0], summary(rows)) in readme
     assert (tmp_path / "sim.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_forecast_made_on_day_one_is_right_within_a_day_on_the_accelerated_clock(settings):
+    """A backlog spanning many days, queued on day one only: the forecast `ramp forecast`'s model made
+    that morning against what the real gate, sender and events then did, day by day."""
+    rows = run(settings.model_copy(update={"rate_per_s": 14.0, "rate_burst": 5, "hourly_burst_factor": 3.0}),
+               "--days", "16", "--daily-demand", "1500", "--demand-days", "1", "--forecast-day", "1")
+    assert all(r["verdict"] in ("advance", "idle") for r in rows)  # the forecast's assumption held
+    cleared = next(r["day"] for r in rows if r["backlog"] == 0)
+    forecast_cleared = max(r["day"] for r in rows if r["forecast"])
+    assert cleared > 8 and abs(cleared - forecast_cleared) <= 1
+    sent = forecast = 0
+    for r in rows:
+        sent, forecast = sent + r["sent"], forecast + r["forecast"]
+        assert abs(sent - forecast) <= max(r["cap"] * 0.05, 5), r  # cumulative, every day: within a twentieth of a day

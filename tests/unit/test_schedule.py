@@ -198,3 +198,13 @@ def test_schedule_defaults_are_the_settings_defaults():
     assert cfg.days == Settings.model_fields["warmup_days"].default == 45
     assert cfg.start_per_day == Settings.model_fields["warmup_start_per_day"].default
     assert cfg.min_events == Settings.model_fields["breaker_min_events"].default
+
+
+def test_a_bulk_only_day_is_judged_on_what_bulk_could_use():
+    """Bulk may never take the transactional reserve: a day that sent all the rest advances."""
+    cfg, state, cap = at_step(5, 1)
+    reserve = cap // 5
+    bulk_only = heard(cap, sent=cap - reserve)
+    assert schedule.verdict(cfg, DayReport(**{**bulk_only.__dict__, "reserve_unused": reserve})) == "advance"
+    assert schedule.verdict(cfg, DayReport(**{**bulk_only.__dict__, "sent": (cap - reserve) // 2, "event_sends": (cap - reserve) // 2,
+                                              "delivered": (cap - reserve) // 2, "reserve_unused": reserve})) == "hold"

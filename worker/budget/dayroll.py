@@ -86,6 +86,7 @@ def _next_day(budget: Any, old: dict[str, str], state: schedule.RampState, accou
             event_sends=heard["sends"], delivered=heard["deliveries"],
             reputation_delays=heard["reputation_delays"], other_delays=heard["delays"] - heard["reputation_delays"],
             bounces=heard["hard_bounces"], soft_bounces=heard["soft_bounces"], complaints=heard["complaints"],
+            reserve_unused=max(0, int(old.get("reserve", 0)) - int(old.get("used_tx", 0))),
         )
         state, verdict = schedule.close_day(budget.cfg, state, report)
         history = {**old, "verdict": verdict, "why": schedule.why(budget.cfg, report, verdict), "step_after": state.step,

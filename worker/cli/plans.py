@@ -71,6 +71,9 @@ def simulate_cmd(
     bounce_rate: float = typer.Option(0.005, "--bounce-rate", min=0, max=1, help="Hard bounces per recipient: list hygiene."),
     complaint_rate: float = typer.Option(0.0001, "--complaint-rate", min=0, max=1, help="Complaints per delivered recipient."),
     dirty_list_day: int | None = typer.Option(None, "--dirty-list-day", help="Day an unverified list goes out (12% hard bounces)."),
+    demand_days: int | None = typer.Option(None, "--demand-days", min=1, help="Demand arrives on the first N days only."),
+    forecast_day: int | None = typer.Option(
+        None, "--forecast-day", min=1, help="Keep the forecast made that morning beside each later day (--json: 'forecast')."),
     slow_provider_day: int | None = typer.Option(
         None, "--slow-provider-day", help="Day a provider with half the recipients defers 30% of its mail (DeliveryDelay events)."),
     tolerance: float | None = typer.Option(None, min=1.0, help="Growth over the IP's best day receivers accept before deferring (consumer 2.0, b2b 1.3)."),
@@ -89,7 +92,7 @@ def simulate_cmd(
                           complaint_rate=complaint_rate, dirty_day=dirty_list_day, slow_day=slow_provider_day)
     if settings.redis_url is None:
         err.print("using a throw-away embedded redis-server for this simulation (set RAMP_REDIS_URL to use yours)")
-    data = run_simulation(settings, days, daily_demand, model)
+    data = run_simulation(settings, days, daily_demand, model, demand_days=demand_days, forecast_day=forecast_day)
     if plot:
         from ses_ramp.worker.ops.charts import plot_simulation
 

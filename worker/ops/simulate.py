@@ -54,6 +54,7 @@ class DayRow:
     complaint_rate: float
     verdict: str  # taken at the next roll-over, from the day's events
     breaker: str
+    forecast: int | None = None  # recipients `ramp forecast`'s model said would go this day (with --forecast-day)
 
 
 class Backlog:
@@ -145,9 +146,10 @@ class Clock:
 
 
 def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int, model: ReceiverModel,
-             tx_share: float = 0.2) -> list[DayRow]:
-    """Run `days` days of a `daily_demand` (recipients/day, `tx_share` of them transactional)
-    through the real sending path; one row per day."""
+             tx_share: float = 0.2, demand_days: int | None = None, forecast_day: int | None = None) -> list[DayRow]:
+    """Run `days` days of a `daily_demand` (recipients/day, `tx_share` of them transactional; only on
+    the first `demand_days` days if given) through the real sending path; one row per day. With
+    `forecast_day`, the forecast (`producers/forecast.py`) made that morning is kept beside each day."""
     client, keys, budget = runtime.client, runtime.budget.keys, runtime.budget
     clock = Clock(runtime)
     transport = SimulatedSes(model, clock.now_ms)
@@ -177,6 +179,7 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
                 actions[day] = actions.get(day, "") + f"{level} at hour {hour}; "
 
     rows: list[DayRow] = []
+    planned: dict[str, int] = {}
     day = hour = 0
     for day in range(1, days + 2):  # one more morning: the last day's verdict is taken at its roll-over
         day_start = start + timedelta(days=day - 1)
@@ -193,9 +196,12 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
         if day > days:
             break
         per_message = max(1, min(MAX_RECIPIENTS, int(client.hget(keys.day, "cap") or 0) // 40))
-        tx = round(daily_demand * tx_share)
+        demand = daily_demand if demand_days is None or day <= demand_days else 0
+        tx = round(demand * tx_share)
         queues["transactional"].add(tx)
-        queues["bulk"].add(daily_demand - tx)
+        queues["bulk"].add(demand - tx)
+        if day == forecast_day:
+            planned = _forecast(settings, runtime, queues)
         for hour in range(24):
             clock.move_to(day_start + timedelta(hours=hour, minutes=1))
             feed()
@@ -222,10 +228,11 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
                         break
         status = budget.status()
         rows.append(DayRow(
-            day=day, date=status["date"], step=status["step"], cap=status["cap"], demand=daily_demand,
+            day=day, date=status["date"], step=status["step"], cap=status["cap"], demand=demand,
             sent=int(status["sent"]), delayed=0,
             backlog=sum(q.recipients() for q in queues.values()) + _deferred_recipients(runtime),
             bounce_rate=0.0, complaint_rate=0.0, verdict="", breaker="",
+            forecast=planned.get(status["date"], 0) if forecast_day and day >= forecast_day else None,
         ))
     verdicts = {h["date"]: h["verdict"] for h in map(json.loads, client.lrange(keys.history, 0, -1))}
     for row in rows:
@@ -239,6 +246,17 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
     return rows
 
 
+def _forecast(settings: Settings, runtime: Runtime, queues: dict[str, Backlog]) -> dict[str, int]:
+    """What `ramp forecast` would say this morning about the simulated queues: recipients per date."""
+    from ses_ramp.config.schedule import ScheduleConfig
+    from ses_ramp.producers import forecast
+
+    state, today, _ = forecast.read_inputs(runtime.client, settings)
+    waiting = forecast.Waiting(transactional=[(0, queues["transactional"].recipients())], bulk=[(5, queues["bulk"].recipients())])
+    plan = forecast.days(ScheduleConfig.from_settings(settings), state, today, settings.transactional_reserve_share, waiting)
+    return {d.on.isoformat(): d.transactional + d.bulk for d in plan}
+
+
 def _deferred_recipients(runtime: Runtime) -> int:
     return sum(len(json.loads(v)["message"]["to"]) for v in runtime.client.hvals(runtime.budget.keys.payload))
 
@@ -247,7 +265,8 @@ def rows_as_dicts(rows: list[DayRow]) -> list[dict[str, Any]]:
     return [asdict(r) for r in rows]
 
 
-def run_simulation(settings: Settings, days: int, daily_demand: int, model: ReceiverModel) -> list[dict[str, Any]]:
+def run_simulation(settings: Settings, days: int, daily_demand: int, model: ReceiverModel,
+                   demand_days: int | None = None, forecast_day: int | None = None) -> list[dict[str, Any]]:
     """`ramp simulate`: on a throw-away embedded redis-server (or `RAMP_REDIS_URL` under a throw-away
     key prefix), never touching real state; everything it wrote is deleted at the end."""
     import tempfile
@@ -274,7 +293,7 @@ def run_simulation(settings: Settings, days: int, daily_demand: int, model: Rece
             server.stop()
         raise
     try:
-        return rows_as_dicts(simulate(sim, runtime, days, daily_demand, model))
+        return rows_as_dicts(simulate(sim, runtime, days, daily_demand, model, demand_days=demand_days, forecast_day=forecast_day))
     finally:
         for key in runtime.client.scan_iter(f"{sim.key_prefix}:*", count=5000):
             runtime.client.delete(key)
