@@ -27,7 +27,7 @@ from ses_ramp.config import Settings
 from ses_ramp.worker.ops.embedded import EmbeddedRedis, MotoSES, free_port
 
 FROM = "bench@example.com"
-FIGURES = ("enqueue", "gate", "drain", "ses", "overshoot", "latency", "memory", "http", "simulate")
+FIGURES = ("enqueue", "size", "gate", "drain", "ses", "overshoot", "latency", "memory", "http", "simulate")
 
 
 def settings_env(s: Settings) -> dict[str, str]:
@@ -124,6 +124,13 @@ def run(args, url: str, procs: guard.Processes, tmp: str) -> list[tuple[str, str
             e = hotpath.enqueue_one_by_one(base, args.enqueue_messages, pairs)
             rows.append(("enqueue one by one", f"{e.b_median:,.0f} msg/s",
                          f"{e.ratio_text()} of bare Celery send_task ({e.a_median:,.0f} msg/s); target >= 0.9x"))
+        if "size" in want:
+            from bench import size
+
+            b, sp = size.bytes_per_message(base, args.size_messages, pairs)
+            rows.append((f"Redis per queued {size.CONTENT_BYTES:,} B bulk msg", f"{b.b_median:,.0f} B",
+                         f"zlib; uncompressed {b.a_median:,.0f} B ({1 / (b.b_median / b.a_median):.1f}x more); "
+                         f"enqueue_many {sp.ratio_text()} of uncompressed speed"))
         if "gate" in want:
             g, gs, fl = hotpath.gate_vs_ping(base, args.gate_calls, pairs)
             rows.append(("gate, one client", f"{g.b_median:,.0f} /s", f"{g.ratio_text()} of PING ({g.a_median:,.0f} /s); target >= 0.8x"))
@@ -182,6 +189,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=3000, help="messages per drain")
     ap.add_argument("--enqueue-messages", type=int, default=2000)
     ap.add_argument("--gate-calls", type=int, default=20_000)
+    ap.add_argument("--size-messages", type=int, default=2000, help="messages per run of the size figure")
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--backlog", type=int, default=600, help="bulk queued ahead of the transactional probes (the FIFO must finish it)")
     ap.add_argument("--probes", type=int, default=100)

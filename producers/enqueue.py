@@ -288,7 +288,7 @@ class Producer:
             producer=producer,
             retry=True,
             retry_policy=_PUBLISH_RETRY,
-            **publish_options(message),
+            **publish_options(message, self.settings.compress_over_bytes),
         )
 
     def close(self) -> None:

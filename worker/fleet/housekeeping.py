@@ -36,7 +36,7 @@ def refresh_account_quota(budget: Budget, transport: Transport, every_s: int) ->
 
 def fleet_duties(settings, runtime, app: Any) -> list[Callable[[], Any]]:
     """The duties any one process may run for the whole fleet; each returns True when busy."""
-    mover = Mover(runtime.deferrals, app, settings.mover_batch)
+    mover = Mover(runtime.deferrals, app, settings.mover_batch, settings.compress_over_bytes)
 
     def move_due() -> int:
         return mover.run_once()

@@ -17,10 +17,11 @@ log = structlog.get_logger(logger_name="ses_ramp.mover")
 class Mover:
     """Moves due deferred messages back onto their Celery queue."""
 
-    def __init__(self, deferrals: DeferralStore, app: Any, batch: int) -> None:
+    def __init__(self, deferrals: DeferralStore, app: Any, batch: int, compress_over_bytes: int = 0) -> None:
         self.deferrals = deferrals
         self.app = app
         self.batch = batch
+        self.compress_over_bytes = compress_over_bytes
 
     def run_once(self) -> int:
         claimed = self.deferrals.claim_due(self.batch)
@@ -45,7 +46,7 @@ class Mover:
                         kwargs={"attempt": int(entry.get("attempt", 0))},
                         task_id=message.id,
                         producer=producer,
-                        **publish_options(message),
+                        **publish_options(message, self.compress_over_bytes),
                     )
         # Only after the publish is flushed: a crash before this leaves a lease that expires and
         # republishes (a duplicate the idempotency record absorbs), never a lost message.
