@@ -17,6 +17,7 @@ from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
 from ses_ramp.config import Settings, load_settings, mask_url
+from ses_ramp.config.keys import Keys
 from ses_ramp.producers import forecast, guarded
 from ses_ramp.producers.errors import (
     BatchPartiallyPublished,
@@ -28,6 +29,7 @@ from ses_ramp.producers.errors import (
 from ses_ramp.producers.message import Kind, Message, normalise_address
 from ses_ramp.producers.mime import build_mime, size_upper_bound
 from ses_ramp.producers.redis_client import describe_redis_error
+from ses_ramp.producers.unsubscribe import suppression_lists
 from ses_ramp.producers.wire import SEND_TASK, celery_config, priority_for, publish_options, task_args
 
 #: Fail fast when the broker is down instead of blocking the app (kombu's default retries for ~1 s).
@@ -61,6 +63,7 @@ class Producer:
         self._redis: redis.Redis | None = None
         self._script: Any = None
         self._estimator: forecast.Estimator | None = None
+        self._keys = Keys(settings.key_prefix)
         self._lock = threading.Lock()
 
     # -- validation ----------------------------------------------------------------------------
@@ -125,9 +128,7 @@ class Producer:
     def _receipt(self, message: Message, goes_on: date | None) -> Receipt:
         """The receipt of a published message, with its estimated send date."""
         if message.expire_ok and message.expires_at is not None and (goes_on is None or goes_on > self._expires_on(message)):
-            from ses_ramp.config.keys import Keys
-
-            self._redis_client().incr(Keys(self.settings.key_prefix).expire_ok)
+            self._redis_client().incr(self._keys.expire_ok)
         return Receipt(message.id, message.idempotency_key or message.id, message.kind.value, message.recipient_count,
                        goes_on.isoformat() if goes_on else None)
 
@@ -226,12 +227,8 @@ class Producer:
         return self._script
 
     def _set_keys(self, message: Message) -> list[str]:
-        from ses_ramp.config.keys import Keys
-        from ses_ramp.producers.unsubscribe import suppression_lists
-
-        keys = Keys(self.settings.key_prefix)
         lists = suppression_lists(message) if message.kind is Kind.bulk else []
-        return [keys.suppressed, *(keys.unsubscribed(list_id) for list_id in lists)]
+        return [self._keys.suppressed, *(self._keys.unsubscribed(list_id) for list_id in lists)]
 
     def enqueue_many(self, items: Iterable[Message | dict[str, Any]]) -> list[Receipt]:
         """Validate every message first (nothing is published if one is invalid), then publish in
