@@ -32,6 +32,9 @@ from ses_ramp.producers.redis_client import describe_redis_error
 from ses_ramp.producers.unsubscribe import suppression_lists
 from ses_ramp.producers.wire import SEND_TASK, celery_config, priority_for, publish_options, task_args
 
+#: The forecast could not be read (see `forecast.ForecastUnavailable`): no estimate, no refusal.
+_UNKNOWN: Any = date.min
+
 #: Fail fast when the broker is down instead of blocking the app (kombu's default retries for ~1 s).
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.25, "interval_max": 0.5}
 _BATCH = 500
@@ -97,6 +100,8 @@ class Producer:
                 raise InvalidMessage("size", f"{size} bytes as MIME; the limit is {limit} (RAMP_MAX_MESSAGE_BYTES)")
         if message.kind is Kind.bulk and message.expires_at is not None and not message.expire_ok:
             goes_on, expires_on = self._estimate(message), self._expires_on(message)
+            if goes_on is _UNKNOWN:
+                return message  # no forecast to judge by: the worker still dead-letters it if it expires first
             if goes_on is None or goes_on > expires_on:
                 when = goes_on.isoformat() if goes_on else f"more than {forecast.HORIZON_DAYS} days from now"
                 raise InvalidMessage("expires_at", f"it expires on {expires_on} but would go out on {when} at the current "
@@ -115,6 +120,8 @@ class Producer:
             n = -message.recipient_count if uncount else message.recipient_count
             return self._estimator.estimate(message.kind.value, priority_for(message.kind, message.engagement), n,
                                             count=count or uncount)
+        except forecast.ForecastUnavailable:
+            return _UNKNOWN  # an advisory figure: never a reason to refuse or lose a message
         except RedisError as exc:
             raise QueueUnavailable(mask_url(self.settings.effective_redis_url), exc,
                                    describe_redis_error(exc, self.settings.effective_redis_url)) from None
@@ -127,6 +134,8 @@ class Producer:
 
     def _receipt(self, message: Message, goes_on: date | None) -> Receipt:
         """The receipt of a published message, with its estimated send date."""
+        if goes_on is _UNKNOWN:
+            goes_on = None
         if message.expire_ok and message.expires_at is not None and (goes_on is None or goes_on > self._expires_on(message)):
             self._redis_client().incr(self._keys.expire_ok)
         return Receipt(message.id, message.idempotency_key or message.id, message.kind.value, message.recipient_count,

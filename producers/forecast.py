@@ -127,7 +127,7 @@ def read_inputs(client: Any, settings: Settings, exact_deferred: bool = True) ->
     on = datetime.fromtimestamp(now_ms / 1000, zone).date()
     day, state = text_hash(day_raw), schedule.RampState.from_redis(text_hash(ramp_raw))
     cfg = schedule.ScheduleConfig.from_settings(settings)
-    if day.get("date") == on.isoformat():
+    if day.get("date") == on.isoformat() and all(day.get(f) for f in ("cap", "hour_allow", "start_ms", "end_ms")):
         cap, used, used_tx, reserve = (int(day.get(f, 0)) for f in ("cap", "used", "used_tx", "reserve"))
         hour_allow, start_ms, end_ms = int(day["hour_allow"]), int(day["start_ms"]), int(day["end_ms"])
         hour_idx = (now_ms - start_ms) // 3_600_000
@@ -167,6 +167,10 @@ def _deferred(client: Any, keys: Keys) -> dict[str, int]:
     return out
 
 
+class ForecastUnavailable(Exception):
+    """The forecast's inputs could not be read as expected (not a Redis outage: that raises RedisError)."""
+
+
 class Estimator:
     """Estimated send dates for what one producer enqueues: a forecast refreshed at most every
     `ttl_s` (one pipelined read), plus what this producer itself enqueued since, in order."""
@@ -188,7 +192,10 @@ class Estimator:
 
         if time.monotonic() - self._taken_at < self.ttl_s:
             return
-        state, today, waiting = read_inputs(self.client, self.settings, exact_deferred=False)
+        try:
+            state, today, waiting = read_inputs(self.client, self.settings, exact_deferred=False)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ForecastUnavailable(str(exc)) from exc
         cfg = schedule.ScheduleConfig.from_settings(self.settings)
         share = self.settings.transactional_reserve_share
         # Each kind's line, day by day, as if it never ran dry: transactional may take every cap;

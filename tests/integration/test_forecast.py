@@ -117,3 +117,23 @@ def test_receipts_carry_the_forecast_date_and_bulk_that_would_expire_first_is_re
         assert p.enqueue({**late, "expires_at": "2026-07-01T00:00:00+00:00"}).recipients == 1  # in time: accepted
     finally:
         p.close()
+
+
+def test_an_unreadable_forecast_never_refuses_or_loses_a_message(settings, redis_client):
+    """The estimate is advisory: garbage where the day's budget should be gives no date and no refusal."""
+    from ses_ramp.config.keys import Keys
+    from ses_ramp.producers.queues import queue_depths
+
+    keys = Keys(settings.key_prefix)
+    secs, _ = redis_client.time()
+    today = datetime.fromtimestamp(int(secs), ZoneInfo(settings.day_timezone)).date().isoformat()
+    redis_client.hset(keys.day, mapping={"date": today, "cap": "not a number", "hour_allow": "x", "start_ms": "y", "end_ms": "z"})
+    p = Producer(settings)
+    try:
+        late = {"to": ["x@example.com"], "subject": "s", "text": "t", "kind": "bulk", "list": "news", "expires_at": "2020-01-02T00:00:00+00:00"}
+        receipt = p.enqueue(late)
+        assert receipt.estimated_send_date is None
+        assert p.enqueue_many([{**late, "to": ["y@example.com"]}])[0].estimated_send_date is None
+    finally:
+        p.close()
+    assert queue_depths(redis_client, settings.key_prefix)["bulk"] == 2
