@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from celery import Celery
@@ -32,12 +32,14 @@ from ses_ramp.producers.redis_client import describe_redis_error
 from ses_ramp.producers.unsubscribe import suppression_lists
 from ses_ramp.producers.wire import SEND_TASK, celery_config, priority_for, publish_options, task_args
 
-#: The forecast could not be read (see `forecast.ForecastUnavailable`): no estimate, no refusal.
-_UNKNOWN: Any = date.min
-
 #: Fail fast when the broker is down instead of blocking the app (kombu's default retries for ~1 s).
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.25, "interval_max": 0.5}
 _BATCH = 500
+
+
+class _Place(NamedTuple):
+    on: date | None  # the estimated send date; None beyond the forecast's horizon or when not known
+    known: bool  # False: the forecast could not be read
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,11 @@ class Producer:
             if size > limit:
                 raise InvalidMessage("size", f"{size} bytes as MIME; the limit is {limit} (RAMP_MAX_MESSAGE_BYTES)")
         if message.kind is Kind.bulk and message.expires_at is not None and not message.expire_ok:
-            goes_on, expires_on = self._estimate(message), self._expires_on(message)
-            if goes_on is _UNKNOWN:
+            try:
+                goes_on = self._send_date(message)
+            except forecast.ForecastUnavailable:
                 return message  # no forecast to judge by: the worker still dead-letters it if it expires first
+            expires_on = self._expires_on(message)
             if goes_on is None or goes_on > expires_on:
                 when = goes_on.isoformat() if goes_on else f"more than {forecast.HORIZON_DAYS} days from now"
                 raise InvalidMessage("expires_at", f"it expires on {expires_on} but would go out on {when} at the current "
@@ -109,22 +113,32 @@ class Producer:
         return message
 
     # -- the forecast --------------------------------------------------------------------------------
-    def _estimate(self, message: Message, count: bool = False, uncount: bool = False) -> date | None:
-        """Its estimated send date; `count` puts it in this producer's line (call it just before
-        publishing it), `uncount` takes it out again (it was refused after all)."""
+    def _send_date(self, message: Message, take: bool = False) -> date | None:
+        """Its estimated send date (None: beyond the forecast's horizon); `take` puts it in this
+        producer's line. Raises `forecast.ForecastUnavailable` when the forecast cannot be read."""
         client = self._redis_client()
         with self._lock:
             if self._estimator is None:
                 self._estimator = forecast.Estimator(self.settings, client)
         try:
-            n = -message.recipient_count if uncount else message.recipient_count
-            return self._estimator.estimate(message.kind.value, priority_for(message.kind, message.engagement), n,
-                                            count=count or uncount)
-        except forecast.ForecastUnavailable:
-            return _UNKNOWN  # an advisory figure: never a reason to refuse or lose a message
+            return self._estimator.estimate(message.kind.value, priority_for(message.kind, message.engagement),
+                                            message.recipient_count, take=take)
         except RedisError as exc:
             raise QueueUnavailable(mask_url(self.settings.effective_redis_url), exc,
                                    describe_redis_error(exc, self.settings.effective_redis_url)) from None
+
+    def _take_place(self, message: Message) -> _Place:
+        """Just before publishing: its place in the line, and so its date. The estimate is advisory:
+        an unreadable forecast gives no date, never a refusal or a lost message."""
+        try:
+            return _Place(self._send_date(message, take=True), known=True)
+        except forecast.ForecastUnavailable:
+            return _Place(None, known=False)
+
+    def _give_back(self, message: Message) -> None:
+        """A message that took its place and was refused after all leaves the line."""
+        if self._estimator is not None:
+            self._estimator.give_back(message.kind.value, priority_for(message.kind, message.engagement), message.recipient_count)
 
     def _expires_on(self, message: Message) -> date:
         from zoneinfo import ZoneInfo
@@ -132,14 +146,13 @@ class Producer:
         assert message.expires_at is not None
         return message.expires_at.astimezone(ZoneInfo(self.settings.day_timezone)).date()
 
-    def _receipt(self, message: Message, goes_on: date | None) -> Receipt:
+    def _receipt(self, message: Message, place: _Place) -> Receipt:
         """The receipt of a published message, with its estimated send date."""
-        if goes_on is _UNKNOWN:
-            goes_on = None
-        if message.expire_ok and message.expires_at is not None and (goes_on is None or goes_on > self._expires_on(message)):
+        if message.expire_ok and message.expires_at is not None and place.known and (
+                place.on is None or place.on > self._expires_on(message)):
             self._redis_client().incr(self._keys.expire_ok)
         return Receipt(message.id, message.idempotency_key or message.id, message.kind.value, message.recipient_count,
-                       goes_on.isoformat() if goes_on else None)
+                       place.on.isoformat() if place.on else None)
 
     def _check_unsubscribe_route(self, message: Message) -> None:
         """Bulk mail leaves with a one-click unsubscribe route, or not at all (Gmail and Yahoo defer or
@@ -205,7 +218,7 @@ class Producer:
         if not self._guarded:
             return self._publish_one(self.prepare(data))
         message = self._validate(data)
-        goes_on = self._estimate(message, count=True)  # before the publish: its own place in the line
+        place = self._take_place(message)
         guard = guarded.Guard(self._guard_script(), self._set_keys(message), [normalise_address(a) for a in message.recipients])
         token = guarded.GUARD.set(guard)
         try:
@@ -215,14 +228,14 @@ class Producer:
         if guard.answer is None:  # never so with this transport: the publish went unchecked, say so loudly
             raise RuntimeError("the guarded publish did not run: the message was published without its suppression check")
         if int(guard.answer[0]) == 0:
-            return self._receipt(message, goes_on)
-        self._estimate(message, uncount=True)
+            return self._receipt(message, place)
+        self._give_back(message)
         return self._publish_one(self.prepare(message))  # refused: the full check says why (or trims)
 
     def _publish_one(self, message: Message) -> Receipt:
-        goes_on = self._estimate(message, count=True)
+        place = self._take_place(message)
         self._send(message)
-        return self._receipt(message, goes_on)
+        return self._receipt(message, place)
 
     def _send(self, message: Message) -> None:
         try:
@@ -267,7 +280,7 @@ class Producer:
 
     def publish_many(self, messages: list[Message]) -> list[Receipt]:
         """Publish messages `prepare_many` or `check_each` made ready, in pipelined batches."""
-        estimates = [self._estimate(m, count=True) for m in messages]  # each its place in the line, in order
+        places = [self._take_place(m) for m in messages]  # each its place in the line, in order
         published: list[str] = []
         try:
             with self.app.producer_or_acquire() as producer:
@@ -282,7 +295,7 @@ class Producer:
             raise BatchPartiallyPublished(
                 mask_url(self.settings.effective_broker_url), exc, published, unconfirmed
             ) from None
-        return [self._receipt(m, goes_on) for m, goes_on in zip(messages, estimates)]
+        return [self._receipt(m, place) for m, place in zip(messages, places)]
 
     def _publish(self, message: Message, producer: Any) -> None:
         args, kwargs = task_args(message)

@@ -210,14 +210,19 @@ class Estimator:
                             for kind, line in self._lines.items()}
         self._waiting, self._added, self._taken_at = waiting, {}, time.monotonic()
 
-    def estimate(self, kind: str, priority: int, recipients: int, count: bool = False) -> date | None:
+    def estimate(self, kind: str, priority: int, recipients: int, take: bool = False) -> date | None:
         """The day a message of `kind` and `priority` enqueued now would go out (None: beyond
-        HORIZON_DAYS). With `count`, it is also counted as enqueued (call it so once published)."""
+        HORIZON_DAYS). With `take`, it also takes its place in this producer's line (call it so just
+        before publishing it; `give_back` if it is refused after all)."""
         with self._lock:
             self._fresh()
             mine = sum(n for (k, p), n in self._added.items() if k == kind and p <= priority)
             position = self._waiting.ahead_of(kind, priority) + mine + recipients
-            if count:
+            if take:
                 self._added[(kind, priority)] = self._added.get((kind, priority), 0) + recipients
             i = bisect.bisect_left(self._cumulative[kind], position)
             return self._lines[kind][i].on if i < len(self._lines[kind]) else None
+
+    def give_back(self, kind: str, priority: int, recipients: int) -> None:
+        with self._lock:
+            self._added[(kind, priority)] = self._added.get((kind, priority), 0) - recipients
