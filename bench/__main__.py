@@ -27,7 +27,7 @@ from ses_ramp.config import Settings
 from ses_ramp.worker.ops.embedded import EmbeddedRedis, MotoSES, free_port
 
 FROM = "bench@example.com"
-FIGURES = ("enqueue", "size", "gate", "drain", "ses", "overshoot", "latency", "memory", "http", "simulate")
+FIGURES = ("enqueue", "size", "campaign", "gate", "drain", "ses", "overshoot", "latency", "memory", "http", "simulate")
 
 
 def settings_env(s: Settings) -> dict[str, str]:
@@ -131,6 +131,20 @@ def run(args, url: str, procs: guard.Processes, tmp: str) -> list[tuple[str, str
             rows.append((f"Redis per queued {size.CONTENT_BYTES:,} B bulk msg", f"{b.b_median:,.0f} B",
                          f"zlib; uncompressed {b.a_median:,.0f} B ({1 / (b.b_median / b.a_median):.1f}x more); "
                          f"enqueue_many {sp.ratio_text()} of uncompressed speed"))
+        if "campaign" in want:
+            from bench import campaigns
+
+            speed, sizes = campaigns.enqueue_pairs(base, args.campaign_recipients, pairs)
+            rows.append(("Redis per queued campaign recipient", f"{sizes.b_median:,.0f} B",
+                         f"same 3 KB content, plain message: {sizes.a_median:,.0f} B (zlib); goal <= 400 B"))
+            rows.append((f"enqueue_campaign, {args.campaign_recipients:,} recipients", f"{speed.b_median:,.0f} rcpt/s",
+                         f"{speed.ratio_text()} of enqueue_many of the same as plain messages ({speed.a_median:,.0f} msg/s)"))
+            big = campaigns.million(base, args.million)
+            rows.append((f"enqueue_campaign, {big['n']:,} recipients", f"{big['seconds']:,.1f} s", "one run; goal <= 60 s"))
+            rows.append((f"Redis for {big['n']:,} queued campaign recipients", mb(big["redis_mb"]), "used_memory after - before; goal <= 500 MB"))
+            cd = campaigns.drain_pairs(base, n, c, pairs, procs, tmp, env_of)
+            rows.append(("drain, campaign (feed + render + gate + noop)", f"{cd.b_median:,.0f} msg/s",
+                         f"{cd.ratio_text()} of bare Celery with the rendered messages ({cd.a_median:,.0f} msg/s, prefork -c {c}, {n:,}); goal >= 0.9x"))
         if "gate" in want:
             g, gs, fl = hotpath.gate_vs_ping(base, args.gate_calls, pairs)
             rows.append(("gate, one client", f"{g.b_median:,.0f} /s", f"{g.ratio_text()} of PING ({g.a_median:,.0f} /s); target >= 0.8x"))
@@ -190,6 +204,8 @@ def main() -> None:
     ap.add_argument("--enqueue-messages", type=int, default=2000)
     ap.add_argument("--gate-calls", type=int, default=20_000)
     ap.add_argument("--size-messages", type=int, default=2000, help="messages per run of the size figure")
+    ap.add_argument("--campaign-recipients", type=int, default=20_000, help="recipients per run of the campaign enqueue pairs")
+    ap.add_argument("--million", type=int, default=1_000_000, help="recipients of the one large campaign")
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--backlog", type=int, default=600, help="bulk queued ahead of the transactional probes (the FIFO must finish it)")
     ap.add_argument("--probes", type=int, default=100)

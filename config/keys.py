@@ -32,6 +32,15 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `watermark`                 | zset   | `ramp events`' progress: newest_mail_ms (newest SES event handled),    |
 |                             |        | empty_at_ms (last time it found the queue empty), both ms (ZADD GT)    |
 | `expire_ok`                 | string | bulk messages accepted with `expire_ok` although the forecast had them go out after they expire |
+| `content:<sha>`             | hash   | a campaign's content, stored once: `body` (JSON), `refs` (recipients    |
+|                             |        | not yet settled); expires a grace after `refs` reaches 0              |
+| `campaign:<id>`             | hash   | content sha, kind, total, fed (recipients turned into messages so far), |
+|                             |        | settled, suppressed, created_ms                                        |
+| `campaign_rcpts:<id>`       | list   | recipients not yet fed, packed JSON `[address, name, engagement, merge]` |
+|                             |        | (the head is recipient number `fed`); trimmed as they are fed          |
+| `campaign_done:<id>`        | string | bitmap: bit n set once recipient n no longer needs the content        |
+| `campaigns`                 | zset   | campaigns not yet settled to the last recipient: id -> created ms      |
+| `campaign_waiting`          | hash   | `<kind>:<priority>` -> campaign recipients not yet fed (`ramp forecast`) |
 | `lock:<name>`               | string | short-lived locks (day roll-over, quota refresh)                       |
 | `heartbeat:<role>:<host>`   | string | `ramp beat` / `ramp events` alive on host (expires; `ramp health`)     |
 
@@ -77,6 +86,20 @@ class Keys:
     bad_events = property(lambda self: self.key("bad_events"))
     breaker = property(lambda self: self.key("breaker"))
     watermark = property(lambda self: self.key("watermark"))
+    campaigns = property(lambda self: self.key("campaigns"))
+    campaign_waiting = property(lambda self: self.key("campaign_waiting"))
+
+    def content(self, sha: str) -> str:
+        return self.key(f"content:{sha}")
+
+    def campaign(self, campaign_id: str) -> str:
+        return self.key(f"campaign:{campaign_id}")
+
+    def campaign_rcpts(self, campaign_id: str) -> str:
+        return self.key(f"campaign_rcpts:{campaign_id}")
+
+    def campaign_done(self, campaign_id: str) -> str:
+        return self.key(f"campaign_done:{campaign_id}")
 
     def send_event(self, message_id: str) -> str:
         return self.key(f"send_event:{message_id}")

@@ -216,6 +216,9 @@ class Settings(BaseSettings):
     mover_interval_s: float = Field(1.0, gt=0, description="How often due deferred messages are requeued.")
     beat_alarm_poll_s: float = Field(60.0, gt=0, description="How often `ramp beat` reads the CloudWatch bounce-rate alarm.")
     mover_batch: int = Field(500, ge=1, description="Deferred messages requeued per mover pass.")
+    campaign_feed_window: int = Field(
+        1000, ge=1, description="Most campaign recipients turned into queued messages ahead of the gate (the rest wait "
+        "packed in their campaign's list, about 60 bytes each); also bounded by what today's budget still allows.")
 
     metrics_port: int | None = Field(
         None, ge=1, le=65535, description="Serve Prometheus metrics on this port (worker main process, `ramp events`); unset: off."

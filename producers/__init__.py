@@ -3,7 +3,7 @@
 Imports neither worker code nor boto3: an app that only enqueues needs celery/kombu and redis.
 """
 
-from ses_ramp.producers.enqueue import Producer, Receipt, enqueue, enqueue_many
+from ses_ramp.producers.enqueue import Producer, Receipt, enqueue, enqueue_campaign, enqueue_many
 from ses_ramp.producers.errors import (
     BatchPartiallyPublished,
     InvalidMessage,
@@ -26,5 +26,6 @@ __all__ = [
     "SuppressedRecipient",
     "Unsubscribed",
     "enqueue",
+    "enqueue_campaign",
     "enqueue_many",
 ]

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import redis
 from celery import Celery
@@ -31,6 +31,9 @@ from ses_ramp.producers.mime import build_mime, size_upper_bound
 from ses_ramp.producers.redis_client import describe_redis_error
 from ses_ramp.producers.unsubscribe import suppression_lists
 from ses_ramp.producers.wire import SEND_TASK, celery_config, priority_for, publish_options, task_args
+
+if TYPE_CHECKING:
+    from ses_ramp.producers.campaigns.intake import CampaignReceipt
 
 #: Fail fast when the broker is down instead of blocking the app (kombu's default retries for ~1 s).
 _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.25, "interval_max": 0.5}
@@ -85,6 +88,10 @@ class Producer:
             raise unsubscribed[min(unsubscribed)]
         return messages
 
+    def validate(self, data: Message | dict[str, Any]) -> Message:
+        """Every check `enqueue` makes of one message except suppression (which needs its recipients' lists)."""
+        return self._validate(data)
+
     def _validate(self, data: Message | dict[str, Any]) -> Message:
         message = Message.parse(data)
         if message.from_address is None:
@@ -116,16 +123,39 @@ class Producer:
     def _send_date(self, message: Message, take: bool = False) -> date | None:
         """Its estimated send date (None: beyond the forecast's horizon); `take` puts it in this
         producer's line. Raises `forecast.ForecastUnavailable` when the forecast cannot be read."""
+        return self._estimate(message.kind, priority_for(message.kind, message.engagement), message.recipient_count, take)
+
+    def _estimate(self, kind: Kind, priority: int, recipients: int, take: bool) -> date | None:
         client = self._redis_client()
         with self._lock:
             if self._estimator is None:
                 self._estimator = forecast.Estimator(self.settings, client)
         try:
-            return self._estimator.estimate(message.kind.value, priority_for(message.kind, message.engagement),
-                                            message.recipient_count, take=take)
+            return self._estimator.estimate(kind.value, priority, recipients, take=take)
         except RedisError as exc:
             raise QueueUnavailable(mask_url(self.settings.effective_redis_url), exc,
                                    describe_redis_error(exc, self.settings.effective_redis_url)) from None
+
+    def _take_group_place(self, kind: Kind, priority: int, recipients: int) -> tuple[date | None, date | None] | None:
+        """A campaign's recipients of one priority take their places in line: the first's and the
+        last's dates, or None when the forecast cannot be read (the estimate is advisory)."""
+        try:
+            first = self._estimate(kind, priority, 1, take=False)
+            return first, self._estimate(kind, priority, recipients, take=True)
+        except forecast.ForecastUnavailable:
+            return None
+
+    def _give_back_place(self, kind: Kind, priority: int, recipients: int) -> None:
+        if self._estimator is not None:
+            self._estimator.give_back(kind.value, priority, recipients)
+
+    def now_ms(self) -> int:
+        """Now on the scripts' clock: Redis TIME plus the clock offset tests and `ramp simulate` move."""
+        with self._redis_client().pipeline(transaction=False) as pipe:
+            pipe.time()
+            pipe.get(self._keys.clock_offset_ms)
+            (secs, micros), offset = pipe.execute()
+        return int(secs) * 1000 + int(micros) // 1000 + int(offset or 0)
 
     def _take_place(self, message: Message) -> _Place:
         """Just before publishing: its place in the line, and so its date. The estimate is advisory:
@@ -252,6 +282,14 @@ class Producer:
         lists = suppression_lists(message) if message.kind is Kind.bulk else []
         return [self._keys.suppressed, *(self._keys.unsubscribed(list_id) for list_id in lists)]
 
+    def enqueue_campaign(self, content: Any, recipients: Iterable[Any], *, campaign_id: str | None = None,
+                         expire_ok: bool = False) -> CampaignReceipt:
+        """Store `content` once and queue one small message per recipient (dicts with `email`, optional
+        `name` and `engagement`, and the template's fields); see `campaigns/intake.py`."""
+        from ses_ramp.producers.campaigns.intake import enqueue_campaign
+
+        return enqueue_campaign(self, content, recipients, campaign_id=campaign_id, expire_ok=expire_ok)
+
     def enqueue_many(self, items: Iterable[Message | dict[str, Any]]) -> list[Receipt]:
         """Validate every message first (nothing is published if one is invalid), then publish in
         pipelined batches. On a broker failure raise `BatchPartiallyPublished` naming what landed."""
@@ -331,6 +369,10 @@ def default_producer() -> Producer:
 
 def enqueue(message: Message | dict[str, Any], producer: Producer | None = None) -> Receipt:
     return (producer or default_producer()).enqueue(message)
+
+
+def enqueue_campaign(content: Any, recipients: Iterable[Any], producer: Producer | None = None, **options: Any) -> CampaignReceipt:
+    return (producer or default_producer()).enqueue_campaign(content, recipients, **options)
 
 
 def enqueue_many(messages: Iterable[Message | dict[str, Any]], producer: Producer | None = None) -> list[Receipt]:

@@ -7,6 +7,7 @@ priority list is first in, first out (kombu's Redis transport). Today is limited
 the cap and of the hourly allowance in the hours left; later days get the schedule's cap, assuming
 each day is healthy and advances as planned (a held day moves every date later: re-run it).
 
+Campaign recipients not yet fed to the queues are counted from `campaign_waiting`, exactly.
 What it does not know: mail enqueued later (new transactional mail takes today's budget first), and
 how many recipients each queued message has: the queues are counted in messages (LLEN), one
 recipient each, which is exact for bulk to a list (one recipient by rule) and for most transactional
@@ -117,11 +118,12 @@ def read_inputs(client: Any, settings: Settings, exact_deferred: bool = True) ->
         pipe.hgetall(keys.day)
         pipe.hgetall(keys.ramp)
         pipe.zcard(keys.deferred)
+        pipe.hgetall(keys.campaign_waiting)
         for q in KINDS:
             for name in keys.queue_lists(q, PRIORITY_STEPS):
                 pipe.llen(name)
         answers = pipe.execute()
-    (secs, micros), offset, day_raw, ramp_raw, deferred_n, *lengths = answers
+    (secs, micros), offset, day_raw, ramp_raw, deferred_n, campaign_raw, *lengths = answers
     now_ms = int(secs) * 1000 + int(micros) // 1000 + int(offset or 0)
     zone = ZoneInfo(settings.day_timezone)
     on = datetime.fromtimestamp(now_ms / 1000, zone).date()
@@ -144,6 +146,11 @@ def read_inputs(client: Any, settings: Settings, exact_deferred: bool = True) ->
         room = max(1, math.ceil(cap / 24 * settings.hourly_burst_factor)) * hours_left
     steps = len(PRIORITY_STEPS)
     queued = {q: [(p, n) for p, n in zip(PRIORITY_STEPS, lengths[i * steps : (i + 1) * steps]) if n] for i, q in enumerate(KINDS)}
+    # Campaign recipients not yet fed wait behind what is queued at their priority (the feeder appends them).
+    for name, n in text_hash(campaign_raw).items():
+        kind, _, priority = name.partition(":")
+        if kind in queued and int(n) > 0:
+            queued[kind] = sorted([*queued[kind], (int(priority), int(n))])
     deferred = _deferred(client, keys) if exact_deferred else {"bulk": int(deferred_n)}
     # Deferred messages are older than anything queued of their kind: they go first.
     waiting = Waiting(

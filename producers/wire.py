@@ -11,6 +11,8 @@ from ses_ramp.config import Settings
 from ses_ramp.producers.message import Kind, Message
 
 SEND_TASK = "ses_ramp.send"
+#: One campaign recipient: its address, merge data and the content's hash (`campaigns/content.py`).
+CAMPAIGN_TASK = "ses_ramp.send_campaign"
 QUEUES = (Kind.transactional.value, Kind.bulk.value)
 
 #: kombu's Redis transport: 0 is the *highest* priority and a message without one lands at 0, and every
@@ -98,6 +100,24 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     if ssl is not None:
         conf["broker_use_ssl"] = ssl
     return conf
+
+
+def is_campaign(wire: dict[str, Any]) -> bool:
+    """A campaign recipient's message (rendered by the worker) rather than a whole one."""
+    return "campaign" in wire
+
+
+def republish(app: Any, wire: dict[str, Any], attempt: int, producer: Any, compress_over_bytes: int = 0) -> None:
+    """Publish a wire message again (the mover, a restore): by its own task, at its own priority."""
+    if is_campaign(wire):
+        kind = Kind(wire.get("kind", Kind.bulk.value))
+        app.send_task(CAMPAIGN_TASK, args=[wire], kwargs={"attempt": attempt}, task_id=wire["id"], producer=producer,
+                      queue=kind.value, priority=priority_for(kind, float(wire.get("engagement", 0.5))),
+                      argsrepr=f"<campaign message {wire['id']}>", kwargsrepr="")
+        return
+    message = Message.from_wire(wire)
+    app.send_task(SEND_TASK, args=[wire], kwargs={"attempt": attempt}, task_id=message.id, producer=producer,
+                  **publish_options(message, compress_over_bytes))
 
 
 def task_args(message: Message, attempt: int = 0) -> tuple[list[Any], dict[str, Any]]:

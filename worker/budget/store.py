@@ -78,13 +78,15 @@ class Budget:
         return Decision(Gate(int(code)), int(wait_ms), _text(detail))
 
     def settle(self, outcome: str, kind: str, recipients: int, day: str, idempotency_key: str, ses_id: str = "",
-               token: str = "-", from_unconfirmed: bool = False) -> int:
+               token: str = "-", from_unconfirmed: bool = False, release: tuple[list[str], list[Any]] | None = None) -> int:
         """`outcome` is sent, or deferred/failed/waiting (refund: SES never accepted the message).
-        Settles only the claim `token` made, once, so a retried call cannot count twice."""
+        Settles only the claim `token` made, once, so a retried call cannot count twice. `release`:
+        a campaign recipient's release (`Campaigns.release_parts`), done in the same call when sent."""
         k = self.keys
+        extra_keys, extra_args = release if release and outcome == "sent" else ([], [])
         return int(self.scripts.settle(
-            keys=[k.clock_offset_ms, k.day, k.idem(idempotency_key)],
-            args=[outcome, kind, recipients, day, ses_id, self.idem_ttl_s, token, "1" if from_unconfirmed else "0"],
+            keys=[k.clock_offset_ms, k.day, k.idem(idempotency_key), *extra_keys],
+            args=[outcome, kind, recipients, day, ses_id, self.idem_ttl_s, token, "1" if from_unconfirmed else "0", *extra_args],
         ))
 
     # -- adaptive rate (AIMD) --------------------------------------------------------------------

@@ -48,10 +48,16 @@ def worker(
 
 @cli.command()
 def enqueue(
-    file: Path | None = typer.Argument(None, exists=True, dir_okay=False, help="JSON: one message or a list of them."),
+    file: Path | None = typer.Argument(None, exists=True, dir_okay=False,
+                                       help="JSON: one message or a list of them; with --campaign, the recipients' CSV."),
     schema: bool = typer.Option(False, "--schema", help="Print the JSON Schema of a message and exit."),
+    campaign: Path | None = typer.Option(None, "--campaign", exists=True, dir_okay=False,
+                                         help="JSON content of a campaign (subject, text/html templates, list...); FILE is "
+                                              "a CSV with an email column, optional name and engagement, and the templates' fields."),
+    campaign_id: str | None = typer.Option(None, "--campaign-id", help="Name the campaign (a second run with it is refused)."),
+    expire_ok: bool = typer.Option(False, "--expire-ok", help="Accept a campaign whose last recipient goes out after it expires."),
 ) -> None:
-    """Validate and enqueue the message(s) in FILE; print one receipt per message."""
+    """Validate and enqueue the message(s) in FILE, or a campaign; print one receipt per message (campaign)."""
     from ses_ramp.producers import Producer, ProducerError
     from ses_ramp.producers.message import message_schema
 
@@ -61,6 +67,8 @@ def enqueue(
     if file is None:
         fail("give a JSON file of messages (or --schema to see their format)")
     settings = with_redis(settings_or_exit())
+    if campaign is not None:
+        raise typer.Exit(_enqueue_campaign(settings, campaign, file, campaign_id, expire_ok))
     try:
         data = json.loads(file.read_text())
     except json.JSONDecodeError as exc:
@@ -74,6 +82,43 @@ def enqueue(
         producer.close()
     for r in receipts:
         out.print_json(json.dumps({"id": r.id, "kind": r.kind, "recipients": r.recipients, "estimated_send_date": r.estimated_send_date}))
+
+
+def _enqueue_campaign(settings, content_file: Path, csv_file: Path, campaign_id: str | None, expire_ok: bool) -> int:
+    from dataclasses import asdict
+
+    from ses_ramp.producers import Producer, ProducerError
+    from ses_ramp.producers.campaigns import from_csv
+
+    try:
+        content = json.loads(content_file.read_text())
+    except json.JSONDecodeError as exc:
+        fail(f"{content_file}: not JSON: {exc}")
+    producer = Producer(settings)
+    try:
+        receipt = producer.enqueue_campaign(content, from_csv(csv_file), campaign_id=campaign_id, expire_ok=expire_ok)
+    except ProducerError as exc:
+        fail(str(exc), 2 if isinstance(exc, ValueError) else 3)
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{csv_file}: cannot read: {exc}")
+    finally:
+        producer.close()
+    out.print_json(json.dumps(asdict(receipt)))
+    return 0
+
+
+@cli.command()
+def campaigns(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Campaigns still sending: recipients fed to the queues, settled, left out."""
+    from ses_ramp.producers.campaigns.store import progress
+    from ses_ramp.worker.cli.render import campaign_table
+
+    runtime = open_runtime(with_redis(settings_or_exit()))
+    rows = progress(runtime.client, runtime.budget.keys)
+    if as_json:
+        print(json.dumps(rows))
+    else:
+        out.print(campaign_table(rows) if rows else "no campaign is sending")
 
 
 @cli.command()

@@ -1,4 +1,4 @@
-"""Background duties: requeue due deferred messages, refresh the SES account quota, restore the
+"""Background duties: requeue due deferred messages, feed campaigns, refresh the SES account quota, restore the
 adaptive rate, settle unconfirmed sends (the fleet duties), and, in `ramp beat`, the breaker.
 
 Each worker runs the fleet duties unless `RAMP_WORKER_HOUSEKEEPING=false` leaves them to `ramp beat`.
@@ -16,6 +16,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from ses_ramp.worker.budget.store import Budget
+from ses_ramp.worker.fleet.feeder import Feeder
 from ses_ramp.worker.fleet.mover import Mover
 from ses_ramp.worker.fleet.reconcile import resolve_unconfirmed
 from ses_ramp.worker.send.transports.base import Transport
@@ -38,8 +39,13 @@ def fleet_duties(settings, runtime, app: Any) -> list[Callable[[], Any]]:
     """The duties any one process may run for the whole fleet; each returns True when busy."""
     mover = Mover(runtime.deferrals, app, settings.mover_batch, settings.compress_over_bytes)
 
+    feeder = Feeder(settings, runtime.client, app, runtime.budget.now_ms)
+
     def move_due() -> int:
         return mover.run_once()
+
+    def feed_campaigns() -> int:
+        return feeder.run_once()
 
     def account_quota() -> bool:
         return refresh_account_quota(runtime.budget, runtime.sender.transport, settings.account_quota_refresh_s)
@@ -52,7 +58,7 @@ def fleet_duties(settings, runtime, app: Any) -> list[Callable[[], Any]]:
         resolve_unconfirmed(runtime, settings.unconfirmed_resend_after_s)
         return False
 
-    return [move_due, account_quota, adaptive_rate, unconfirmed]
+    return [move_due, feed_campaigns, account_quota, adaptive_rate, unconfirmed]
 
 
 def breaker_duties(settings, breaker) -> list[Callable[[], Any]]:

@@ -7,8 +7,7 @@ from typing import Any
 import structlog
 
 from ses_ramp.producers.errors import InvalidMessage
-from ses_ramp.producers.message import Message
-from ses_ramp.producers.wire import SEND_TASK, publish_options
+from ses_ramp.producers.wire import republish
 from ses_ramp.worker.send.deferrals import DeferralStore
 
 log = structlog.get_logger(logger_name="ses_ramp.mover")
@@ -32,22 +31,13 @@ class Mover:
             with producer.batch(max_size=len(claimed) * 2 + 1):
                 for mid, entry in claimed:
                     try:
-                        wire = entry["message"]
-                        message = Message.from_wire(wire)
-                    except (InvalidMessage, KeyError, TypeError) as exc:
+                        republish(self.app, entry["message"], int(entry.get("attempt", 0)), producer, self.compress_over_bytes)
+                    except (InvalidMessage, KeyError, TypeError, ValueError) as exc:
                         # One payload nobody can read must not hold back the batch it came in.
                         self.deferrals.dead_letter(_keepable(mid, entry), int(entry.get("attempt", 0)) if isinstance(entry, dict) else 0,
                                                    f"unreadable deferred payload: {exc}", now_ms)
                         log.error("mover_unreadable_payload", message_id=mid, error=str(exc))
                         continue
-                    self.app.send_task(
-                        SEND_TASK,
-                        args=[wire],
-                        kwargs={"attempt": int(entry.get("attempt", 0))},
-                        task_id=message.id,
-                        producer=producer,
-                        **publish_options(message, self.compress_over_bytes),
-                    )
         # Only after the publish is flushed: a crash before this leaves a lease that expires and
         # republishes (a duplicate the idempotency record absorbs), never a lost message.
         return self.deferrals.ack([mid for mid, _ in claimed])

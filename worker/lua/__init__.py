@@ -12,14 +12,16 @@ _PKG = "ses_ramp.worker.lua"
 
 
 #: Scripts that never read the time: the clock prelude (TIME and the offset GET) is not prepended.
-_CLOCKLESS = {"settle"}
+_CLOCKLESS = {"settle", "release"}
+
+
+#: Shared Lua functions prepended to the scripts that call them.
+_PRELUDES = {"settle": ["_release"], "release": ["_release"]}
 
 
 def _source(name: str) -> str:
-    body = files(_PKG).joinpath(f"{name}.lua").read_text()
-    if name in _CLOCKLESS:
-        return body
-    return files(_PKG).joinpath("_clock.lua").read_text() + "\n" + body
+    parts = ([] if name in _CLOCKLESS else ["_clock"]) + _PRELUDES.get(name, []) + [name]
+    return "\n".join(files(_PKG).joinpath(f"{part}.lua").read_text() for part in parts)
 
 
 @dataclass
@@ -34,8 +36,9 @@ class Scripts:
     ack_moved: Script
     aimd: Script
     park_deferred: Script
+    release: Script
 
     @classmethod
     def register(cls, client: redis.Redis) -> Scripts:
-        names = ["now", "gate", "settle", "defer", "claim_due", "ack_moved", "aimd", "park_deferred"]
+        names = ["now", "gate", "settle", "defer", "claim_due", "ack_moved", "aimd", "park_deferred", "release"]
         return cls(**{n: client.register_script(_source(n)) for n in names})

@@ -1,5 +1,5 @@
 -- settle.lua: book the end of one SES call: sent, or refunded (SES never accepted it).
--- It needs no clock (the claim carries its day), so the clock prelude is not prepended: a "sent"
+-- `_release.lua` is prepended. It needs no clock (the claim carries its day), so the clock prelude is not prepended: a "sent"
 -- costs 4 Redis commands (HMGET, GET, SET, HSET).
 -- KEYS[1]  clock_offset_ms  string (unused; kept so every script's KEYS[1] is the clock)
 -- KEYS[2]  day              hash
@@ -14,9 +14,14 @@
 -- ARGV[6]  idem_ttl_s       how long a "sent" record is kept, seconds
 -- ARGV[7]  token            the claim token gate.lua stored: only that claim is settled, once
 -- ARGV[8]  from_unconfirmed "1" when this settles a send recorded as unconfirmed (its count goes down)
+-- KEYS[4..7], ARGV[9..12]  a campaign recipient's release, as release.lua's KEYS[2..5] and ARGV[1..4]:
+--                            given with "sent", the recipient is released in this same call
 -- Returns  1 when booked, 0 when there was nothing to settle (a retried call already did it)
 -- The day's counters keep: used = sent + unconfirmed + dropped + claims still in an SES call.
 local outcome, kind, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if outcome == 'sent' and KEYS[7] then  -- SES has it: released whatever the claim's state
+  release_recipient(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[9], ARGV[10], ARGV[11], ARGV[12])
+end
 local tx = (kind == 'transactional')
 local d = redis.call('HMGET', KEYS[2], 'date', 'sent', tx and 'sent_tx' or 'sent_bulk')
 local same_day = (d[1] == ARGV[4])

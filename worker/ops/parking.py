@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ses_ramp.producers import ProducerError
-from ses_ramp.producers.wire import PRIORITY_STEPS
+from ses_ramp.producers.wire import PRIORITY_STEPS, is_campaign
 
 KINDS = ("transactional", "bulk")
 
@@ -74,8 +74,17 @@ def restore(runtime, producer, kinds: tuple[str, ...] = KINDS) -> RestoreReport:
     for kind in kinds:
         key = runtime.budget.keys.parked(kind)
         while (raw := client.lindex(key, 0)) is not None:
-            wire = _wire_of(json.loads(raw))
-            if is_expired(wire):
+            wire: dict[str, Any] | None = _wire_of(json.loads(raw))
+            assert wire is not None
+            campaign_wire, unrenderable = (wire, "") if is_campaign(wire) else (None, "")
+            if campaign_wire is not None:
+                wire, unrenderable = _whole(runtime, campaign_wire)
+            if wire is None:
+                pass  # a leftover copy of a campaign message already handled
+            elif unrenderable:
+                deferrals.dead_letter(wire, 0, f"refused on restore: {unrenderable}", now_ms())
+                report.refused.append(wire["id"])
+            elif is_expired(wire):
                 deferrals.dead_letter(wire, 0, "expired while parked", now_ms())
                 report.expired.append(wire["id"])
             else:
@@ -87,5 +96,23 @@ def restore(runtime, producer, kinds: tuple[str, ...] = KINDS) -> RestoreReport:
                     report.refused.append(wire["id"])
             # Only now: a crash before this re-enqueues it once more, which idempotency absorbs.
             client.lpop(key)
+            if campaign_wire is not None:
+                runtime.sender.campaigns.release(campaign_wire)
     return report
 
+
+def _whole(runtime, wire: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """A parked campaign recipient comes back as its whole rendered message (and is released from
+    the content once restored): (message, ""); (None, "") for a leftover copy of one already
+    handled; (wire, why) when it cannot be rendered."""
+    from ses_ramp.producers.errors import InvalidMessage
+    from ses_ramp.worker.send.campaign import ContentGone, ContentMissing
+
+    try:
+        return runtime.sender.campaigns.expand(wire).to_wire(), ""
+    except ContentGone:
+        return None, ""
+    except ContentMissing as exc:
+        return wire, f"the content of campaign {exc} is gone"
+    except InvalidMessage as exc:
+        return wire, f"cannot render: {exc}"

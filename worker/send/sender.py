@@ -20,7 +20,9 @@ import structlog
 from ses_ramp.config import Settings
 from ses_ramp.producers.errors import InvalidMessage
 from ses_ramp.producers.message import Message, normalise_address
+from ses_ramp.producers.wire import is_campaign
 from ses_ramp.worker.budget.store import Budget, Decision, Gate, day_window
+from ses_ramp.worker.send.campaign import RELEASING, Campaigns, ContentGone, ContentMissing
 from ses_ramp.worker.send.deferrals import DeferralStore
 from ses_ramp.worker.send.errors import Deferred, Misconfigured, Paused, Permanent, QuotaExhausted, Unconfirmed
 from ses_ramp.worker.send.outcomes import classify
@@ -62,12 +64,14 @@ class Sender:
         deferrals: DeferralStore,
         transport: Transport,
         sleep: Callable[[float], None] = time.sleep,
+        campaigns: Campaigns | None = None,
     ) -> None:
         self.settings = settings
         self.budget = budget
         self.deferrals = deferrals
         self.transport = transport
         self.sleep = sleep
+        self.campaigns = campaigns or Campaigns(settings, budget.client, budget.scripts)
         from ses_ramp.worker.fleet.metrics import Metrics
 
         self.metrics = Metrics()
@@ -85,13 +89,35 @@ class Sender:
         self._log(message.id, message.kind.value, message.recipient_count, outcome, started, attempt, message)
         return outcome
 
+    def handle_campaign(self, wire: dict[str, Any], attempt: int = 0) -> Outcome:
+        """One campaign recipient: rendered from its campaign's content, then sent as any message;
+        released from the content once it no longer needs it."""
+        started = time.perf_counter()
+        kind = wire.get("kind", "bulk")
+        try:
+            message = self.campaigns.expand(wire)
+        except ContentGone:
+            outcome = Outcome("duplicate", detail="its campaign is settled: a leftover copy of a message already handled")
+            self._log(wire["id"], kind, 1, outcome, started, attempt)
+            return outcome
+        except (InvalidMessage, ContentMissing) as exc:
+            why = f"cannot render: {exc}" if isinstance(exc, InvalidMessage) else f"the content of campaign {exc} is gone"
+            self.deferrals.dead_letter(wire, attempt, why, self.budget.now_ms())
+            outcome = Outcome("dead", detail=why)
+        else:
+            outcome = self._handle(message, wire, attempt)
+        if outcome.outcome in RELEASING and outcome.outcome != "sent":  # a sent one was released as it was settled
+            self.campaigns.release(wire)
+        self._log(wire["id"], kind, 1, outcome, started, attempt)
+        return outcome
+
     def _handle(self, message: Message, wire: dict[str, Any], attempt: int) -> Outcome:
         now_ms = self.budget.now_ms
         if message.expires_at is not None and message.expires_at <= datetime.now(UTC):
-            self.deferrals.dead_letter(wire, attempt, "expired before it could be sent", now_ms())
+            self.deferrals.dead_letter(_kept(message, wire), attempt, "expired before it could be sent", now_ms())
             return Outcome("dead", detail="expired")
         if attempt > 0 and message.created_at.timestamp() + self.settings.retry_max_age_s < time.time():
-            self.deferrals.dead_letter(wire, attempt, "still deferred after RAMP_RETRY_MAX_AGE_S", now_ms())
+            self.deferrals.dead_letter(_kept(message, wire), attempt, "still deferred after RAMP_RETRY_MAX_AGE_S", now_ms())
             return Outcome("dead", detail="too old")
 
         kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
@@ -118,7 +144,9 @@ class Sender:
             if not claimed:  # failed before reaching SES: nothing reserved, nothing ambiguous
                 error = Permanent(str(error)) if isinstance(error, Unconfirmed) else error
             return self._failed(error, message, wire, attempt, claimed[0] if claimed else "", token)
-        self.budget.settle("sent", kind, n, claimed[0], key, ses_id, token)
+        # A campaign recipient is released from its content in the same call (one round trip, not two).
+        self.budget.settle("sent", kind, n, claimed[0], key, ses_id, token,
+                           release=self.campaigns.release_parts(wire) if is_campaign(wire) else None)
         return Outcome("sent", ses_id=ses_id)
 
     def _wait_for_gate(self, kind: str, n: int, key: str, token: str) -> Decision:
@@ -191,7 +219,7 @@ class Sender:
             self.on_deferral()
             next_attempt = attempt + 1
             if next_attempt >= self.settings.retry_max_attempts:
-                self.deferrals.dead_letter(wire, next_attempt, detail, self.budget.now_ms())
+                self.deferrals.dead_letter(_kept(message, wire), next_attempt, detail, self.budget.now_ms())
                 return Outcome("dead", detail=detail)
             self.deferrals.defer(wire, next_attempt, self.deferrals.backoff.delay_s(next_attempt), "deferred", detail)
             return Outcome("deferred", detail=detail)
@@ -199,7 +227,7 @@ class Sender:
         refund("failed")
         if error.unknown_recipients:
             self.budget.client.sadd(self.budget.keys.suppressed, *map(normalise_address, error.unknown_recipients))
-        self.deferrals.dead_letter(wire, attempt + 1, detail, self.budget.now_ms())
+        self.deferrals.dead_letter(_kept(message, wire), attempt + 1, detail, self.budget.now_ms())
         return Outcome("dead", detail=detail)
 
     def _keep_unconfirmed(self, message: Message, wire: dict[str, Any], detail: str, day: str, token: str) -> None:
@@ -207,7 +235,7 @@ class Sender:
         operator settles later, and count it on the claim's day (used = sent + unconfirmed + ...)."""
         kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
         claim = {"kind": kind, "n": n, "day": day, "key": key, "token": token}
-        self.deferrals.unconfirmed(wire, detail, self.budget.now_ms(), claim)
+        self.deferrals.unconfirmed(_kept(message, wire), detail, self.budget.now_ms(), claim)
         if day:
             self.budget.settle("unconfirmed", kind, n, day, key, token=token)
 
@@ -240,6 +268,12 @@ class Sender:
             attempt=attempt,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
         )
+
+
+def _kept(message: Message, wire: dict[str, Any]) -> dict[str, Any]:
+    """What a dead letter or an unconfirmed record keeps: the wire message, or for a campaign
+    recipient the whole rendered message (it must not depend on content that expires)."""
+    return message.to_wire() if is_campaign(wire) else wire
 
 
 def _safe_wire(wire: Any) -> dict[str, Any]:

@@ -1,0 +1,14 @@
+-- release.lua: campaign recipient n no longer needs the campaign's content: it was found to be a
+-- duplicate, or dead-lettered or parked as a whole message (a sent one is released by settle.lua).
+-- Needs no clock. The logic is `_release.lua`'s, prepended.
+-- KEYS[1]  clock_offset_ms  string (unused; kept so every script's KEYS[1] is the clock)
+-- KEYS[2]  campaign         hash: total, settled
+-- KEYS[3]  done             bitmap: bit n set once recipient n is released
+-- KEYS[4]  content          hash: refs (recipients of every campaign using it, not yet released)
+-- KEYS[5]  campaigns        zset of campaigns not yet settled
+-- ARGV[1]  n                the recipient's number in its campaign (0-based)
+-- ARGV[2]  campaign id      its member in KEYS[5]
+-- ARGV[3]  grace_ms         how long content outlives its last reference, ms
+-- ARGV[4]  keep_s           how long a settled campaign's counters and bitmap are kept, s
+-- Returns  1 when this released the recipient, 0 when it already was, -1 when the campaign is gone
+return release_recipient(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
