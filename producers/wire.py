@@ -13,6 +13,9 @@ from ses_ramp.producers.message import Kind, Message
 SEND_TASK = "ses_ramp.send"
 #: One campaign recipient: its address, merge data and the content's hash (`campaigns/content.py`).
 CAMPAIGN_TASK = "ses_ramp.send_campaign"
+#: Consecutive recipients of one campaign in one task (`campaigns/recipients.py` `chunk_wires`): the
+#: feeder publishes one Celery message per chunk, not per recipient.
+CAMPAIGN_CHUNK_TASK = "ses_ramp.send_campaign_chunk"
 QUEUES = (Kind.transactional.value, Kind.bulk.value)
 
 #: kombu's Redis transport: 0 is the *highest* priority and a message without one lands at 0, and every

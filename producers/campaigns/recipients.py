@@ -113,3 +113,18 @@ def from_csv(path: Path) -> Iterator[Recipient]:
             if None in row:
                 raise InvalidMessage("recipients", f"{path} line {reader.line_num}: more fields than the header has")
             yield recipient_from(row, f"{path} line {reader.line_num}")
+
+
+def chunk(campaign_id: str, content: str, kind: str, first: int, created_at: str, rows: list[Recipient]) -> dict[str, Any]:
+    """Consecutive recipients `first`, `first + 1`, ... of a campaign as one task's argument."""
+    return {"campaign": campaign_id, "content": content, "kind": kind, "first": first, "created_at": created_at,
+            "recipients": [[r.address, r.name, r.engagement, r.merge] for r in rows]}
+
+
+def chunk_wires(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The wire message of each recipient of a chunk (what a single campaign message carries)."""
+    campaign_id, first = data["campaign"], int(data["first"])
+    return [{"id": f"{campaign_id}-{first + i}", "campaign": campaign_id, "content": data["content"], "seq": first + i,
+             "to": [address], **({"name": name} if name else {}), **({"merge": merge} if merge else {}),
+             "kind": data["kind"], "engagement": engagement, "created_at": data["created_at"]}
+            for i, (address, name, engagement, merge) in enumerate(data["recipients"])]

@@ -16,7 +16,8 @@ import pytest
 from ses_ramp.config.keys import Keys
 from ses_ramp.producers import InvalidMessage, Producer
 from ses_ramp.producers.campaigns import idempotency_key
-from ses_ramp.producers.wire import PRIORITY_STEPS
+from ses_ramp.producers.campaigns.recipients import chunk_wires
+from ses_ramp.producers.wire import CAMPAIGN_CHUNK_TASK, PRIORITY_STEPS
 from ses_ramp.worker.fleet.feeder import Feeder
 from tests.helpers import accepted_by_moto, ramp, wait_for
 
@@ -34,26 +35,33 @@ def people(n: int, start: int = 0) -> list[dict]:
             for i in range(start, start + n)]
 
 
-def queued_wires(client, prefix: str) -> list[tuple[str, dict]]:
-    """Every message in the bulk queue lists: (task name, its first argument)."""
+def task_of(raw) -> tuple[str, dict]:
+    """(task name, first argument) of one queued Celery message."""
+    envelope = json.loads(raw)
+    body = base64.b64decode(envelope["body"])
+    if envelope["headers"].get("compression"):
+        body = zlib.decompress(body)
+    return envelope["headers"]["task"], json.loads(body)[0][0]
+
+
+def queued_wires(client, prefix: str) -> list[dict]:
+    """Every campaign recipient's message in the bulk queue lists (chunks taken apart)."""
     out = []
     for name in Keys(prefix).queue_lists("bulk", PRIORITY_STEPS):
         for raw in client.lrange(name, 0, -1):
-            envelope = json.loads(raw)
-            body = base64.b64decode(envelope["body"])
-            if envelope["headers"].get("compression"):
-                body = zlib.decompress(body)
-            out.append((envelope["headers"]["task"], json.loads(body)[0][0]))
+            task, arg = task_of(raw)
+            out.extend(chunk_wires(arg) if task == CAMPAIGN_CHUNK_TASK else [arg])
     return out
 
 
 def drain(runtime, prefix: str) -> Counter:
-    """Pop every queued campaign message and hand it to the sender, as a worker would."""
+    """Pop every queued campaign task and hand it to the sender, as a worker would."""
     outcomes: Counter = Counter()
     for name in Keys(prefix).queue_lists("bulk", PRIORITY_STEPS):
         while (raw := runtime.client.rpop(name)) is not None:
-            body = base64.b64decode(json.loads(raw)["body"])
-            outcomes[runtime.sender.handle_campaign(json.loads(body)[0][0]).outcome] += 1
+            task, arg = task_of(raw)
+            assert task == CAMPAIGN_CHUNK_TASK
+            outcomes.update(o.outcome for o in runtime.sender.handle_campaign_chunk(arg))
     return outcomes
 
 
@@ -130,7 +138,7 @@ def test_the_content_stays_while_any_recipient_needs_it_and_a_crashed_feed_sends
     redis_client.hset(keys.campaign(receipt.campaign_id), "fed", 0)
     assert feeder.run_once() == 5
     wires = queued_wires(redis_client, s.key_prefix)
-    assert len(wires) == 10 and {w["seq"] for _, w in wires} == set(range(5))
+    assert len(wires) == 10 and {w["seq"] for w in wires} == set(range(5))
     assert redis_client.hget(content, "refs") == "5" and redis_client.pttl(content) == -1
     outcomes = drain(runtime, s.key_prefix)
     assert outcomes == Counter({"sent": 5, "duplicate": 5})
@@ -155,7 +163,7 @@ def test_content_in_use_by_a_second_campaign_outlives_the_first(settings, redis_
     feeder = Feeder(s, redis_client, create_app(s), runtime.budget.now_ms)
     assert feeder.run_once() == 4
     wires = queued_wires(redis_client, s.key_prefix)
-    for _, wire in wires:
+    for wire in wires:
         if wire["campaign"] == first.campaign_id:
             runtime.sender.handle_campaign(wire)
     assert redis_client.hget(keys.content(first.content), "refs") == "2"

@@ -1,12 +1,15 @@
 """The campaign feeder: turns waiting campaign recipients into queued messages, just ahead of the gate.
 
 A campaign's recipients wait packed in its list (about 60 bytes each). The feeder publishes the next
-ones as small campaign messages only while the queue ahead of them is short and today's budget
+ones, CHUNK consecutive recipients to a task, only while the queue ahead of them is short and today's budget
 could take them (at most `RAMP_CAMPAIGN_FEED_WINDOW` ahead), so a million-recipient campaign never
-becomes a million Celery messages (about 1.2 KB of envelope each) waiting in Redis for weeks.
+becomes a million Celery messages (about 1.2 KB of envelope each) waiting in Redis for weeks. A
+worker sends a chunk's recipients one by one, each through the gate as any message; one that must
+wait is deferred on its own (a single campaign message), and the rest of the chunk goes on.
 
 Crash safety is the mover's: publish, then trim. A feeder that dies between the two leaves its
-lock to expire and the next one publishes those recipients again; their idempotency keys
+lock to expire and the next one publishes those recipients again (so does a redelivered chunk,
+after a worker died in it); their idempotency keys
 (`campaign:<id>:<n>`) make the second copy a duplicate the gate refuses, and `release.lua` counts
 each recipient once.
 """
@@ -22,15 +25,18 @@ from redis.exceptions import LockError
 
 from ses_ramp.config import Settings
 from ses_ramp.config.keys import Keys
-from ses_ramp.producers.campaigns.recipients import unpack
+from ses_ramp.producers.campaigns.recipients import Recipient, chunk, unpack
 from ses_ramp.producers.message import Kind
 from ses_ramp.producers.redis_client import text_hash
-from ses_ramp.producers.wire import PRIORITY_STEPS, priority_for, republish
+from ses_ramp.producers.wire import CAMPAIGN_CHUNK_TASK, priority_for
 from ses_ramp.worker.budget.store import day_window
 
 log = structlog.get_logger(logger_name="ses_ramp.feeder")
 
 LOCK_S = 60
+#: Recipients per published task: one Celery message (about 1.2 KB of envelope, ~0.4 ms of the worker's
+#: main process to publish) carries this many consecutive recipients of one priority.
+CHUNK = 25
 
 
 class Feeder:
@@ -44,35 +50,49 @@ class Feeder:
 
     def run_once(self) -> int:
         """Feed every campaign as far as there is room; returns how many recipients were fed."""
-        fed = 0
-        for raw_id in self.client.zrange(self.keys.campaigns, 0, -1):
-            campaign_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
-            lock = self.client.lock(self.keys.lock(f"feed:{campaign_id}"), timeout=LOCK_S, blocking=False)
+        k = self.keys
+        ids = [i.decode() if isinstance(i, bytes) else i for i in self.client.zrange(k.campaigns, 0, -1)]
+        if not ids:
+            return 0
+        with self.client.pipeline(transaction=False) as pipe:
+            for campaign_id in ids:
+                pipe.hmget(k.campaign(campaign_id), "fed", "settled", "total", "kind")
+            metas = pipe.execute()
+        # Recipients fed and not yet settled: queued, in a worker's hands, or deferred for budget.
+        outstanding = sum(int(fed or 0) - int(settled or 0) for fed, settled, _, _ in metas)
+        fed_now = 0
+        for campaign_id, (fed, _, total, kind) in zip(ids, metas):
+            if int(fed or 0) >= int(total or 0):
+                continue
+            room = self.room(kind or Kind.bulk.value, outstanding)
+            if room <= 0:
+                continue
+            lock = self.client.lock(k.lock(f"feed:{campaign_id}"), timeout=LOCK_S, blocking=False)
             if not lock.acquire():
                 continue  # another process feeds it
             try:
-                fed += self._feed(campaign_id)
+                n = self._feed(campaign_id, min(room, self.settings.mover_batch))
             finally:
                 try:
                     lock.release()
                 except LockError:
                     pass  # it expired: another feeder may have published these too (duplicates are absorbed)
-        return fed
+            outstanding += n
+            fed_now += n
+        return fed_now
 
-    def room(self, kind: str, priority: int) -> int:
-        """How many more recipients of `kind` at `priority` may be queued now."""
+    def room(self, kind: str, outstanding: int) -> int:
+        """How many more recipients of `kind` may be fed now, with `outstanding` fed and not settled."""
         k = self.keys
+        # Refill only once what is out is down to half the window: fewer, fuller passes (each pass
+        # costs the worker's main process a few round trips besides the publishes).
+        if outstanding > self.window // 2:
+            return 0
         with self.client.pipeline(transaction=False) as pipe:
             pipe.hmget(k.day, "date", "cap", "used", "used_tx", "reserve")
             pipe.hmget(k.pause, "all", kind)
-            pipe.zcard(k.deferred)
-            for name in k.queue_lists(kind, PRIORITY_STEPS[: priority + 1]):
-                pipe.llen(name)
-            (day, cap, used, used_tx, reserve), paused, deferred, *ahead = pipe.execute()
-        queued = sum(ahead) + int(deferred)
-        # Refill only once the queue ahead is down to half the window: fewer, fuller passes (each pass
-        # costs the worker's main process a few round trips besides the publishes).
-        if any(paused) or queued > self.window // 2:
+            (day, cap, used, used_tx, reserve), paused = pipe.execute()
+        if any(paused):
             return 0
         budget = self.window
         today = day_window(self.now_ms(), self.settings.day_timezone)[0].isoformat()
@@ -80,33 +100,28 @@ class Feeder:
             cap, used, used_tx, reserve = (int(v or 0) for v in (cap, used, used_tx, reserve))
             left = cap - used - (max(0, reserve - used_tx) if kind == Kind.bulk.value else 0)
             budget = min(budget, left)
-        return max(0, budget - queued)
+        return max(0, budget - outstanding)
 
-    def _feed(self, campaign_id: str) -> int:
+    def _feed(self, campaign_id: str, room: int) -> int:
         k = self.keys
         meta = text_hash(self.client.hgetall(k.campaign(campaign_id)))
         rcpts = k.campaign_rcpts(campaign_id)
         if not meta or int(meta.get("fed", 0)) >= int(meta.get("total", 0)):
             return 0
         kind = meta.get("kind", Kind.bulk.value)
-        head = self.client.lindex(rcpts, 0)
-        if head is None:
+        entries = [unpack(raw) for raw in self.client.lrange(rcpts, 0, room - 1)]
+        if not entries:
             return 0
-        room = min(self.room(kind, priority_for(Kind(kind), unpack(head).engagement)), self.settings.mover_batch)
-        if room <= 0:
-            return 0
-        entries = self.client.lrange(rcpts, 0, room - 1)
         first, now = int(meta["fed"]), datetime.now(UTC).isoformat()
-        waiting: Counter[str] = Counter()
+        waiting: Counter[str] = Counter(f"{kind}:{priority_for(Kind(kind), r.engagement)}" for r in entries)
         with self.app.producer_or_acquire() as producer:
-            with producer.batch(max_size=len(entries) * 2 + 1):
-                for i, raw in enumerate(entries):
-                    r = unpack(raw)
-                    wire = {"id": f"{campaign_id}-{first + i}", "campaign": campaign_id, "content": meta["content"], "seq": first + i,
-                            "to": [r.address], **({"name": r.name} if r.name else {}), **({"merge": r.merge} if r.merge else {}),
-                            "kind": kind, "engagement": r.engagement, "created_at": now}
-                    republish(self.app, wire, 0, producer)
-                    waiting[f"{kind}:{priority_for(Kind(kind), r.engagement)}"] += 1
+            with producer.batch(max_size=2 * len(entries) // CHUNK + 3):
+                for start, rows in _chunks(entries, Kind(kind)):
+                    data = chunk(campaign_id, meta["content"], kind, first + start, now, rows)
+                    self.app.send_task(CAMPAIGN_CHUNK_TASK, args=[data], kwargs={"attempt": 0}, producer=producer,
+                                       task_id=f"{campaign_id}-{first + start}+{len(rows)}", queue=kind,
+                                       priority=priority_for(Kind(kind), rows[0].engagement),
+                                       argsrepr=f"<campaign {campaign_id} recipients {first + start}+{len(rows)}>", kwargsrepr="")
         # Only after the publish is flushed (see the module's note on a crash here).
         with self.client.pipeline(transaction=True) as pipe:
             pipe.ltrim(rcpts, len(entries), -1)
@@ -117,3 +132,14 @@ class Feeder:
         log.info("campaign_fed", campaign_id=campaign_id, recipients=len(entries), fed=first + len(entries), total=int(meta["total"]))
         return len(entries)
 
+
+def _chunks(rows: list[Recipient], kind: Kind) -> list[tuple[int, list[Recipient]]]:
+    """(offset, rows) runs of at most CHUNK consecutive recipients of one priority."""
+    out: list[tuple[int, list[Recipient]]] = []
+    for i, r in enumerate(rows):
+        p = priority_for(kind, r.engagement)
+        if out and len(out[-1][1]) < CHUNK and priority_for(kind, out[-1][1][0].engagement) == p:
+            out[-1][1].append(r)
+        else:
+            out.append((i, [r]))
+    return out

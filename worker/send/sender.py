@@ -16,8 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from redis.exceptions import RedisError
 
 from ses_ramp.config import Settings
+from ses_ramp.producers.campaigns.recipients import chunk_wires
 from ses_ramp.producers.errors import InvalidMessage
 from ses_ramp.producers.message import Message, normalise_address
 from ses_ramp.producers.wire import is_campaign
@@ -88,6 +90,21 @@ class Sender:
         outcome = self._handle(message, wire, attempt)
         self._log(message.id, message.kind.value, message.recipient_count, outcome, started, attempt, message)
         return outcome
+
+    def handle_campaign_chunk(self, chunk: dict[str, Any], attempt: int = 0) -> list[Outcome]:
+        """Consecutive recipients of one campaign (one task), each handled as its own message. A
+        redelivered chunk (its worker died) finds the ones already sent refused as duplicates."""
+        outcomes = []
+        for wire in chunk_wires(chunk):
+            try:
+                outcomes.append(self.handle_campaign(wire, attempt))
+            except RedisError:
+                raise  # the whole chunk goes back to the queue; what was sent is a duplicate next time
+            except Exception as exc:  # noqa: BLE001 - one recipient's bug must not cost the others their mail
+                log.exception("send_task_failed", message_id=wire["id"])
+                self.deferrals.dead_letter(wire, attempt, f"internal error: {exc!r}", self.budget.now_ms())
+                outcomes.append(Outcome("dead", detail=repr(exc)))
+        return outcomes
 
     def handle_campaign(self, wire: dict[str, Any], attempt: int = 0) -> Outcome:
         """One campaign recipient: rendered from its campaign's content, then sent as any message;

@@ -8,7 +8,7 @@ from celery.exceptions import Reject
 from redis.exceptions import RedisError
 
 from ses_ramp.config import Settings
-from ses_ramp.producers.wire import CAMPAIGN_TASK, SEND_TASK
+from ses_ramp.producers.wire import CAMPAIGN_CHUNK_TASK, CAMPAIGN_TASK, SEND_TASK
 from ses_ramp.worker.runtime import get_runtime
 
 log = structlog.get_logger(logger_name="ses_ramp.task")
@@ -22,6 +22,10 @@ def register_tasks(app: Celery, settings: Settings) -> None:
     @app.task(name=CAMPAIGN_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
     def send_campaign(message: dict, attempt: int = 0) -> None:
         _run(settings, "handle_campaign", message, attempt)
+
+    @app.task(name=CAMPAIGN_CHUNK_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+    def send_campaign_chunk(chunk: dict, attempt: int = 0) -> None:
+        _run(settings, "handle_campaign_chunk", chunk, attempt)
 
 
 def _run(settings: Settings, how: str, message: dict, attempt: int) -> None:
