@@ -204,7 +204,7 @@ def main() -> None:
     ap.add_argument("--enqueue-messages", type=int, default=2000)
     ap.add_argument("--gate-calls", type=int, default=20_000)
     ap.add_argument("--size-messages", type=int, default=2000, help="messages per run of the size figure")
-    ap.add_argument("--campaign-recipients", type=int, default=20_000, help="recipients per run of the campaign enqueue pairs")
+    ap.add_argument("--campaign-recipients", type=int, default=5_000, help="recipients per run of the campaign enqueue pairs")
     ap.add_argument("--million", type=int, default=1_000_000, help="recipients of the one large campaign")
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--backlog", type=int, default=600, help="bulk queued ahead of the transactional probes (the FIFO must finish it)")
