@@ -41,6 +41,7 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `campaign_done:<id>`        | string | bitmap: bit n set once recipient n no longer needs the content        |
 | `campaigns`                 | zset   | campaigns not yet settled to the last recipient: id -> created ms      |
 | `campaign_waiting`          | hash   | `<kind>:<priority>` -> campaign recipients not yet fed (`ramp forecast`) |
+| `provider:<domain>`         | string | the mailbox provider a domain's MX records name (expires with the MX TTL) |
 | `lock:<name>`               | string | short-lived locks (day roll-over, quota refresh)                       |
 | `heartbeat:<role>:<host>`   | string | `ramp beat` / `ramp events` alive on host (expires; `ramp health`)     |
 
@@ -88,6 +89,9 @@ class Keys:
     watermark = property(lambda self: self.key("watermark"))
     campaigns = property(lambda self: self.key("campaigns"))
     campaign_waiting = property(lambda self: self.key("campaign_waiting"))
+
+    def provider(self, domain: str) -> str:
+        return self.key(f"provider:{domain}")
 
     def content(self, sha: str) -> str:
         return self.key(f"content:{sha}")

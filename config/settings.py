@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     serve_max_batch: int = Field(500, ge=1, le=5000, description="Most messages in one `POST /v1/messages` (more: 413).")
     dns_nameservers: str | None = Field(
         None, description="host[:port],... resolvers for `ramp setup --check` and MX lookups; unset: the system's.")
+    provider_domains: dict[str, Literal["google", "microsoft", "yahoo", "apple", "other"]] = Field(
+        default_factory=dict, description="JSON {domain: provider} added to the built-in table of mailbox providers "
+        "(google, microsoft, yahoo, apple, other); other domains are known by their MX records.")
 
     transport: Literal["ses-api", "ses-smtp", "noop"] = Field(
         "ses-api", description="ses-api (SES v2 SendEmail), ses-smtp, or noop (benchmarks only)."

@@ -19,7 +19,7 @@ from ses_ramp.producers.campaigns import idempotency_key
 from ses_ramp.producers.campaigns.recipients import chunk_wires
 from ses_ramp.producers.wire import CAMPAIGN_CHUNK_TASK, PRIORITY_STEPS
 from ses_ramp.worker.fleet.feeder import Feeder
-from tests.helpers import accepted_by_moto, ramp, wait_for
+from tests.helpers import accepted_by_moto, ramp, ramp_id, wait_for
 
 BIG = {"warmup_start_per_day": 1_000_000, "warmup_target_per_day": 1_000_000}
 CONTENT = {
@@ -106,7 +106,7 @@ def test_a_20000_recipient_campaign_sends_each_recipient_its_own_message_once_an
     assert redis_client.hget(content, "refs") in ("0", None)
     assert redis_client.pttl(content) in range(-2, 2 * s.visibility_timeout_s * 1000 + 1) and redis_client.pttl(content) != -1
     sent = accepted_by_moto(moto_ses, ids)
-    by_id = Counter(m for m in (email.message_from_string(x.raw_data)["X-Ses-Ramp-Id"] for x in sent))
+    by_id = Counter(ramp_id(x) for x in sent)
     assert len(by_id) == n and max(by_id.values()) == 1, "every recipient once"
     for raw in (x.raw_data for x in sent[:: max(1, n // 500)]):  # every 40th, rendered for its own recipient
         mime = email.message_from_string(raw)

@@ -1,0 +1,172 @@
+"""Mailbox providers: which one judges the IP for a recipient (`google`, `microsoft`, `yahoo`,
+`apple`, or `other`). Each keeps its own reputation for a sending IP and throttles it on its own.
+
+A domain is known from a built-in table (the providers' own consumer domains) extended by
+`RAMP_PROVIDER_DOMAINS`; any other domain by its MX records (a company's mail hosted at Google or
+Microsoft), looked up with dnspython and cached in Redis for the record's TTL. Lookups happen at
+enqueue, never in a send: a domain DNS cannot answer for within `LOOKUP_S` is `other`, and that
+answer is cached briefly so a later enqueue asks again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import dns.exception
+import dns.resolver
+
+from ses_ramp.config import Settings
+from ses_ramp.config.keys import Keys
+
+PROVIDERS = ("google", "microsoft", "yahoo", "apple", "other")
+LOOKUP_S = 2.0
+#: How long an answer is kept: the MX record's TTL within these bounds; a failed lookup, FAILED_TTL_S.
+MIN_TTL_S, MAX_TTL_S, FAILED_TTL_S = 300, 86_400, 300
+
+_DOMAINS = {
+    **dict.fromkeys(("gmail.com", "googlemail.com"), "google"),
+    **dict.fromkeys(("outlook.com", "hotmail.com", "live.com", "msn.com", "passport.com", "windowslive.com"), "microsoft"),
+    **dict.fromkeys(("yahoo.com", "ymail.com", "rocketmail.com", "aol.com", "aim.com", "verizon.net", "att.net"), "yahoo"),
+    **dict.fromkeys(("icloud.com", "me.com", "mac.com"), "apple"),
+}
+#: Country variants: hotmail.co.uk, live.fr, yahoo.co.jp, outlook.de ...
+_FIRST_LABEL = {"hotmail": "microsoft", "live": "microsoft", "outlook": "microsoft", "yahoo": "yahoo", "ymail": "yahoo"}
+#: MX host suffixes of each provider's hosted mail.
+_MX_SUFFIXES = (
+    ("google", ("google.com", "googlemail.com")),
+    ("microsoft", ("protection.outlook.com", "outlook.com", "hotmail.com")),
+    ("yahoo", ("yahoodns.net", "yahoo.com", "aol.com")),
+    ("apple", ("icloud.com", "me.com", "apple.com")),
+)
+
+
+def from_table(domain: str, extra: dict[str, str] | None = None) -> str | None:
+    """The provider a domain's name alone says, or None (look at its MX)."""
+    domain = domain.lower().rstrip(".")
+    if extra and domain in extra:
+        return extra[domain]
+    if domain in _DOMAINS:
+        return _DOMAINS[domain]
+    first, _, rest = domain.partition(".")
+    if first in _FIRST_LABEL and rest and len(rest) <= 6:  # a country variant (co.uk, fr, com.br), not hotmail.example.org
+        return _FIRST_LABEL[first]
+    return None
+
+
+def from_mx(hosts: Iterable[str]) -> str:
+    """The provider whose server the most preferred MX host is (hosts in preference order), else `other`:
+    a domain whose first MX is its own gateway is judged at that gateway, not at its backup."""
+    for host in hosts:
+        host = host.lower().rstrip(".")
+        for provider, suffixes in _MX_SUFFIXES:
+            if any(host == s or host.endswith("." + s) for s in suffixes):
+                return provider
+        return "other"
+    return "other"
+
+
+def provider_of(address: str, known: dict[str, str]) -> str:
+    """The provider of one address, given `known` domain -> provider (from `Classifier.domains`)."""
+    return known.get(address.rpartition("@")[2].lower(), "other")
+
+
+def resolver_for(settings: Settings) -> dns.resolver.Resolver:
+    """The system's resolver, or the `RAMP_DNS_NAMESERVERS` ones (host[:port],...)."""
+    if not settings.dns_nameservers:
+        resolver = dns.resolver.Resolver()
+    else:
+        resolver = dns.resolver.Resolver(configure=False)
+        servers = [s.strip().rsplit(":", 1) if ":" in s else [s.strip(), "53"] for s in settings.dns_nameservers.split(",") if s.strip()]
+        resolver.nameservers = [host for host, _ in servers]
+        resolver.port = int(servers[0][1])
+    resolver.lifetime = LOOKUP_S
+    return resolver
+
+
+class Classifier:
+    """Domain -> provider for one process: the table, then Redis's cache, then DNS (in parallel)."""
+
+    def __init__(self, settings: Settings, client: Any) -> None:
+        self.extra: dict[str, str] = {d.lower(): p for d, p in settings.provider_domains.items()}
+        self.client = client
+        self.keys = Keys(settings.key_prefix)
+        self.resolver = resolver_for(settings)
+
+    def domains(self, domains: Iterable[str]) -> dict[str, str]:
+        """The provider of each domain. One Redis round trip for those the table does not know, and
+        DNS only for those Redis has not seen (or has forgotten)."""
+        out: dict[str, str] = {}
+        unknown: list[str] = []
+        for domain in {d.lower().rstrip(".") for d in domains}:
+            found = from_table(domain, self.extra)
+            if found:
+                out[domain] = found
+            else:
+                unknown.append(domain)
+        if not unknown:
+            return out
+        cached = self.client.mget([self.keys.provider(d) for d in unknown])
+        missing = [d for d, hit in zip(unknown, cached) if hit is None]
+        out.update({d: (hit.decode() if isinstance(hit, bytes) else hit) for d, hit in zip(unknown, cached) if hit is not None})
+        if missing:
+            with ThreadPoolExecutor(max_workers=min(16, len(missing))) as pool:
+                looked = list(pool.map(self._lookup, missing))
+            with self.client.pipeline(transaction=False) as pipe:
+                for domain, (provider, ttl_s) in zip(missing, looked):
+                    pipe.set(self.keys.provider(domain), provider, ex=ttl_s)
+                    out[domain] = provider
+                pipe.execute()
+        return out
+
+    def _lookup(self, domain: str) -> tuple[str, int]:
+        """(provider, seconds to keep the answer) from the domain's MX records."""
+        try:
+            answer = self.resolver.resolve(domain, "MX")
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return "other", MIN_TTL_S
+        except dns.exception.DNSException:
+            return "other", FAILED_TTL_S
+        hosts = [str(r.exchange) for r in sorted(answer, key=lambda r: r.preference)]
+        ttl_s = min(MAX_TTL_S, max(MIN_TTL_S, int(answer.rrset.ttl if answer.rrset is not None else MIN_TTL_S)))
+        return from_mx(hosts), ttl_s
+
+
+class Known:
+    """Domain -> provider where a lookup must never wait on DNS (a send, an SES event): the table,
+    this process's memory (kept `memory_s`), then Redis's cache that enqueue filled; `other` when
+    none knows it."""
+
+    def __init__(self, settings: Settings, client: Any, memory_s: float = 600.0) -> None:
+        import time
+
+        self.extra: dict[str, str] = {d.lower(): p for d, p in settings.provider_domains.items()}
+        self.client = client
+        self.keys = Keys(settings.key_prefix)
+        self.memory_s = memory_s
+        self._clock = time.monotonic
+        self._memory: dict[str, tuple[str, float]] = {}
+
+    def of(self, addresses: Iterable[str]) -> list[str]:
+        """The provider of each address, in order."""
+        domains = [a.rpartition("@")[2].lower() for a in addresses]
+        now = self._clock()
+        found: dict[str, str] = {}
+        ask: list[str] = []
+        for domain in set(domains):
+            table = from_table(domain, self.extra)
+            remembered = self._memory.get(domain)
+            if table:
+                found[domain] = table
+            elif remembered and remembered[1] > now:
+                found[domain] = remembered[0]
+            else:
+                ask.append(domain)
+        if ask:
+            for domain, hit in zip(ask, self.client.mget([self.keys.provider(d) for d in ask])):
+                provider = (hit.decode() if isinstance(hit, bytes) else hit) or "other"
+                found[domain] = provider
+                if hit is not None:  # an unknown domain is asked again: enqueue may be resolving it now
+                    self._memory[domain] = (provider, now + self.memory_s)
+        return [found[d] for d in domains]

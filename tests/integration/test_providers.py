@@ -1,0 +1,75 @@
+"""Which mailbox provider judges each recipient: the built-in table, settings, and MX records read
+from a real DNS server on loopback (dnslib), cached in Redis for the record's TTL."""
+
+from __future__ import annotations
+
+import pytest
+from dnslib import MX, QTYPE, RR
+from dnslib.server import BaseResolver, DNSServer
+
+from ses_ramp.config.keys import Keys
+from ses_ramp.producers.providers import Classifier, from_mx, from_table
+from ses_ramp.worker.ops.embedded import free_port
+
+
+class MxZone(BaseResolver):
+    def __init__(self, mx: dict[str, list[tuple[int, str]]], ttl: int) -> None:
+        self.mx, self.ttl, self.asked = mx, ttl, []
+
+    def resolve(self, request, handler):
+        reply = request.reply()
+        name = str(request.q.qname).rstrip(".")
+        self.asked.append(name)
+        if request.q.qtype == QTYPE.MX:
+            for preference, host in self.mx.get(name, []):
+                reply.add_answer(RR(request.q.qname, QTYPE.MX, rdata=MX(host, preference), ttl=self.ttl))
+        return reply
+
+
+@pytest.fixture
+def mx_server():
+    servers = []
+
+    def start(mx: dict[str, list[tuple[int, str]]], ttl: int = 3600) -> tuple[str, MxZone]:
+        zone = MxZone(mx, ttl)
+        port = free_port()
+        server = DNSServer(zone, port=port, address="127.0.0.1", tcp=False)
+        server.start_thread()
+        servers.append(server)
+        return f"127.0.0.1:{port}", zone
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def test_the_table_knows_the_providers_consumer_domains_and_their_country_variants():
+    assert [from_table(d) for d in ("gmail.com", "Hotmail.co.uk", "live.fr", "yahoo.co.jp", "aol.com", "me.com", "acme.example",
+                                    "hotmail.example.org")] == ["google", "microsoft", "microsoft", "yahoo", "yahoo", "apple", None, None]
+    assert from_table("acme.example", {"acme.example": "microsoft"}) == "microsoft"
+    assert from_mx(["acme-example.mail.protection.outlook.com."]) == "microsoft"
+    assert from_mx(["aspmx.l.google.com", "alt1.aspmx.l.google.com"]) == "google"
+    assert from_mx(["mx.acme.example", "aspmx.l.google.com"]) == "other", "the preferred MX decides"
+
+
+def test_corporate_domains_are_known_by_their_mx_and_cached_for_its_ttl(settings, redis_client, mx_server):
+    ns, zone = mx_server({"acme.example": [(10, "aspmx.l.google.com."), (20, "alt1.aspmx.l.google.com.")],
+                          "contoso.example": [(0, "contoso-example.mail.protection.outlook.com.")],
+                          "plain.example": [(10, "mx.plain.example.")]}, ttl=7200)
+    s = settings.model_copy(update={"dns_nameservers": ns, "provider_domains": {"partner.example": "yahoo"}})
+    classifier = Classifier(s, redis_client)
+    found = classifier.domains(["acme.example", "Contoso.example", "plain.example", "nowhere.example", "gmail.com", "partner.example"])
+    assert found == {"acme.example": "google", "contoso.example": "microsoft", "plain.example": "other", "nowhere.example": "other",
+                     "gmail.com": "google", "partner.example": "yahoo"}
+    assert sorted(zone.asked) == ["acme.example", "contoso.example", "nowhere.example", "plain.example"], "the table needs no DNS"
+    keys = Keys(s.key_prefix)
+    assert 7100 < redis_client.ttl(keys.provider("acme.example")) <= 7200
+    zone.asked.clear()
+    assert Classifier(s, redis_client).domains(["acme.example"]) == {"acme.example": "google"}
+    assert zone.asked == [], "a second process reads Redis's answer"
+
+
+def test_dns_that_does_not_answer_makes_the_domain_other_for_a_short_while(settings, redis_client):
+    s = settings.model_copy(update={"dns_nameservers": f"127.0.0.1:{free_port()}"})  # nothing listens there
+    assert Classifier(s, redis_client).domains(["acme.example"]) == {"acme.example": "other"}
+    assert 0 < redis_client.ttl(Keys(s.key_prefix).provider("acme.example")) <= 300
