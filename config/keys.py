@@ -25,7 +25,8 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `suppressed`                | set    | normalised addresses that must never be mailed again                   |
 | `unsubscribed:<list>`       | set    | addresses that unsubscribed from one list (bulk to it is refused)      |
 | `events`                    | hash   | rolling event counters: `<metric>:<window>:<bucket start s>` -> count  |
-| `sendday:<date>`            | hash   | SES events by the local day their message was sent: metric -> count    |
+| `sendday:<date>`            | hash   | SES events by the local day their message was sent: metric -> count,    |
+|                             |        | and `<metric>@<provider>` per mailbox provider of the recipients       |
 | `send_event:<message id>`   | string | SES published a Send event for this message (reconciles unconfirmed)   |
 | `bad_events`                | list   | malformed SES events moved aside (newest first, capped)                |
 | `breaker`                   | hash   | breaker state: level, why, at_ms; probation snapshot                   |
@@ -42,6 +43,7 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `campaigns`                 | zset   | campaigns not yet settled to the last recipient: id -> created ms      |
 | `campaign_waiting`          | hash   | `<kind>:<priority>` -> campaign recipients not yet fed (`ramp forecast`) |
 | `provider:<domain>`         | string | the mailbox provider a domain's MX records name (expires with the MX TTL) |
+| `provider_pending`          | set    | domains met and not yet looked up (a fleet duty resolves them)         |
 | `lock:<name>`               | string | short-lived locks (day roll-over, quota refresh)                       |
 | `heartbeat:<role>:<host>`   | string | `ramp beat` / `ramp events` alive on host (expires; `ramp health`)     |
 
@@ -89,6 +91,8 @@ class Keys:
     watermark = property(lambda self: self.key("watermark"))
     campaigns = property(lambda self: self.key("campaigns"))
     campaign_waiting = property(lambda self: self.key("campaign_waiting"))
+
+    provider_pending = property(lambda self: self.key("provider_pending"))
 
     def provider(self, domain: str) -> str:
         return self.key(f"provider:{domain}")

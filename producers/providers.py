@@ -3,9 +3,11 @@
 
 A domain is known from a built-in table (the providers' own consumer domains) extended by
 `RAMP_PROVIDER_DOMAINS`; any other domain by its MX records (a company's mail hosted at Google or
-Microsoft), looked up with dnspython and cached in Redis for the record's TTL. Lookups happen at
-enqueue, never in a send: a domain DNS cannot answer for within `LOOKUP_S` is `other`, and that
-answer is cached briefly so a later enqueue asks again.
+Microsoft), looked up with dnspython and cached in Redis for the record's TTL. No send, enqueue or
+event waits on DNS: a domain nobody has looked up yet counts as `other` and is noted in the
+`provider_pending` set, which a fleet duty (`Classifier.resolve_pending`, in every worker and in
+`ramp beat`) resolves within a second or two. A domain DNS cannot answer for within `LOOKUP_S` is
+`other`, cached briefly so it is asked again.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ class Classifier:
         self.client = client
         self.keys = Keys(settings.key_prefix)
         self.resolver = resolver_for(settings)
+        self._busy: Any = None
 
     def domains(self, domains: Iterable[str]) -> dict[str, str]:
         """The provider of each domain. One Redis round trip for those the table does not know, and
@@ -120,6 +123,32 @@ class Classifier:
                 pipe.execute()
         return out
 
+    def resolve_pending_in_background(self, limit: int = 200) -> bool:
+        """Start `resolve_pending` on this classifier's own thread unless a batch is still running
+        (the fleet duty: a slow resolver must never hold up the mover or the feeder)."""
+        import threading
+
+        if self._busy is not None and self._busy.is_alive():
+            return False
+        self._busy = threading.Thread(target=self._resolve_quietly, args=(limit,), name="ses-ramp-mx", daemon=True)
+        self._busy.start()
+        return True
+
+    def _resolve_quietly(self, limit: int) -> None:
+        try:
+            self.resolve_pending(limit)
+        except Exception:  # noqa: BLE001 - Redis away: the domains stay pending for the next pass
+            pass
+
+    def resolve_pending(self, limit: int = 200) -> int:
+        """Look up the domains `Known` noted; returns how many were resolved."""
+        domains = [d.decode() if isinstance(d, bytes) else d for d in self.client.srandmember(self.keys.provider_pending, limit)]
+        if not domains:
+            return 0
+        self.domains(domains)
+        self.client.srem(self.keys.provider_pending, *domains)
+        return len(domains)
+
     def _lookup(self, domain: str) -> tuple[str, int]:
         """(provider, seconds to keep the answer) from the domain's MX records."""
         try:
@@ -135,8 +164,8 @@ class Classifier:
 
 class Known:
     """Domain -> provider where a lookup must never wait on DNS (a send, an SES event): the table,
-    this process's memory (kept `memory_s`), then Redis's cache that enqueue filled; `other` when
-    none knows it."""
+    this process's memory (kept `memory_s`), then Redis's cache; `other` when none knows it yet, and
+    the domain is noted for `Classifier.resolve_pending`."""
 
     def __init__(self, settings: Settings, client: Any, memory_s: float = 600.0) -> None:
         import time
@@ -164,9 +193,15 @@ class Known:
             else:
                 ask.append(domain)
         if ask:
+            pending = []
             for domain, hit in zip(ask, self.client.mget([self.keys.provider(d) for d in ask])):
                 provider = (hit.decode() if isinstance(hit, bytes) else hit) or "other"
                 found[domain] = provider
-                if hit is not None:  # an unknown domain is asked again: enqueue may be resolving it now
+                if hit is not None:
                     self._memory[domain] = (provider, now + self.memory_s)
+                else:  # asked again in a few seconds, when the fleet duty has looked it up
+                    pending.append(domain)
+                    self._memory[domain] = ("other", now + 5.0)
+            if pending:
+                self.client.sadd(self.keys.provider_pending, *pending)
         return [found[d] for d in domains]

@@ -73,3 +73,53 @@ def test_dns_that_does_not_answer_makes_the_domain_other_for_a_short_while(setti
     s = settings.model_copy(update={"dns_nameservers": f"127.0.0.1:{free_port()}"})  # nothing listens there
     assert Classifier(s, redis_client).domains(["acme.example"]) == {"acme.example": "other"}
     assert 0 < redis_client.ttl(Keys(s.key_prefix).provider("acme.example")) <= 300
+
+
+def test_ses_events_are_counted_per_provider_on_their_send_day_and_ramp_status_shows_them(settings, redis_client, mx_server, runtime):
+    import json as _json
+
+    from ses_ramp.producers.providers import Classifier, Known
+    from ses_ramp.worker.guards import cohorts
+    from ses_ramp.worker.guards.events import EventStore, handle_body
+    from tests import ses_events
+    from tests.helpers import ramp
+
+    ns, _ = mx_server({"acme.example": [(10, "aspmx.l.google.com.")]})
+    s = settings.model_copy(update={"dns_nameservers": ns})
+    Classifier(s, redis_client).domains(["acme.example"])  # what enqueue does for a domain the table lacks
+    store = EventStore(redis_client, Keys(s.key_prefix), s.day_timezone, Known(s, redis_client))
+    gmail, corp, msft = "ann@gmail.com", "bob@acme.example", "cy@outlook.com"
+    for event in (ses_events.send("m1", [gmail, corp, msft]), ses_events.delivery([gmail, corp]),
+                  ses_events.delivery_delay(msft), ses_events.bounce(corp), ses_events.complaint(gmail)):
+        handle_body(store, runtime.budget, ses_events.sns(event))
+    day = runtime.budget.status()["date"]
+    per = cohorts.read_providers(redis_client, Keys(s.key_prefix), day)
+    assert {p: (c["sends"], c["deliveries"], c["reputation_delays"], c["hard_bounces"], c["complaints"]) for p, c in per.items()} == {
+        "google": (2, 2, 0, 1, 1), "microsoft": (1, 0, 1, 0, 0)}
+    assert cohorts.read(redis_client, Keys(s.key_prefix), day)["sends"] == 3, "the totals are unchanged"
+    status = _json.loads(ramp(s, "status", "--json").stdout)
+    assert status["providers"][day]["microsoft"]["reputation_delays"] == 1
+    shown = ramp(s, "status").stdout
+    assert "by mailbox provider" in shown and "microsoft" in shown
+
+
+def test_a_domain_met_in_a_send_or_an_event_is_other_until_the_fleet_duty_looks_it_up(settings, redis_client, mx_server):
+    from ses_ramp.producers.providers import Known
+
+    ns, zone = mx_server({"acme.example": [(10, "aspmx.l.google.com.")]})
+    s = settings.model_copy(update={"dns_nameservers": ns})
+    known = Known(s, redis_client)
+    assert known.of(["a@acme.example", "b@gmail.com"]) == ["other", "google"]
+    assert zone.asked == [], "no DNS where a send or an event waits"
+    assert redis_client.smembers(Keys(s.key_prefix).provider_pending) == {"acme.example"}
+    assert Classifier(s, redis_client).resolve_pending() == 1
+    assert zone.asked == ["acme.example"] and not redis_client.exists(Keys(s.key_prefix).provider_pending)
+    assert Known(s, redis_client).of(["a@acme.example"]) == ["google"]
+
+
+def test_ramp_status_vdm_says_in_one_line_when_ses_gives_no_vdm_figures(settings, redis_client):
+    from tests.helpers import ramp
+
+    done = ramp(settings, "status", "--vdm")  # moto's SES has no VDM: the answer an account without it gets
+    lines = [line for line in done.stdout.splitlines() if "SES VDM" in line]
+    assert lines == ["SES VDM: 404: HTTP 404 (is Virtual Deliverability Manager enabled?)"]

@@ -42,12 +42,15 @@ def schedule_cmd(
 
 
 @cli.command()
-def status(as_json: bool = typer.Option(False, "--json")) -> None:
+def status(as_json: bool = typer.Option(False, "--json"),
+           vdm: bool = typer.Option(False, "--vdm", help="Also SES's own figures per ISP (Virtual Deliverability Manager).")) -> None:
     """Today's budget: warm-up day and step, cap/used/reserve, hour allowance, rate, queues."""
-    from ses_ramp.worker.ops.status import collect
+    from ses_ramp.worker.ops.status import collect, vdm_today
 
     runtime = runtime_from_env()
     data = collect(runtime)
+    if vdm:
+        data["vdm"] = vdm_today(runtime)
     if as_json:
         print(json.dumps(data, default=str))
         return
@@ -56,6 +59,12 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
     for what, value in render.status_rows(data, runtime.budget.now_ms()):
         table.add_row(what, value)
     out.print(table)
+    providers = render.provider_table(data.get("providers") or {})
+    if providers is not None:
+        out.print(providers)
+    if vdm:
+        out.print(render.vdm_table(data["vdm"]) if not data["vdm"]["problem"] else f"[yellow]{data['vdm']['problem']}[/yellow]",
+                  soft_wrap=True)
     if data.get("cooled_down"):
         out.print("[yellow]The IP cooled down after an idle gap: the ramp restarted from an earlier step.[/yellow]")
     if data.get("warning"):

@@ -143,3 +143,29 @@ def campaign_table(rows: list[dict[str, Any]]) -> Table:
         left_out = int(r.get("suppressed", 0)) + int(r.get("duplicates", 0))
         t.add_row(r["id"], r.get("kind", "bulk"), f"{total:,}", f"{fed:,}", f"{settled:,}", f"{total - fed:,}", f"{left_out:,}")
     return t
+
+
+def provider_table(by_day: dict[str, dict[str, dict[str, int]]]) -> Table | None:
+    """`ramp status`: each mailbox provider's SES events, by the day their messages were sent."""
+    t = table("send day", "provider", "sends", "delivered", "delays (rep.)", "bounces", "complaints",
+              title="by mailbox provider (SES events)", right=("sends", "delivered", "delays (rep.)", "bounces", "complaints"))
+    rows = 0
+    for day, providers in by_day.items():
+        for provider, c in providers.items():
+            sends = c["sends"] or 1
+            t.add_row(day, provider, f"{c['sends']:,}", f"{c['deliveries']:,}",
+                      f"{c['delays']:,} ({c['reputation_delays'] / sends:.1%})", f"{c['hard_bounces']:,} ({c['hard_bounces'] / sends:.2%})",
+                      f"{c['complaints']:,} ({c['complaints'] / sends:.3%})")
+            rows += 1
+    return t if rows else None
+
+
+def vdm_table(vdm: dict[str, Any]) -> Table:
+    """`ramp status --vdm`: SES's own count per ISP today, beside ses-ramp's provider table."""
+    t = table("provider", "sends", "delivered", "hard bounces", "complaints", title="SES VDM by ISP (today)",
+              right=("sends", "delivered", "hard bounces", "complaints"))
+    for provider, c in vdm["by_provider"].items():
+        sends = c["sends"] or 1
+        t.add_row(provider, f"{c['sends']:,}", f"{c['deliveries']:,}", f"{c['hard_bounces']:,} ({c['hard_bounces'] / sends:.2%})",
+                  f"{c['complaints']:,} ({c['complaints'] / sends:.3%})")
+    return t

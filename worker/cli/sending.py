@@ -107,18 +107,34 @@ def _enqueue_campaign(settings, content_file: Path, csv_file: Path, campaign_id:
     return 0
 
 
-@cli.command()
-def campaigns(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Campaigns still sending: recipients fed to the queues, settled, left out."""
-    from ses_ramp.producers.campaigns.store import progress
-    from ses_ramp.worker.cli.render import campaign_table
+campaigns_cli = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Campaigns: one content, many recipients.")
+cli.add_typer(campaigns_cli, name="campaigns")
 
-    runtime = open_runtime(with_redis(settings_or_exit()))
-    rows = progress(runtime.client, runtime.budget.keys)
+
+@campaigns_cli.command("list")
+def campaigns_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Campaigns still sending: recipients fed to the queues, settled, left out."""
+    from ses_ramp.worker.cli.render import campaign_table
+    from ses_ramp.worker.ops.campaigns import listing
+
+    rows = listing(open_runtime(with_redis(settings_or_exit())))
     if as_json:
         print(json.dumps(rows))
     else:
         out.print(campaign_table(rows) if rows else "no campaign is sending")
+
+
+@campaigns_cli.command("cancel")
+def campaigns_cancel(campaign_id: str) -> None:
+    """Drop a campaign's recipients not yet fed; those already queued go on (pause bulk to hold them)."""
+    from ses_ramp.worker.ops.campaigns import NoSuchCampaign, cancel
+
+    try:
+        done = cancel(open_runtime(with_redis(settings_or_exit())), campaign_id)
+    except NoSuchCampaign:
+        fail(f"no campaign {campaign_id} (see `ramp campaigns list`)")
+    out.print(f"campaign {campaign_id}: {done['dropped']:,} recipients dropped; {done['in_flight']:,} already fed still go "
+              "(`ramp pause bulk` holds them)", soft_wrap=True)
 
 
 @cli.command()

@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from redis.exceptions import RedisError
 
+from ses_ramp.producers.providers import Classifier
 from ses_ramp.worker.budget.store import Budget
 from ses_ramp.worker.fleet.feeder import Feeder
 from ses_ramp.worker.fleet.mover import Mover
@@ -47,6 +48,12 @@ def fleet_duties(settings, runtime, app: Any) -> list[Callable[[], Any]]:
     def feed_campaigns() -> int:
         return feeder.run_once()
 
+    classifier = Classifier(settings, runtime.client)
+
+    def resolve_providers() -> bool:
+        classifier.resolve_pending_in_background()  # DNS on its own thread, never in a send or this loop
+        return False
+
     def account_quota() -> bool:
         return refresh_account_quota(runtime.budget, runtime.sender.transport, settings.account_quota_refresh_s)
 
@@ -58,7 +65,7 @@ def fleet_duties(settings, runtime, app: Any) -> list[Callable[[], Any]]:
         resolve_unconfirmed(runtime, settings.unconfirmed_resend_after_s)
         return False
 
-    return [move_due, feed_campaigns, account_quota, adaptive_rate, unconfirmed]
+    return [move_due, feed_campaigns, resolve_providers, account_quota, adaptive_rate, unconfirmed]
 
 
 def breaker_duties(settings, breaker) -> list[Callable[[], Any]]:

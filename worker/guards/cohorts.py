@@ -2,7 +2,8 @@
 the day the event arrived: a bounce that arrives after midnight belongs to the cohort it came from.
 
 One hash per send day (`sendday:<date>`), recipients per metric: sends, deliveries, delays by
-`delayType` (`delay:<type>`), hard and soft bounces, complaints, rejects. Kept 40 days.
+`delayType` (`delay:<type>`), hard and soft bounces, complaints, rejects; and each again per mailbox
+provider of the recipients (`<metric>@<provider>`, `producers/providers.py`). Kept 40 days.
 
 Which delays speak of the IP's reputation: `IPFailure` (the receiver refused or blocklisted the IP),
 `SpamDetected`, and `TransientCommunicationFailure` (the receiver's 421s, the "slow down" of a warm-up).
@@ -26,8 +27,13 @@ def send_day(mail_ms: int, zone: str) -> str:
     return datetime.fromtimestamp(mail_ms / 1000, ZoneInfo(zone)).date().isoformat()
 
 
-def count(pipe: Any, keys: Keys, counts: dict[str, int], delay_type: str | None, mail_ms: int, zone: str) -> None:
-    """Queue the increments of one event on its send day's hash (no-op without a readable timestamp)."""
+METRICS = ("sends", "deliveries", "delays", "hard_bounces", "soft_bounces", "complaints", "rejects")
+
+
+def count(pipe: Any, keys: Keys, counts: dict[str, int], delay_type: str | None, mail_ms: int, zone: str,
+          by_provider: dict[str, int] | None = None) -> None:
+    """Queue the increments of one event on its send day's hash (no-op without a readable timestamp).
+    `by_provider`: recipients of the event per mailbox provider, counted again as `<metric>@<provider>`."""
     if not mail_ms:
         return
     key = keys.sendday(send_day(mail_ms, zone))
@@ -35,12 +41,30 @@ def count(pipe: Any, keys: Keys, counts: dict[str, int], delay_type: str | None,
         pipe.hincrby(key, metric, n)
         if metric == "delays" and delay_type:
             pipe.hincrby(key, f"delay:{delay_type}", n)
+        for provider, k in (by_provider or {}).items():
+            pipe.hincrby(key, f"{metric}@{provider}", k)
+            if metric == "delays" and delay_type:
+                pipe.hincrby(key, f"delay:{delay_type}@{provider}", k)
     pipe.expire(key, KEEP_S)
 
 
 def read(client: Any, keys: Keys, day: str) -> dict[str, int]:
     raw = {k: int(v) for k, v in text_hash(client.hgetall(keys.sendday(day))).items()}
-    out = {m: raw.get(m, 0) for m in ("sends", "deliveries", "delays", "hard_bounces", "soft_bounces", "complaints", "rejects")}
+    return _totals({k: v for k, v in raw.items() if "@" not in k})
+
+
+def read_providers(client: Any, keys: Keys, day: str) -> dict[str, dict[str, int]]:
+    """The same counts, per mailbox provider (those with any event that day)."""
+    per: dict[str, dict[str, int]] = {}
+    for field, n in text_hash(client.hgetall(keys.sendday(day))).items():
+        metric, at, provider = field.partition("@")
+        if at:
+            per.setdefault(provider, {})[metric] = int(n)
+    return {p: _totals(raw) for p, raw in sorted(per.items())}
+
+
+def _totals(raw: dict[str, int]) -> dict[str, int]:
+    out = {m: raw.get(m, 0) for m in METRICS}
     out["reputation_delays"] = sum(raw.get(f"delay:{t}", 0) for t in REPUTATION_DELAYS)
     out.update({k: v for k, v in raw.items() if k.startswith("delay:")})
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from redis.exceptions import RedisError
 from ses_ramp.config import Settings
 from ses_ramp.config.keys import Keys
 from ses_ramp.producers.message import normalise_address
+from ses_ramp.producers.providers import Known
 from ses_ramp.worker.fleet.heartbeat import Heartbeat
 from ses_ramp.worker.guards import cohorts
 
@@ -45,6 +47,7 @@ class Effects:
     unsubscribe: list[tuple[str, str]] = field(default_factory=list)  # (list, address): SES list management opt-outs
     mail_ms: int = 0  # when SES accepted the message: the event counts on that send day
     delay_type: str | None = None
+    addresses: list[str] = field(default_factory=list)  # the recipients the counts are about (per-provider counts)
 
 
 def parse_event(body: str) -> dict[str, Any]:
@@ -72,14 +75,16 @@ def effects_of(event: dict[str, Any]) -> Effects:
     try:
         if kind == "Send":
             fx.counts["sends"] = max(1, len(mail.get("destination") or []))
+            fx.addresses = list(mail.get("destination") or [])
             tag = (mail.get("tags") or {}).get("message_id")
             if tag:
                 fx.send_ids.extend(tag if isinstance(tag, list) else [tag])
         elif kind == "Delivery":
-            fx.counts["deliveries"] = len(event["delivery"].get("recipients") or []) or 1
+            fx.addresses = list(event["delivery"].get("recipients") or [])
+            fx.counts["deliveries"] = len(fx.addresses) or 1
         elif kind == "Bounce":
             bounce = event["bounce"]
-            addrs = [r["emailAddress"] for r in bounce.get("bouncedRecipients") or []]
+            addrs = fx.addresses = [r["emailAddress"] for r in bounce.get("bouncedRecipients") or []]
             if bounce.get("bounceType") == "Permanent":
                 fx.counts["hard_bounces"] = len(addrs) or 1
                 fx.suppress.extend(addrs)
@@ -87,11 +92,12 @@ def effects_of(event: dict[str, Any]) -> Effects:
                 fx.counts["soft_bounces"] = len(addrs) or 1
                 fx.deferral = True
         elif kind == "Complaint":
-            addrs = [r["emailAddress"] for r in event["complaint"].get("complainedRecipients") or []]
+            addrs = fx.addresses = [r["emailAddress"] for r in event["complaint"].get("complainedRecipients") or []]
             fx.counts["complaints"] = len(addrs) or 1
             fx.suppress.extend(addrs)
         elif kind == "Reject":
             fx.counts["rejects"] = 1
+            fx.addresses = list(mail.get("destination") or [])[:1]
         elif kind == "Subscription":
             # SES's subscription management: a contact opted out of a topic, or of the whole list.
             sub = event["subscription"]
@@ -103,6 +109,7 @@ def effects_of(event: dict[str, Any]) -> Effects:
                       if str(t.get("subscriptionStatus", "")).replace("_", "").lower() == "optout"]
             fx.unsubscribe.extend((list_id, a) for list_id in lists for a in addresses)
         elif kind == "DeliveryDelay":
+            fx.addresses = [r["emailAddress"] for r in event["deliveryDelay"].get("delayedRecipients") or [] if "emailAddress" in r]
             fx.counts["delays"] = len(event["deliveryDelay"].get("delayedRecipients") or []) or 1
             fx.delay_type = str(event["deliveryDelay"].get("delayType") or "Undetermined")
             fx.deferral = True
@@ -114,10 +121,11 @@ def effects_of(event: dict[str, Any]) -> Effects:
 class EventStore:
     """Rolling counters in one Redis hash, bucketed per window (see config/keys.py)."""
 
-    def __init__(self, client, keys: Keys, day_timezone: str = "UTC") -> None:
+    def __init__(self, client, keys: Keys, day_timezone: str = "UTC", known: Known | None = None) -> None:
         self.client = client
         self.keys = keys
         self.day_timezone = day_timezone
+        self.known = known  # domain -> mailbox provider: counts per provider on the send day too
 
     def record(self, fx: Effects, now_ms: int) -> None:
         # The rolling windows count each event in the bucket of its message's send time, as the day
@@ -129,7 +137,8 @@ class EventStore:
             for metric, n in fx.counts.items():
                 for window, bucket in WINDOWS:
                     pipe.hincrby(self.keys.events, f"{metric}:{window}:{sent_s - sent_s % bucket}", n)
-            cohorts.count(pipe, self.keys, fx.counts, fx.delay_type, fx.mail_ms, self.day_timezone)
+            by_provider = Counter(self.known.of(fx.addresses)) if self.known is not None and fx.addresses else None
+            cohorts.count(pipe, self.keys, fx.counts, fx.delay_type, fx.mail_ms, self.day_timezone, by_provider)
             if fx.suppress:
                 pipe.sadd(self.keys.suppressed, *(normalise_address(a) for a in fx.suppress))
             for list_id, address in fx.unsubscribe:
@@ -219,7 +228,7 @@ class EventsConsumer:
         self.runtime = runtime
         self.breaker = breaker
         self.sqs = sqs or aws_client(settings, "sqs")
-        self.store = EventStore(runtime.client, runtime.budget.keys, settings.day_timezone)
+        self.store = EventStore(runtime.client, runtime.budget.keys, settings.day_timezone, Known(settings, runtime.client))
         self._queue_url: str | None = None
         self.heartbeat: Heartbeat | None = None  # set by `ramp events`: refreshed after each successful poll
 

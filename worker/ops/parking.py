@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ses_ramp.producers import ProducerError
-from ses_ramp.producers.wire import PRIORITY_STEPS, is_campaign
+from ses_ramp.producers.campaigns.recipients import chunk_wires
+from ses_ramp.producers.wire import CAMPAIGN_CHUNK_TASK, PRIORITY_STEPS, is_campaign
 
 KINDS = ("transactional", "bulk")
 
@@ -30,15 +31,21 @@ def flush(runtime, kind: str) -> dict[str, int]:
     return {"queued": moved_queue, "deferred": moved_deferred, "parked_total": client.llen(parked)}
 
 
-def _wire_of(entry: dict[str, Any]) -> dict[str, Any]:
-    """The message inside a parked entry: a deferred entry, or a raw kombu message from a queue."""
+def _wires_of(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The messages inside a parked entry: a deferred entry's, or a raw kombu message's from a queue
+    (its body compressed or not; a campaign chunk holds one message per recipient)."""
     if "deferred" in entry:
-        return entry["deferred"]["message"]
+        return [entry["deferred"]["message"]]
     body = entry["body"]
     if entry.get("properties", {}).get("body_encoding") == "base64":
         body = base64.b64decode(body)
+    headers = entry.get("headers") or {}
+    if headers.get("compression"):
+        from kombu.compression import decompress
+
+        body = decompress(body, headers["compression"])
     args, _kwargs, _embed = json.loads(body)
-    return args[0]
+    return chunk_wires(args[0]) if headers.get("task") == CAMPAIGN_CHUNK_TASK else [args[0]]
 
 
 def is_expired(wire: dict[str, Any]) -> bool:
@@ -70,35 +77,42 @@ def restore(runtime, producer, kinds: tuple[str, ...] = KINDS) -> RestoreReport:
     reported (never sent late); one the producer refuses now (suppressed since) is dead-lettered
     with the reason. Each entry leaves the parked list only after it is somewhere else."""
     report = RestoreReport()
-    client, deferrals, now_ms = runtime.client, runtime.deferrals, runtime.budget.now_ms
+    client = runtime.client
     for kind in kinds:
         key = runtime.budget.keys.parked(kind)
         while (raw := client.lindex(key, 0)) is not None:
-            wire: dict[str, Any] | None = _wire_of(json.loads(raw))
-            assert wire is not None
-            campaign_wire, unrenderable = (wire, "") if is_campaign(wire) else (None, "")
-            if campaign_wire is not None:
-                wire, unrenderable = _whole(runtime, campaign_wire)
-            if wire is None:
-                pass  # a leftover copy of a campaign message already handled
-            elif unrenderable:
-                deferrals.dead_letter(wire, 0, f"refused on restore: {unrenderable}", now_ms())
-                report.refused.append(wire["id"])
-            elif is_expired(wire):
-                deferrals.dead_letter(wire, 0, "expired while parked", now_ms())
-                report.expired.append(wire["id"])
-            else:
-                try:
-                    producer.enqueue(wire)
-                    report.restored += 1
-                except ProducerError as exc:
-                    deferrals.dead_letter(wire, 0, f"refused on restore: {exc}", now_ms())
-                    report.refused.append(wire["id"])
-            # Only now: a crash before this re-enqueues it once more, which idempotency absorbs.
+            wires = _wires_of(json.loads(raw))
+            for wire in wires:
+                _restore_one(runtime, producer, wire, report)
+            # Only now: a crash before this re-enqueues them once more, which idempotency absorbs.
             client.lpop(key)
-            if campaign_wire is not None:
-                runtime.sender.campaigns.release(campaign_wire)
+            for wire in wires:
+                if is_campaign(wire):
+                    runtime.sender.campaigns.release(wire)
     return report
+
+
+def _restore_one(runtime, producer, parked: dict[str, Any], report: RestoreReport) -> None:
+    deferrals, now_ms = runtime.deferrals, runtime.budget.now_ms
+    wire: dict[str, Any] | None = parked
+    unrenderable = ""
+    if is_campaign(parked):
+        wire, unrenderable = _whole(runtime, parked)
+    if wire is None:
+        return  # a leftover copy of a campaign message already handled
+    if unrenderable:
+        deferrals.dead_letter(wire, 0, f"refused on restore: {unrenderable}", now_ms())
+        report.refused.append(wire["id"])
+    elif is_expired(wire):
+        deferrals.dead_letter(wire, 0, "expired while parked", now_ms())
+        report.expired.append(wire["id"])
+    else:
+        try:
+            producer.enqueue(wire)
+            report.restored += 1
+        except ProducerError as exc:
+            deferrals.dead_letter(wire, 0, f"refused on restore: {exc}", now_ms())
+            report.refused.append(wire["id"])
 
 
 def _whole(runtime, wire: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:

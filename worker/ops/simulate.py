@@ -26,6 +26,7 @@ from typing import Any
 
 from ses_ramp.config import Settings
 from ses_ramp.producers.message import Message
+from ses_ramp.producers.providers import Known
 from ses_ramp.worker.guards import cohorts, pause
 from ses_ramp.worker.guards.breaker import Breaker
 from ses_ramp.worker.guards.events import EventStore, handle_body
@@ -155,7 +156,7 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
     transport = SimulatedSes(model, clock.now_ms)
     runtime.sender.transport = transport
     breaker = Breaker(settings, runtime)
-    store = EventStore(client, keys, settings.day_timezone)
+    store = EventStore(client, keys, settings.day_timezone, Known(settings, client))
     runtime.sender.sleep = clock.wait  # rate-limit waits pass simulated time, not real time
     sender = settings.from_address or "sim@example.com"
     queues = {kind: Backlog(kind, sender) for kind in KINDS}

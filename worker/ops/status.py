@@ -62,6 +62,7 @@ def collect(runtime) -> dict[str, Any]:
 
     today = date.fromisoformat(data["date"])
     data["send_days"] = {d.isoformat(): cohorts.read(runtime.client, k, d.isoformat()) for d in (today, today - timedelta(days=1))}
+    data["providers"] = {d.isoformat(): cohorts.read_providers(runtime.client, k, d.isoformat()) for d in (today, today - timedelta(days=1))}
     last = runtime.client.lindex(k.history, 0)
     data["last_verdict"] = {f: json.loads(last).get(f) for f in ("date", "verdict", "why", "step_after")} if last else None
     data["bad_events"] = runtime.client.llen(k.bad_events)
@@ -72,5 +73,19 @@ def collect(runtime) -> dict[str, Any]:
     return data
 
 
-__all__ = ["collect", "queue_depths", "unacked"]
+def vdm_today(runtime) -> dict[str, Any]:
+    """SES VDM's figures per ISP for today's send day so far (`ramp status --vdm`)."""
+    from datetime import UTC, datetime
+
+    from ses_ramp.worker.budget.store import day_window
+    from ses_ramp.worker.ops.vdm import by_isp
+    from ses_ramp.worker.send.transports.ses_api import ses_client
+
+    now_ms = runtime.budget.now_ms()
+    _, start_ms, _ = day_window(now_ms, runtime.settings.day_timezone)
+    view = by_isp(ses_client(runtime.settings), datetime.fromtimestamp(start_ms / 1000, UTC), datetime.fromtimestamp(now_ms / 1000, UTC))
+    return {"by_provider": view.by_provider, "problem": view.problem}
+
+
+__all__ = ["collect", "queue_depths", "unacked", "vdm_today"]
 

@@ -103,6 +103,7 @@ class Sender:
             except Exception as exc:  # noqa: BLE001 - one recipient's bug must not cost the others their mail
                 log.exception("send_task_failed", message_id=wire["id"])
                 self.deferrals.dead_letter(wire, attempt, f"internal error: {exc!r}", self.budget.now_ms())
+                self.campaigns.release(wire)  # dead: its campaign must still be able to finish
                 outcomes.append(Outcome("dead", detail=repr(exc)))
         return outcomes
 

@@ -1,0 +1,56 @@
+"""Operator controls of campaigns: list them, cancel one (its recipients not yet fed are dropped)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from ses_ramp.producers.campaigns import store
+from ses_ramp.producers.campaigns.recipients import unpack
+from ses_ramp.producers.message import Kind
+from ses_ramp.producers.redis_client import text_hash
+from ses_ramp.producers.wire import priority_for
+from ses_ramp.worker.fleet.feeder import LOCK_S
+
+
+class NoSuchCampaign(LookupError):
+    pass
+
+
+def listing(runtime) -> list[dict[str, Any]]:
+    return store.progress(runtime.client, runtime.budget.keys)
+
+
+def cancel(runtime, campaign_id: str) -> dict[str, int]:
+    """Drop the campaign's recipients not yet fed, counted as settled (and released from the content);
+    those already fed go on (pause bulk first to stop them too). Holds the feeder's lock, so no feed
+    runs half-way through. Returns {"dropped": n, "in_flight": m}."""
+    client, k = runtime.client, runtime.budget.keys
+    grace_ms = 2 * runtime.settings.visibility_timeout_s * 1000
+    with client.lock(k.lock(f"feed:{campaign_id}"), timeout=LOCK_S, blocking_timeout=LOCK_S):
+        meta = text_hash(client.hgetall(k.campaign(campaign_id)))
+        if not meta:
+            raise NoSuchCampaign(campaign_id)
+        rcpts = k.campaign_rcpts(campaign_id)
+        kind = Kind(meta.get("kind", Kind.bulk.value))
+        waiting = Counter(f"{kind.value}:{priority_for(kind, unpack(raw).engagement)}" for raw in client.lrange(rcpts, 0, -1))
+        dropped = sum(waiting.values())
+        with client.pipeline(transaction=True) as pipe:
+            pipe.delete(rcpts)
+            pipe.hincrby(k.campaign(campaign_id), "cancelled", dropped)
+            pipe.hincrby(k.campaign(campaign_id), "total", -dropped)  # what is left to settle: the fed ones
+            pipe.hincrby(k.content(meta["content"]), "refs", -dropped)
+            for name, n in waiting.items():
+                pipe.hincrby(k.campaign_waiting, name, -n)
+            pipe.execute()
+        total, settled = int(meta["total"]) - dropped, int(meta.get("settled", 0))
+        if settled >= total:  # nothing in flight: the campaign is done now
+            with client.pipeline(transaction=True) as pipe:
+                pipe.zrem(k.campaigns, campaign_id)
+                pipe.expire(k.campaign(campaign_id), 7 * 86400)
+                pipe.expire(k.campaign_done(campaign_id), 7 * 86400)
+                pipe.execute()
+        refs = client.hget(k.content(meta["content"]), "refs")
+        if refs is not None and int(refs) <= 0:
+            client.pexpire(k.content(meta["content"]), grace_ms)
+    return {"dropped": dropped, "in_flight": max(0, total - settled)}
