@@ -140,8 +140,11 @@ def run(args, url: str, procs: guard.Processes, tmp: str) -> list[tuple[str, str
             rows.append((f"enqueue_campaign, {args.campaign_recipients:,} recipients", f"{speed.b_median:,.0f} rcpt/s",
                          f"{speed.ratio_text()} of enqueue_many of the same as plain messages ({speed.a_median:,.0f} msg/s)"))
             big = campaigns.million(base, args.million)
-            rows.append((f"enqueue_campaign, {big['n']:,} recipients", f"{big['seconds']:,.1f} s", "one run; goal <= 60 s"))
-            rows.append((f"Redis for {big['n']:,} queued campaign recipients", mb(big["redis_mb"]), "used_memory after - before; goal <= 500 MB"))
+            whole = campaigns.million_plain(base, args.million)
+            rows.append((f"enqueue_campaign, {big['n']:,} recipients", f"{big['seconds']:,.1f} s",
+                         f"one run each; goal <= 60 s; enqueue_many of the same as whole messages: {whole['seconds']:,.1f} s"))
+            rows.append((f"Redis for {big['n']:,} queued campaign recipients", mb(big["redis_mb"]),
+                         f"used_memory after - before; goal <= 500 MB; as whole messages: {mb(whole['redis_mb'])}"))
             cd = campaigns.drain_pairs(base, n, c, pairs, procs, tmp, env_of)
             rows.append(("drain, campaign (feed + render + gate + noop)", f"{cd.b_median:,.0f} msg/s",
                          f"{cd.ratio_text()} of bare Celery with the rendered messages ({cd.a_median:,.0f} msg/s, prefork -c {c}, {n:,}); goal >= 0.9x"))
