@@ -36,7 +36,8 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `content:<sha>`             | hash   | a campaign's content, stored once: `body` (JSON), `refs` (recipients    |
 |                             |        | not yet settled); expires a grace after `refs` reaches 0              |
 | `campaign:<id>`             | hash   | content sha, kind, total, fed (recipients turned into messages so far), |
-|                             |        | settled, suppressed, created_ms                                        |
+|                             |        | settled (released), suppressed and duplicates (left out), cancelled,   |
+|                             |        | created_ms                                                             |
 | `campaign_rcpts:<id>`       | list   | recipients not yet fed, packed JSON `[address, name, engagement, merge]` |
 |                             |        | (the head is recipient number `fed`); trimmed as they are fed          |
 | `campaign_done:<id>`        | string | bitmap: bit n set once recipient n no longer needs the content        |

@@ -16,6 +16,7 @@ import dns.resolver
 from botocore.exceptions import ClientError
 
 from ses_ramp.config import Settings
+from ses_ramp.producers import providers
 
 
 @dataclass(frozen=True)
@@ -26,13 +27,9 @@ class Check:
 
 
 def resolver_for(settings: Settings) -> dns.resolver.Resolver:
-    """The system's resolver, or the `RAMP_DNS_NAMESERVERS` ones (host[:port],...)."""
-    if not settings.dns_nameservers:
-        return dns.resolver.Resolver()
-    resolver = dns.resolver.Resolver(configure=False)
-    servers = [s.strip().rsplit(":", 1) if ":" in s else [s.strip(), "53"] for s in settings.dns_nameservers.split(",") if s.strip()]
-    resolver.nameservers = [host for host, _ in servers]
-    resolver.port = int(servers[0][1])
+    """The system's resolver, or the `RAMP_DNS_NAMESERVERS` ones (host[:port],...), as the MX lookups use
+    them; an operator's check may wait a little longer for an answer."""
+    resolver = providers.resolver_for(settings)
     resolver.lifetime = 3.0
     return resolver
 
