@@ -9,6 +9,7 @@ a million-recipient newsletter. Recipients are stored in sending order (higher e
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 #: Recipients rendered at enqueue and checked as whole messages.
 SAMPLE = 20
+_CAMPAIGN_ID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 _SUPPRESSION_CHUNK = 50_000
 
 
@@ -54,8 +56,8 @@ def enqueue_campaign(producer: Producer, content: Any, recipients: Iterable[Any]
     content = _with_sender(producer, CampaignContent.parse(content))
     templates = Templates(content)
     campaign_id = campaign_id or uuid.uuid4().hex
-    if not campaign_id.replace("-", "").replace("_", "").isalnum() or len(campaign_id) > 64:
-        raise InvalidMessage("campaign_id", "letters, digits, - and _ only, 64 at most")
+    if not _CAMPAIGN_ID.match(campaign_id):
+        raise InvalidMessage("campaign_id", "ASCII letters, digits, - and _ only, 64 at most")
     rows, duplicates = _checked(templates, (r if isinstance(r, Recipient) else recipient_from(r, f"recipient {i}")
                                             for i, r in enumerate(recipients, 1)))
     sample = [_sample_message(producer, templates, campaign_id, i, r) for i, r in enumerate(rows[:SAMPLE])]

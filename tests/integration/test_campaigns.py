@@ -203,6 +203,8 @@ def test_a_missing_field_or_a_bad_address_is_refused_at_enqueue_and_nothing_is_s
             producer.enqueue_campaign(CONTENT, [people(1)[0], {"email": "not an address", "first_name": "x", "code": "y"}])
         with pytest.raises(InvalidMessage, match="html: template error"):
             producer.enqueue_campaign({**CONTENT, "html": "<p>{{ first_name </p>"}, people(1))
+        with pytest.raises(InvalidMessage, match="campaign_id: ASCII letters, digits"):
+            producer.enqueue_campaign(CONTENT, people(1), campaign_id="spring news")
     finally:
         producer.close()
     assert not list(redis_client.scan_iter(f"{settings.key_prefix}:*campaign*"))
