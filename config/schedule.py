@@ -192,6 +192,9 @@ class DayReport:
     soft_bounces: int = 0  # SES gave up after retrying
     complaints: int = 0
     reserve_unused: int = 0  # the part of the transactional reserve no transactional mail used: bulk could not have
+    # Recipients the deferral rate is taken over, when not all that were heard (`provider_ramp.overall_report`:
+    # the delays of providers judged alone are theirs, so the overall rate counts only the others').
+    deferral_heard: int | None = None
 
     @property
     def heard(self) -> int:
@@ -214,7 +217,8 @@ class DayReport:
 
     @property
     def deferral_rate(self) -> float:
-        return self.reputation_delays / self.heard if self.heard else 0.0
+        base = self.heard if self.deferral_heard is None else self.deferral_heard
+        return self.reputation_delays / base if base else 0.0
 
     @property
     def bounce_rate(self) -> float:
@@ -286,18 +290,23 @@ def why(cfg: ScheduleConfig, report: DayReport, v: Verdict) -> str:
 def close_day(cfg: ScheduleConfig, state: RampState, report: DayReport) -> tuple[RampState, Verdict]:
     """State after `report`'s day: advance, hold, or step back (idle days change nothing)."""
     v = verdict(cfg, report)
+    return apply_verdict(cfg, state, v, report.on), v
+
+
+def apply_verdict(cfg: ScheduleConfig, state: RampState, v: Verdict, on: date) -> RampState:
+    """`state` moved by the verdict `v` on the day `on` (a provider's ramp moves by its own verdict too)."""
     if v == "idle":
-        return state, v
-    state = replace(state, sending_days=state.sending_days + 1, last_sending_date=report.on)
+        return state
+    state = replace(state, sending_days=state.sending_days + 1, last_sending_date=on)
     if v == "step_back":
-        return replace(state, step=max(0, state.step - 1), days_at_step=0), v
+        return replace(state, step=max(0, state.step - 1), days_at_step=0)
     if v in HOLDING:
-        return state, v
+        return state
     holds = step_hold_days(cfg)
     days_at_step = state.days_at_step + 1
     if days_at_step >= holds[state.step] and state.step < len(holds) - 1:
-        return replace(state, step=state.step + 1, days_at_step=0), v
-    return replace(state, days_at_step=days_at_step), v
+        return replace(state, step=state.step + 1, days_at_step=0)
+    return replace(state, days_at_step=days_at_step)
 
 
 def idle_days(state: RampState, today: date) -> int:

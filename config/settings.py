@@ -12,6 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import AliasChoices, EmailStr, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ses_ramp.config.provider_ramp import DEFAULT_MIX, parse_mix
+
 #: SES suspends an account at these rates; every threshold of ours must stay strictly below them.
 SES_BOUNCE_SUSPEND_RATE = 0.05
 SES_COMPLAINT_SUSPEND_RATE = 0.001
@@ -130,6 +132,17 @@ class Settings(BaseSettings):
     provider_domains: dict[str, Literal["google", "microsoft", "yahoo", "apple", "other"]] = Field(
         default_factory=dict, description="JSON {domain: provider} added to the built-in table of mailbox providers "
         "(google, microsoft, yahoo, apple, other); other domains are known by their MX records.")
+
+    provider_ramps: bool = Field(
+        True, description="Each mailbox provider (google, microsoft, yahoo, apple, other) has its own step, cap and adaptive "
+        "rate, judged on its own recipients' SES events; false: one ramp for all.")
+    provider_mix: str = Field(
+        DEFAULT_MIX, description="Your recipient mix, provider=share,...: each provider's share of the day's cap (raised to "
+        "the share seen in the last 7 sending days where that is higher). `ramp status` shows the observed mix.")
+    provider_headroom: float = Field(
+        1.25, ge=1, le=3, description="A provider may take this much more than its share of the day's cap (the overall cap still bounds the sum).")
+    provider_min_sends: int = Field(
+        100, ge=1, description="Recipients a provider needs in a day to be judged on its own events; fewer: it follows the overall verdict.")
 
     transport: Literal["ses-api", "ses-smtp", "noop"] = Field(
         "ses-api", description="ses-api (SES v2 SendEmail), ses-smtp, or noop (benchmarks only)."
@@ -252,6 +265,12 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
+    @field_validator("provider_mix")
+    @classmethod
+    def _mix(cls, value: str) -> str:
+        parse_mix(value)  # raises ValueError naming the part that is wrong
+        return value
+
     @field_validator("redis_url", "broker_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
@@ -288,6 +307,10 @@ class Settings(BaseSettings):
                 f"{self.warmup_start_per_day} to {self.warmup_target_per_day}/day needs {steps} steps of a day each"
             )
         return self
+
+    @property
+    def provider_shares(self) -> dict[str, float]:
+        return parse_mix(self.provider_mix)
 
     @property
     def multiplier(self) -> float:

@@ -22,7 +22,6 @@ import dns.resolver
 from ses_ramp.config import Settings
 from ses_ramp.config.keys import Keys
 
-PROVIDERS = ("google", "microsoft", "yahoo", "apple", "other")
 LOOKUP_S = 2.0
 #: How long an answer is kept: the MX record's TTL within these bounds; a failed lookup, FAILED_TTL_S.
 MIN_TTL_S, MAX_TTL_S, FAILED_TTL_S = 300, 86_400, 300

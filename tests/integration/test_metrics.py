@@ -37,8 +37,12 @@ def test_metrics_after_a_drain_match_what_moto_received(settings, moto_ses, work
 
     m = wait_for(counters_match, 20, 0.2, "the scrape to show the drain")
     assert m[("ses_ramp_ses_call_seconds_count", ())] == 42
-    assert m[("ses_ramp_gate_decisions_total", (("decision", "go"),))] == 42
+    assert m[("ses_ramp_gate_decisions_total", (("decision", "go"), ("provider", "")))] == 42
     assert m[("ses_ramp_cap", ())] == 1000 and m[("ses_ramp_used", ())] == 42
+    # example.com has no provider of its own: all 42 were charged to `other`'s own ramp.
+    assert m[("ses_ramp_provider_used", (("provider", "other"),))] == 42
+    assert m[("ses_ramp_provider_used", (("provider", "google"),))] == 0
+    assert m[("ses_ramp_provider_cap", (("provider", "other"),))] >= 42
     assert m[("ses_ramp_queue_depth", (("kind", "bulk"),))] == 0
     assert m[("ses_ramp_breaker_state", ())] == 0
     # Messages held by workers, per kind: none once the drain is done.

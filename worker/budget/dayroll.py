@@ -17,8 +17,10 @@ from typing import Any
 
 from redis.exceptions import LockError, WatchError
 
-from ses_ramp.config import schedule
+from ses_ramp.config import provider_ramp, schedule
 from ses_ramp.producers.redis_client import hash_fields, text_hash
+from ses_ramp.worker.budget import provider_days
+from ses_ramp.worker.guards import cohorts
 
 HISTORY_DAYS = 400
 LOCK_TTL_S = 15
@@ -55,15 +57,16 @@ def _roll(budget: Any, today: date, start_ms: int, end_ms: int) -> None:
                 if old.get("date") == today.isoformat():
                     pipe.unwatch()
                     return
-                state = schedule.RampState.from_redis(text_hash(pipe.hgetall(k.ramp)))
+                ramp = text_hash(pipe.hgetall(k.ramp))
                 account = text_hash(pipe.hgetall(k.account))
                 probation = pipe.hget(k.breaker, "probation")
-                fields, state, history = _next_day(budget, old, state, account, probation, today, start_ms, end_ms)
+                recent = [json.loads(h) for h in pipe.lrange(k.history, 0, provider_ramp.SHARE_DAYS - 2)]
+                fields, ramp_fields, history = _next_day(budget, old, ramp, account, probation, today, start_ms, end_ms, recent)
                 pipe.multi()
                 pipe.delete(k.day)
                 pipe.hset(k.day, mapping=hash_fields(fields))
                 pipe.delete(k.ramp)
-                pipe.hset(k.ramp, mapping=hash_fields(state.to_redis()))
+                pipe.hset(k.ramp, mapping=hash_fields(ramp_fields))
                 if history is not None:
                     pipe.lpush(k.history, json.dumps(history))
                     pipe.ltrim(k.history, 0, HISTORY_DAYS - 1)
@@ -73,10 +76,14 @@ def _roll(budget: Any, today: date, start_ms: int, end_ms: int) -> None:
                 continue  # something counted on the old day meanwhile: read it again
 
 
-def _next_day(budget: Any, old: dict[str, str], state: schedule.RampState, account: dict[str, str], probation: str | None,
-              today: date, start_ms: int, end_ms: int) -> tuple[dict[str, str | int], schedule.RampState, dict[str, Any] | None]:
+def _next_day(budget: Any, old: dict[str, str], ramp: dict[str, str], account: dict[str, str], probation: str | None,
+              today: date, start_ms: int, end_ms: int, recent: list[dict[str, Any]],
+              ) -> tuple[dict[str, str | int], dict[str, Any], dict[str, Any] | None]:
     from ses_ramp.worker.budget.store import _account_left
 
+    s = budget.settings
+    state = schedule.RampState.from_redis(ramp)
+    by_provider = provider_days.read_states(ramp, state) if s.provider_ramps else {}
     history: dict[str, Any] | None = None
     if old.get("date"):
         heard = cohort_of(budget, old["date"])
@@ -88,10 +95,22 @@ def _next_day(budget: Any, old: dict[str, str], state: schedule.RampState, accou
             bounces=heard["hard_bounces"], soft_bounces=heard["soft_bounces"], complaints=heard["complaints"],
             reserve_unused=max(0, int(old.get("reserve", 0)) - int(old.get("used_tx", 0))),
         )
+        provider_reports = {}
+        if by_provider:
+            provider_reports = provider_days.reports(old, cohorts.read_providers(budget.client, budget.keys, old["date"]), report.on)
+            report = provider_ramp.overall_report(report, provider_reports, s.provider_min_sends)
         state, verdict = schedule.close_day(budget.cfg, state, report)
         history = {**old, "verdict": verdict, "why": schedule.why(budget.cfg, report, verdict), "step_after": state.step,
                    "events": heard}
+        for p, p_report in provider_reports.items():
+            by_provider[p], p_verdict = provider_ramp.close_provider_day(budget.cfg, by_provider[p], p_report, verdict,
+                                                                         s.provider_min_sends)
+            history[f"verdict@{p}"] = p_verdict
+            history[f"why@{p}"] = schedule.why(budget.cfg, p_report, p_verdict) if p_verdict == "idle" or provider_ramp.judged_alone(
+                p_report, s.provider_min_sends) else f"{p_report.sent:,} sends, under {s.provider_min_sends:,}: follows the overall verdict"
     state, cooled = schedule.open_day(budget.cfg, state, today)
+    if cooled:
+        by_provider = {p: provider_ramp.cool_down(budget.cfg, ps) for p, ps in by_provider.items()}
     schedule_cap = schedule.cap_for(budget.cfg, state)
     # Probation holds until `ramp probation off`: every day it is on, the schedule's cap is cut.
     cap = probation_cap(schedule_cap, json.loads(probation), budget.settings.probation_cap_share) if probation else schedule_cap
@@ -106,7 +125,14 @@ def _next_day(budget: Any, old: dict[str, str], state: schedule.RampState, accou
         "hour_idx": 0, "hour_used": 0, "hour_used_tx": 0,
         "acct_left": _account_left(account), "acct_used": 0, "cooled_down": int(cooled),
     }
-    return fields, state, history
+    ramp_fields: dict[str, Any] = state.to_redis()
+    if by_provider:
+        # The observed mix: the closed day and the ones before it (`recent` history entries), up to SHARE_DAYS.
+        seen = provider_days.observed([old, *recent] if old.get("date") else recent)
+        shares = provider_ramp.shares(s.provider_shares, seen)
+        fields.update(provider_days.day_fields(budget.cfg, by_provider, shares, cap / schedule_cap, s.provider_headroom))
+        ramp_fields.update(provider_days.state_fields(by_provider))
+    return fields, ramp_fields, history
 
 
 def cohort_of(budget: Any, day: str) -> dict[str, int]:

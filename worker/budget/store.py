@@ -7,6 +7,8 @@ decision is one Lua call; the only multi-step path is the once-a-day roll-over, 
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import IntEnum
@@ -17,6 +19,7 @@ import redis
 
 from ses_ramp.config import Settings, schedule
 from ses_ramp.config.keys import Keys
+from ses_ramp.producers.providers import Known
 from ses_ramp.producers.redis_client import hash_fields, text_hash
 from ses_ramp.worker.lua import Scripts
 
@@ -30,6 +33,7 @@ class Gate(IntEnum):
     HOUR = 5
     DAY = 6
     ACCOUNT = 7
+    PROVIDER = 8
 
 
 @dataclass(frozen=True)
@@ -61,51 +65,72 @@ class Budget:
         self.keys = Keys(settings.key_prefix)
         self.scripts = scripts or Scripts.register(client)
         self.cfg = schedule.ScheduleConfig.from_settings(settings)
+        self.known = Known(settings, client) if settings.provider_ramps else None
         self.idem_ttl_s = 7 * 86400
         # Part of the rate limiter's burst that bulk may not use: a transactional message arriving
         # while bulk saturates the rate finds a slot at once instead of queueing behind it.
         self.tx_headroom = math.ceil(settings.rate_burst * settings.transactional_reserve_share)
 
     # -- the hot path --------------------------------------------------------------------------
-    def gate(self, kind: str, recipients: int, idempotency_key: str, token: str = "-") -> Decision:
+    def providers_of(self, addresses: Iterable[str]) -> str:
+        """The gate's and settle's `providers` argument for these recipients ("google=2,microsoft=1"),
+        or "" without per-provider ramps. Never waits on DNS (`Known`)."""
+        if self.known is None:
+            return ""
+        return ",".join(f"{p}={n}" for p, n in sorted(Counter(self.known.of(addresses)).items()))
+
+    def gate(self, kind: str, recipients: int, idempotency_key: str, token: str = "-", providers: str = "") -> Decision:
         """`token` identifies this delivery attempt: a call redis-py retries after a lost reply sees
-        its own claim and gets GO again (never a false DUPLICATE)."""
+        its own claim and gets GO again (never a false DUPLICATE). `providers`: `providers_of` the
+        recipients, each charged against its provider's cap in the same call."""
         k = self.keys
         code, wait_ms, detail = self.scripts.gate(
             keys=[k.clock_offset_ms, k.day, k.pause, k.rate, k.idem(idempotency_key)],
-            args=[kind, recipients, self.settings.rate_per_s, self.settings.rate_burst, self.idem_ttl_s, self.tx_headroom, token],
+            args=[kind, recipients, self.settings.rate_per_s, self.settings.rate_burst, self.idem_ttl_s, self.tx_headroom, token,
+                  providers],
         )
         return Decision(Gate(int(code)), int(wait_ms), _text(detail))
 
     def settle(self, outcome: str, kind: str, recipients: int, day: str, idempotency_key: str, ses_id: str = "",
-               token: str = "-", from_unconfirmed: bool = False, release: tuple[list[str], list[Any]] | None = None) -> int:
+               token: str = "-", from_unconfirmed: bool = False, release: tuple[list[str], list[Any]] | None = None,
+               providers: str = "") -> int:
         """`outcome` is sent, or deferred/failed/waiting (refund: SES never accepted the message).
         Settles only the claim `token` made, once, so a retried call cannot count twice. `release`:
-        a campaign recipient's release (`Campaigns.release_parts`), done in the same call when sent."""
+        a campaign recipient's release (`Campaigns.release_parts`), done in the same call when sent.
+        `providers`: as the gate charged them, so a refund gives each provider's budget back."""
         k = self.keys
         extra_keys, extra_args = release if release and outcome == "sent" else ([], [])
         return int(self.scripts.settle(
             keys=[k.clock_offset_ms, k.day, k.idem(idempotency_key), *extra_keys],
-            args=[outcome, kind, recipients, day, ses_id, self.idem_ttl_s, token, "1" if from_unconfirmed else "0", *extra_args],
+            args=[outcome, kind, recipients, day, ses_id, self.idem_ttl_s, token, "1" if from_unconfirmed else "0", providers,
+                  *extra_args],
         ))
 
     # -- adaptive rate (AIMD) --------------------------------------------------------------------
-    def _aimd(self, mode: str) -> float:
+    def _aimd(self, mode: str, provider: str = "") -> float:
         s = self.settings
         return float(
             self.scripts.aimd(
                 keys=[self.keys.clock_offset_ms, self.keys.rate],
-                args=[mode, s.rate_per_s, s.aimd_decrease_factor, s.aimd_increase_per_s, int(s.aimd_quiet_s * 1000), s.aimd_min_rate_per_s],
+                args=[mode, s.rate_per_s, s.aimd_decrease_factor, s.aimd_increase_per_s, int(s.aimd_quiet_s * 1000), s.aimd_min_rate_per_s,
+                      provider],
             )
         )
 
-    def back_off(self) -> float:
-        """A receiver deferred: cut the fleet's rate (multiplicative decrease). Returns the new rate/s."""
-        return self._aimd("back_off")
+    def back_off(self, provider: str = "") -> float:
+        """Deferrals: cut the rate (multiplicative decrease): the fleet's (SES throttled us), or with
+        `provider` only that provider's (its receivers deferred). Returns the new rate/s."""
+        return self._aimd("back_off", provider)
 
     def recover(self) -> float:
-        """Called periodically: after a quiet interval, add the step back (additive increase)."""
-        return self._aimd("recover")
+        """Called periodically: after a quiet interval, add the step back (additive increase), to the
+        fleet's rate and to each provider's that was cut."""
+        rate = self._aimd("recover")
+        if self.known is not None:
+            cut = [f.partition("@")[2] for f in map(_text, self.client.hkeys(self.keys.rate)) if f.startswith("current_per_s@")]
+            for provider in cut:
+                self._aimd("recover", provider)
+        return rate
 
     # -- clock ----------------------------------------------------------------------------------------
     def now_ms(self) -> int:
@@ -195,7 +220,28 @@ class Budget:
             "idle_days": idle,
             "cooled_down": bool(int(day.get("cooled_down", 0))) if current else idle >= self.cfg.cooldown_idle_days,
             "warning": self.cfg.low_volume_warning,
+            "provider_ramps": self._provider_ramps(day if current else {}, rate, rate_now) if self.known is not None else {},
         }
+
+    def _provider_ramps(self, day: dict[str, str], rate: dict[str, str], fleet_rate: float) -> dict[str, dict[str, Any]]:
+        """Each provider's own ramp today: step, plan, cap, used, rate, and its last closed day's verdict."""
+        import json
+
+        from ses_ramp.config.provider_ramp import PROVIDERS
+
+        last = self.client.lindex(self.keys.history, 0)
+        closed = json.loads(last) if last else {}
+        out: dict[str, dict[str, Any]] = {}
+        for p in PROVIDERS:
+            cut = rate.get(f"current_per_s@{p}")
+            out[p] = {
+                "step": int(day.get(f"step@{p}", 0)), "plan": int(day.get(f"plan@{p}", 0)),
+                "cap": int(day.get(f"cap@{p}", 0)), "used": int(day.get(f"used@{p}", 0)),
+                "rate_per_s": min(fleet_rate, float(cut)) if cut else fleet_rate,
+                "rate_why": rate.get(f"why@{p}", "") if cut else "",
+                "verdict": closed.get(f"verdict@{p}", ""), "why": closed.get(f"why@{p}", ""),
+            }
+        return out
 
 
 def _account_left(account: dict[str, Any]) -> int:

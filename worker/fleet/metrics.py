@@ -50,7 +50,8 @@ def _metric_families() -> tuple:
 
         _families = (
             Counter("ses_ramp_messages_total", "Messages by kind and final outcome of a delivery.", ["kind", "outcome"]),
-            Counter("ses_ramp_gate_decisions_total", "Budget gate decisions.", ["decision"]),
+            Counter("ses_ramp_gate_decisions_total", "Budget gate decisions (provider: whose budget said wait, for `provider`).",
+                    ["decision", "provider"]),
             Histogram("ses_ramp_ses_call_seconds", "Duration of one SES call (transport send).",
                       buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)),
         )
@@ -69,10 +70,10 @@ class Metrics:
         if self.on:
             self.messages.labels(kind, outcome).inc()
 
-    def decision(self, code) -> None:
+    def decision(self, code, provider: str = "") -> None:
         """`code`: the gate's `Gate` member (named only when counting: this is the hot path)."""
         if self.on:
-            self.gate.labels(code.name.lower()).inc()
+            self.gate.labels(code.name.lower(), provider).inc()
 
     def ses_call(self, seconds: float) -> None:
         if self.on:
@@ -108,6 +109,13 @@ class StateCollector:
         yield gauge("ses_ramp_hour_allowance_left", "Pacing allowance left this hour.", st["hour_allowance_left"])
         yield gauge("ses_ramp_rate_per_second", "Current fleet-wide send rate.", st["rate_per_s"])
         yield gauge("ses_ramp_warmup_step", "Warm-up step.", st["step"])
+        per = {name: GaugeMetricFamily(f"ses_ramp_provider_{name}", doc, labels=["provider"]) for name, doc in (
+            ("step", "Warm-up step of each mailbox provider's own ramp."), ("cap", "Today's cap of each provider (recipients)."),
+            ("used", "Recipients reserved today per provider."), ("rate_per_second", "Each provider's send rate."))}
+        for p, row in (st.get("provider_ramps") or {}).items():
+            for name, field in (("step", "step"), ("cap", "cap"), ("used", "used"), ("rate_per_second", "rate_per_s")):
+                per[name].add_metric([p], float(row[field]))
+        yield from per.values()
         depth = GaugeMetricFamily("ses_ramp_queue_depth", "Messages waiting in each queue.", labels=["kind"])
         for kind, n in st["queues"].items():
             depth.add_metric([kind], n)

@@ -40,7 +40,7 @@ def settle_unconfirmed(runtime: Any, mid: str, entry: dict[str, Any], outcome: s
     if claim:
         settled = {"sent": "sent", "resend": "waiting", "dropped": "dropped"}[outcome]
         booked = budget.settle(settled, claim["kind"], int(claim["n"]), claim["day"], key, ses_id="event" if outcome == "sent" else "",
-                               token=claim["token"], from_unconfirmed=True)
+                               token=claim["token"], from_unconfirmed=True, providers=claim.get("providers", ""))
     if not booked:  # an entry from before claims were kept, or a claim no longer on record: set it directly
         if outcome == "resend":
             runtime.client.delete(budget.keys.idem(key))

@@ -185,7 +185,11 @@ def apply_event(store: EventStore, budget, event: dict[str, Any], now_ms: int | 
     fx = effects_of(event)
     store.record(fx, budget.now_ms() if now_ms is None else now_ms)
     if fx.deferral:
-        budget.back_off()
+        # Receivers deferring judge the IP for their own provider: with per-provider ramps only those
+        # providers' rates are cut, the others' mail keeps its pace.
+        providers = sorted(set(budget.known.of(fx.addresses))) if budget.known is not None and fx.addresses else [""]
+        for provider in providers:
+            budget.back_off(provider)
     return fx
 
 

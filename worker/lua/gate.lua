@@ -15,6 +15,10 @@
 -- ARGV[6]  tx_headroom      burst recipients bulk must leave free, so transactional never waits behind it
 -- ARGV[7]  token            this delivery's claim token: a call retried after a lost reply finds its
 --                           own claim and gets GO again instead of DUPLICATE
+-- ARGV[8]  providers        this message's recipients per mailbox provider, "google=2,microsoft=1"
+--                           ("" = no provider budgets). Each is charged against the day hash's
+--                           cap@<p>/used@<p> (no cap@<p> field: that provider has no cap today), and, once
+--                           its receivers deferred, paced by the rate hash's current_per_s@<p>/tat_ms@<p>
 -- Returns  {code, wait_ms, detail}
 --   0 GO         reserved; detail = day date
 --   1 NO_DAY     no budget open for now (first call of a day): roll the day, then call again
@@ -25,6 +29,8 @@
 --   5 HOUR       hourly pacing allowance used; wait_ms until the next hour
 --   6 DAY        daily cap (or the bulk share of it) used; wait_ms until the day ends
 --   7 ACCOUNT    SES account quota (GetAccount) used; wait_ms until it is re-read
+--   8 PROVIDER   a provider's day cap or adaptive rate; detail = the provider; wait_ms until its day
+--                ends or its next slot (other providers' mail goes on past this message)
 local kind, n = ARGV[1], tonumber(ARGV[2])
 local tx = (kind == 'transactional')
 
@@ -39,8 +45,16 @@ local paused = redis.call('HMGET', KEYS[3], 'all', kind)
 if paused[1] then return {2, 0, 'all'} end
 if paused[2] then return {2, 0, kind} end
 
-local f = redis.call('HMGET', KEYS[2], 'date', 'start_ms', 'end_ms', 'cap', 'reserve', 'hour_allow',
-    'hour_reserve', 'used', 'used_tx', 'hour_idx', 'hour_used', 'hour_used_tx', 'acct_left', 'acct_used', 'used_bulk')
+-- The message's providers: their cap/used fields are read in the same HMGET as the day's own.
+local prov, prov_n, day_fields, rate_fields = {}, {}, {'date', 'start_ms', 'end_ms', 'cap', 'reserve', 'hour_allow',
+    'hour_reserve', 'used', 'used_tx', 'hour_idx', 'hour_used', 'hour_used_tx', 'acct_left', 'acct_used', 'used_bulk'},
+    {'current_per_s', 'ses_max_per_s', 'tat_ms'}
+for p, c in string.gmatch(ARGV[8] or '', '([%w_]+)=(%d+)') do
+  prov[#prov + 1], prov_n[#prov_n + 1] = p, tonumber(c)
+  day_fields[#day_fields + 1], day_fields[#day_fields + 2] = 'cap@' .. p, 'used@' .. p
+  rate_fields[#rate_fields + 1], rate_fields[#rate_fields + 2] = 'current_per_s@' .. p, 'tat_ms@' .. p
+end
+local f = redis.call('HMGET', KEYS[2], unpack(day_fields))
 local start_ms, end_ms, cap = tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
 if not cap or now_ms < start_ms or now_ms >= end_ms then return {1, 0, ''} end
 local reserve, hour_allow, hour_reserve = tonumber(f[5]), tonumber(f[6]), tonumber(f[7])
@@ -50,6 +64,16 @@ local used, used_tx = tonumber(f[8]) or 0, tonumber(f[9]) or 0
 local limit = cap
 if not tx then limit = cap - math.max(0, reserve - used_tx) end
 if used + n > limit then return {6, end_ms - now_ms, ''} end
+-- Each provider's own cap (the overall one, checked above, bounds the sum).
+for i = 1, #prov do
+  local p_cap, p_used = tonumber(f[14 + 2 * i]), tonumber(f[15 + 2 * i]) or 0
+  if p_cap and p_used + prov_n[i] > p_cap then
+    -- Counted as demand the cap turned away (each message about once a day: it waits for the next):
+    -- the next day's share is taken from what the provider's recipients wanted, not only from what went.
+    redis.call('HINCRBY', KEYS[2], 'refused@' .. prov[i], prov_n[i])
+    return {8, end_ms - now_ms, prov[i]}
+  end
+end
 
 -- Hourly pacing: no hour may use more than cap/24 * burst factor (precomputed as hour_allow).
 local hour_idx = math.floor((now_ms - start_ms) / 3600000)
@@ -70,7 +94,7 @@ if acct_left >= 0 and acct_used + n > acct_left then return {7, 60000, ''} end
 
 -- GCRA, charged per recipient, at the lower of the configured and the adaptive rate.
 local rate = tonumber(ARGV[3])
-local r = redis.call('HMGET', KEYS[4], 'current_per_s', 'ses_max_per_s', 'tat_ms')
+local r = redis.call('HMGET', KEYS[4], unpack(rate_fields))
 for i = 1, 2 do
   local v = tonumber(r[i])
   if v and v > 0 and v < rate then rate = v end
@@ -83,13 +107,32 @@ local new_tat = tat + n * interval
 if not tx then burst = math.max(1, burst - tonumber(ARGV[6])) end
 local allow_at = new_tat - math.max(burst, n) * interval
 if allow_at > now_ms then return {4, math.ceil(allow_at - now_ms), ''} end
+-- A provider whose receivers deferred is paced at its own adaptive rate (no burst: one at a time).
+local rate_set = {'tat_ms', tostring(new_tat)}
+for i = 1, #prov do
+  local p_rate = tonumber(r[2 + 2 * i])
+  if p_rate and p_rate > 0 then
+    p_rate = math.min(p_rate, rate)
+    local p_interval = 1000 / p_rate
+    local p_tat = math.max(tonumber(r[3 + 2 * i]) or now_ms, now_ms)
+    local p_new = p_tat + prov_n[i] * p_interval
+    local p_allow = p_new - math.max(1, prov_n[i]) * p_interval
+    if p_allow > now_ms then return {8, math.ceil(p_allow - now_ms), prov[i]} end
+    rate_set[#rate_set + 1], rate_set[#rate_set + 2] = 'tat_ms@' .. prov[i], tostring(p_new)
+  end
+end
 
 -- Everything passed: reserve (the counters were read above, in this same atomic call).
-redis.call('HSET', KEYS[4], 'tat_ms', tostring(new_tat))
+redis.call('HSET', KEYS[4], unpack(rate_set))
 local kind_field, kind_used = 'used_bulk', tonumber(f[15]) or 0
 if tx then kind_field, kind_used = 'used_tx', used_tx end
-redis.call('HSET', KEYS[2], 'used', used + n, kind_field, kind_used + n, 'hour_idx', hour_idx,
+local day_set = {'used', used + n, kind_field, kind_used + n, 'hour_idx', hour_idx,
     'hour_used', hour_used + n, 'hour_used_tx', hour_used_tx + (tx and n or 0),
-    'acct_used', acct_used + ((acct_left >= 0) and n or 0))
+    'acct_used', acct_used + ((acct_left >= 0) and n or 0)}
+for i = 1, #prov do
+  day_set[#day_set + 1] = 'used@' .. prov[i]
+  day_set[#day_set + 1] = (tonumber(f[15 + 2 * i]) or 0) + prov_n[i]
+end
+redis.call('HSET', KEYS[2], unpack(day_set))
 redis.call('SET', KEYS[5], 'inflight:' .. now_ms .. ':' .. ARGV[7], 'EX', tonumber(ARGV[5]))
 return {0, 0, f[1]}

@@ -14,13 +14,15 @@
 -- ARGV[6]  idem_ttl_s       how long a "sent" record is kept, seconds
 -- ARGV[7]  token            the claim token gate.lua stored: only that claim is settled, once
 -- ARGV[8]  from_unconfirmed "1" when this settles a send recorded as unconfirmed (its count goes down)
--- KEYS[4..7], ARGV[9..12]  a campaign recipient's release, as release.lua's KEYS[2..5] and ARGV[1..4]:
+-- ARGV[9]  providers        recipients per mailbox provider as gate.lua charged them ("google=2,...", or ""):
+--                            a refund gives each provider's used@<p> back too
+-- KEYS[4..7], ARGV[10..13] a campaign recipient's release, as release.lua's KEYS[2..5] and ARGV[1..4]:
 --                            given with "sent", the recipient is released in this same call
 -- Returns  1 when booked, 0 when there was nothing to settle (a retried call already did it)
 -- The day's counters keep: used = sent + unconfirmed + dropped + claims still in an SES call.
 local outcome, kind, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
 if outcome == 'sent' and KEYS[7] then  -- SES has it: released whatever the claim's state
-  release_recipient(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[9], ARGV[10], ARGV[11], ARGV[12])
+  release_recipient(KEYS[4], KEYS[5], KEYS[6], KEYS[7], ARGV[10], ARGV[11], ARGV[12], ARGV[13])
 end
 local tx = (kind == 'transactional')
 local d = redis.call('HMGET', KEYS[2], 'date', 'sent', tx and 'sent_tx' or 'sent_bulk')
@@ -56,6 +58,9 @@ redis.call('DEL', KEYS[3])
 if same_day then
   redis.call('HINCRBY', KEYS[2], 'used', -n)
   redis.call('HINCRBY', KEYS[2], tx and 'used_tx' or 'used_bulk', -n)
+  for p, c in string.gmatch(ARGV[9] or '', '([%w_]+)=(%d+)') do
+    redis.call('HINCRBY', KEYS[2], 'used@' .. p, -tonumber(c))
+  end
   local hour_used = tonumber(redis.call('HGET', KEYS[2], 'hour_used')) or 0
   if hour_used >= n then
     redis.call('HINCRBY', KEYS[2], 'hour_used', -n)

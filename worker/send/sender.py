@@ -141,12 +141,13 @@ class Sender:
         kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
         claimed: list[str] = []
         token = uuid.uuid4().hex
+        providers = self.budget.providers_of(message.recipients)  # each charged against its own provider's cap
 
         def claim() -> None:
             """Called by the transport at the last moment before the request leaves: the budget is
             reserved and the idempotency record set only then, so a crash before it leaves nothing
             ambiguous behind."""
-            decision = self._wait_for_gate(kind, n, key, token)
+            decision = self._wait_for_gate(kind, n, key, token, providers)
             if decision.code != Gate.GO:
                 raise NotNow(decision)
             claimed.append(decision.detail)
@@ -161,20 +162,20 @@ class Sender:
             error = classify(exc, message.recipients, message.from_address)
             if not claimed:  # failed before reaching SES: nothing reserved, nothing ambiguous
                 error = Permanent(str(error)) if isinstance(error, Unconfirmed) else error
-            return self._failed(error, message, wire, attempt, claimed[0] if claimed else "", token)
+            return self._failed(error, message, wire, attempt, claimed[0] if claimed else "", token, providers)
         # A campaign recipient is released from its content in the same call (one round trip, not two).
         self.budget.settle("sent", kind, n, claimed[0], key, ses_id, token,
                            release=self.campaigns.release_parts(wire) if is_campaign(wire) else None)
         return Outcome("sent", ses_id=ses_id)
 
-    def _wait_for_gate(self, kind: str, n: int, key: str, token: str) -> Decision:
+    def _wait_for_gate(self, kind: str, n: int, key: str, token: str, providers: str) -> Decision:
         """Gate once; roll the day or sleep out a short rate-limit wait in place (sub-second)."""
         for _ in range(1000):
-            decision = self.budget.gate(kind, n, key, token)
-            self.metrics.decision(decision.code)
+            decision = self.budget.gate(kind, n, key, token, providers)
+            self.metrics.decision(decision.code, decision.detail if decision.code == Gate.PROVIDER else "")
             if decision.code == Gate.NO_DAY:
                 self.budget.roll_day()
-            elif decision.code == Gate.RATE and decision.wait_s <= self.settings.rate_wait_inline_max_s:
+            elif decision.code in (Gate.RATE, Gate.PROVIDER) and decision.wait_s <= self.settings.rate_wait_inline_max_s:
                 self.sleep(decision.wait_s)
             else:
                 return decision
@@ -195,27 +196,31 @@ class Sender:
                 return Outcome("waiting", detail="inflight elsewhere")
             claim_ms, _, token = value.partition(":")
             day = day_window(int(claim_ms or 0), self.settings.day_timezone)[0].isoformat()
-            self._keep_unconfirmed(message, wire, "a worker died during the SES call; not resent", day, token)
+            self._keep_unconfirmed(message, wire, "a worker died during the SES call; not resent", day, token,
+                                   self.budget.providers_of(message.recipients))
             return Outcome("unconfirmed", detail="inflight record without a result")
         if decision.code == Gate.PAUSED:
             self.deferrals.defer(wire, attempt, PAUSE_RECHECK_S, f"paused:{decision.detail}")
             return Outcome("paused", detail=decision.detail)
-        # No budget now (rate, hour, day, account): wait for the window, no attempt spent.
-        self.deferrals.defer(wire, attempt, max(decision.wait_s, 0.05), f"budget:{decision.code.name.lower()}")
+        # No budget now (rate, hour, day, account, its provider's): wait for the window, no attempt spent.
+        # Deferred alone, so the mail of other providers behind it goes on.
+        why = f"budget:{decision.code.name.lower()}" + (f":{decision.detail}" if decision.code == Gate.PROVIDER else "")
+        self.deferrals.defer(wire, attempt, max(decision.wait_s, 0.05), why)
         return Outcome("waiting", detail=decision.code.name.lower())
 
-    def _failed(self, error: Exception, message: Message, wire: dict[str, Any], attempt: int, day: str, token: str) -> Outcome:
+    def _failed(self, error: Exception, message: Message, wire: dict[str, Any], attempt: int, day: str, token: str,
+                providers: str) -> Outcome:
         """Book a failed send. `day` is empty when the failure came before the claim (nothing to refund)."""
         kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
         detail = str(error)
 
         def refund(outcome: str) -> None:
             if day:
-                self.budget.settle(outcome, kind, n, day, key, token=token)
+                self.budget.settle(outcome, kind, n, day, key, token=token, providers=providers)
 
         if isinstance(error, Unconfirmed):
             # Keep the idempotency record and the charge: SES may have it. Never resent blindly.
-            self._keep_unconfirmed(message, wire, detail, day, token)
+            self._keep_unconfirmed(message, wire, detail, day, token, providers)
             return Outcome("unconfirmed", detail=detail)
         if isinstance(error, QuotaExhausted):
             refund("waiting")
@@ -248,11 +253,12 @@ class Sender:
         self.deferrals.dead_letter(_kept(message, wire), attempt + 1, detail, self.budget.now_ms())
         return Outcome("dead", detail=detail)
 
-    def _keep_unconfirmed(self, message: Message, wire: dict[str, Any], detail: str, day: str, token: str) -> None:
-        """Park the message as unconfirmed with its claim (day, token), which the reconciler or an
-        operator settles later, and count it on the claim's day (used = sent + unconfirmed + ...)."""
+    def _keep_unconfirmed(self, message: Message, wire: dict[str, Any], detail: str, day: str, token: str,
+                          providers: str) -> None:
+        """Park the message as unconfirmed with its claim (day, token, providers charged), which the
+        reconciler or an operator settles later, and count it on the claim's day (used = sent + unconfirmed + ...)."""
         kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
-        claim = {"kind": kind, "n": n, "day": day, "key": key, "token": token}
+        claim = {"kind": kind, "n": n, "day": day, "key": key, "token": token, "providers": providers}
         self.deferrals.unconfirmed(_kept(message, wire), detail, self.budget.now_ms(), claim)
         if day:
             self.budget.settle("unconfirmed", kind, n, day, key, token=token)

@@ -1,0 +1,104 @@
+"""A ramp per mailbox provider, as pure code: each provider's share, cap and verdict.
+
+Gmail, Microsoft, Yahoo, Apple and the rest each keep their own reputation for the IP, so each has
+its own step on the same schedule (`schedule.py`), moved by its own recipients' SES events.
+
+How a provider's cap relates to the day's overall cap:
+
+    plan(p) = ceil(share(p) * cap_for(step(p)) * scale)       what the provider is expected to take
+    cap(p)  = ceil(plan(p) * headroom)                         what the gate lets it take (default 1.25)
+
+`scale` is today's cap over the schedule's (probation lowers both). `share(p)` is the provider's part of
+the recipient mix: `RAMP_PROVIDER_MIX` (the operator's declared mix), raised to the observed share of
+the last 7 sending days where that is higher (observed: what its mail wanted, sent or turned away by
+its cap), then normalised to add up to 1; at least `MIN_SHARE`. The declared mix is a floor on
+purpose: a held provider sends less, and a share taken from sends alone would shrink its cap day
+after day (it would never recover). The overall cap still bounds the sum: the gate checks both.
+
+The verdicts. Each provider is judged on its own day report (its recipients' Send, Delivery,
+DeliveryDelay, Bounce and Complaint events, its own usage of `plan(p)`), with the same rules as the
+whole ramp. A provider that sent fewer than `min_sends` recipients that day is too small to judge
+alone: it follows the overall verdict. The overall verdict judges bounces, complaints and usage on all
+mail (SES suspends the account, not a provider), but reputation delays only of the providers that were
+not judged alone: a Microsoft deferral spike holds Microsoft, not Gmail.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import replace
+
+from ses_ramp.config import schedule
+from ses_ramp.config.schedule import DayReport, RampState, ScheduleConfig, Verdict
+
+PROVIDERS = ("google", "microsoft", "yahoo", "apple", "other")
+DEFAULT_MIX = "google=0.40,microsoft=0.25,yahoo=0.15,apple=0.10,other=0.10"
+SHARE_DAYS = 7
+#: No provider's share is below this: a provider the declared mix left out still gets a little of the
+#: day (its demand is then seen, and its share follows it the next day) instead of none.
+MIN_SHARE = 0.02
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """`google=0.5,microsoft=0.3,...` -> shares of all five providers adding up to 1 (unnamed: 0).
+    Raises ValueError naming what is wrong."""
+    mix = dict.fromkeys(PROVIDERS, 0.0)
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, eq, value = part.partition("=")
+        name = name.strip().lower()
+        if not eq or name not in PROVIDERS:
+            raise ValueError(f"{part!r}: expected provider=share with provider one of {', '.join(PROVIDERS)}")
+        try:
+            share = float(value)
+        except ValueError:
+            raise ValueError(f"{part!r}: the share must be a number") from None
+        if not 0 <= share <= 1 or math.isnan(share):
+            raise ValueError(f"{part!r}: the share must be between 0 and 1")
+        mix[name] = share
+    total = sum(mix.values())
+    if total <= 0:
+        raise ValueError(f"{text!r}: the mix must give some provider a share above 0")
+    return {p: s / total for p, s in mix.items()}
+
+
+def shares(mix: Mapping[str, float], observed: Mapping[str, int]) -> dict[str, float]:
+    """Each provider's share: the declared `mix`, raised to the `observed` share of recent sends
+    where higher, normalised to add up to 1."""
+    seen = sum(observed.values())
+    raw = {p: max(MIN_SHARE, mix.get(p, 0.0), observed.get(p, 0) / seen if seen else 0.0) for p in PROVIDERS}
+    total = sum(raw.values()) or 1.0
+    return {p: v / total for p, v in raw.items()}
+
+
+def plan_and_cap(cfg: ScheduleConfig, state: RampState, share: float, scale: float, headroom: float) -> tuple[int, int]:
+    """(plan, cap) of one provider for the day: recipients expected, and recipients the gate allows."""
+    plan = math.ceil(share * schedule.cap_for(cfg, state) * scale)
+    return plan, math.ceil(plan * headroom)
+
+
+def judged_alone(report: DayReport, min_sends: int) -> bool:
+    return max(report.sent, report.event_sends) >= min_sends
+
+
+def overall_report(report: DayReport, providers: Mapping[str, DayReport], min_sends: int) -> DayReport:
+    """The whole day's report, its reputation delays reduced to those of the providers too small to be
+    judged alone (the others answer for their own delays)."""
+    alone = [r for r in providers.values() if judged_alone(r, min_sends)]
+    if not alone:
+        return report
+    rest_delays = max(0, report.reputation_delays - sum(r.reputation_delays for r in alone))
+    rest_heard = max(0, report.heard - sum(r.heard for r in alone))
+    return replace(report, reputation_delays=rest_delays, deferral_heard=rest_heard)
+
+
+def close_provider_day(cfg: ScheduleConfig, state: RampState, report: DayReport, overall: Verdict,
+                       min_sends: int) -> tuple[RampState, Verdict]:
+    """A provider's state after its day: its own verdict, or the overall one when it sent too little."""
+    v = schedule.verdict(cfg, report) if judged_alone(report, min_sends) else overall
+    return schedule.apply_verdict(cfg, state, v, report.on), v
+
+
+def cool_down(cfg: ScheduleConfig, state: RampState) -> RampState:
+    """A provider's state after the IP cooled down: the same fall-back as the whole ramp."""
+    return replace(state, step=math.floor(state.step * cfg.cooldown_keep_share), days_at_step=0)
