@@ -19,8 +19,12 @@ from ses_ramp.producers import Producer
 WORKER_FLAGS = ["--without-gossip", "--without-mingle", "-l", "WARNING"]
 
 
+#: The recipients' domains, one per mailbox provider in turn: every message is charged to its provider's budget.
+DOMAINS = ("gmail.com", "outlook.com", "yahoo.com", "icloud.com", "example.com")
+
+
 def messages(n: int, kind: str = "bulk", tag: str = "u") -> list[dict]:
-    return [{"to": [f"{tag}{i}@example.com"], "subject": f"bench {i}", "text": "hello", "kind": kind,
+    return [{"to": [f"{tag}{i}@{DOMAINS[i % len(DOMAINS)]}"], "subject": f"bench {i}", "text": "hello", "kind": kind,
              **({"list": "news"} if kind == "bulk" else {})} for i in range(n)]
 
 
@@ -68,9 +72,11 @@ def enqueue_one_by_one(base: Settings, m: int, pairs: int) -> Paired:
     return abba(bare, ramp, pairs)
 
 
-def gate_vs_ping(base: Settings, k: int, pairs: int) -> tuple[Paired, Paired, Paired]:
-    """Calls/s from one client: PING (A) against the gate alone, against gate + settle, and against
-    the cheapest script call there is (EVALSHA of `return 1`): the floor any Lua gate starts from."""
+def gate_vs_ping(base: Settings, k: int, pairs: int) -> tuple[Paired, Paired, Paired, Paired, float]:
+    """Calls/s from one client: PING (A) against the gate alone, against the gate charging a provider's
+    budget too, against gate + settle, and against the cheapest script call there is (EVALSHA of
+    `return 1`): the floor any Lua gate starts from. Also the EVALSHA calls Redis counted per gate call
+    with a provider budget (its round trips: the gate is one script call)."""
     from ses_ramp.worker.budget.store import Gate
     from ses_ramp.worker.runtime import Runtime
     from ses_ramp.worker.send.transports.noop import NoopTransport
@@ -85,11 +91,11 @@ def gate_vs_ping(base: Settings, k: int, pairs: int) -> tuple[Paired, Paired, Pa
             client.ping()
         return k / (time.perf_counter() - t0)
 
-    def gate(settle: bool) -> float:
+    def gate(settle: bool, providers: str = "") -> float:
         tag = uuid.uuid4().hex[:8]
         t0 = time.perf_counter()
         for i in range(k):
-            d = budget.gate("bulk", 1, f"{tag}{i}", "t")
+            d = budget.gate("bulk", 1, f"{tag}{i}", "t", providers)
             if d.code != Gate.GO:
                 raise RuntimeError(f"bench: the gate said {d.code.name}: the bench's budget must not stop it")
             if settle:
@@ -104,8 +110,15 @@ def gate_vs_ping(base: Settings, k: int, pairs: int) -> tuple[Paired, Paired, Pa
             trivial()
         return k / (time.perf_counter() - t0)
 
+    def evalsha_calls() -> int:
+        return int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+
     ping(), gate(True), floor()  # warm
-    return abba(ping, lambda: gate(False), pairs), abba(ping, lambda: gate(True), pairs), abba(ping, floor, pairs)
+    before = evalsha_calls()
+    gate(False, "google=1")
+    per_call = (evalsha_calls() - before) / k
+    return (abba(ping, lambda: gate(False), pairs), abba(ping, lambda: gate(False, "google=1"), pairs),
+            abba(ping, lambda: gate(True), pairs), abba(ping, floor, pairs), per_call)
 
 
 def drain_pairs(base: Settings, n: int, concurrency: int, pairs: int, procs: Processes, tmp: str, env_of) -> dict:

@@ -20,6 +20,8 @@ SCENARIOS: list[tuple[str, list[str]]] = [
     ("`--profile b2b` (1.2x, strict receivers)", ["--profile", "b2b"]),
     ("`--dirty-list-day 3`", ["--dirty-list-day", "3"]),
     ("`--slow-provider-day 20`", ["--slow-provider-day", "20"]),
+    ("`--slow-provider microsoft --slow-provider-day 16 --slow-days 7`",
+     ["--slow-provider", "microsoft", "--slow-provider-day", "16", "--slow-days", "7"]),
     ("`--complaint-rate 0.0006`", ["--complaint-rate", "0.0006"]),
 ]
 

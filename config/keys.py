@@ -8,12 +8,16 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | key                         | type   | holds                                                                  |
 |-----------------------------|--------|------------------------------------------------------------------------|
 | `clock_offset_ms`           | string | ms added to Redis TIME by every script (tests move "now" with it)      |
-| `day`                       | hash   | today's budget: window, cap, reserve, hour pacing, used counters       |
-| `ramp`                      | hash   | warm-up state: step, days held at step, sending days, last sending day |
+| `day`                       | hash   | today's budget: window, cap, reserve, hour pacing, used counters;      |
+|                             |        | per mailbox provider `step@<p>`, `plan@<p>`, `cap@<p>`, `used@<p>`,    |
+|                             |        | `refused@<p>` (recipients its cap turned away)                         |
+| `ramp`                      | hash   | warm-up state: step, days held at step, sending days, last sending day;|
+|                             |        | each provider's own `step@<p>`, `days_at_step@<p>`                     |
 | `history`                   | list   | JSON of each closed day (newest first, capped)                         |
 | `account`                   | hash   | SES GetAccount quota: max_24h, sent_24h, max_rate_per_s, fetched_ms     |
 | `rate`                      | hash   | adaptive rate: current per-second rate, why, last change (ms); SES's   |
-|                             |        | max rate; `tat_ms`, the GCRA rate limiter's theoretical arrival time   |
+|                             |        | max rate; `tat_ms`, the GCRA rate limiter's theoretical arrival time;  |
+|                             |        | the same fields `@<provider>` for a provider whose receivers deferred  |
 | `pause`                     | hash   | kind (`transactional`/`bulk`/`all`) -> JSON {by, reason, at}           |
 | `idem:<idempotency key>`    | string | `inflight:<ms>` while SES is called, `sent:<ses id>` after             |
 | `deferred`                  | zset   | message id -> due time (ms)                                            |

@@ -20,7 +20,9 @@ DeliveryDelay, Bounce and Complaint events, its own usage of `plan(p)`), with th
 whole ramp. A provider that sent fewer than `min_sends` recipients that day is too small to judge
 alone: it follows the overall verdict. The overall verdict judges bounces, complaints and usage on all
 mail (SES suspends the account, not a provider), but reputation delays only of the providers that were
-not judged alone: a Microsoft deferral spike holds Microsoft, not Gmail.
+not judged alone: a Microsoft deferral spike holds Microsoft, not Gmail. The day's cap itself is never
+above the sum of the providers' caps (the roll-over bounds it), so a held provider does not leave part of
+the day's cap unusable, and the whole ramp's usage is judged against what could really go.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ MIN_SHARE = 0.02
 
 
 def parse_mix(text: str) -> dict[str, float]:
-    """`google=0.5,microsoft=0.3,...` -> shares of all five providers adding up to 1 (unnamed: 0).
+    """`google=0.5,microsoft=0.3,...` -> shares of all five providers adding up to 1 (unnamed: 0;
+    the numbers are weights, normalised).
     Raises ValueError naming what is wrong."""
     mix = dict.fromkeys(PROVIDERS, 0.0)
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -53,8 +56,8 @@ def parse_mix(text: str) -> dict[str, float]:
             share = float(value)
         except ValueError:
             raise ValueError(f"{part!r}: the share must be a number") from None
-        if not 0 <= share <= 1 or math.isnan(share):
-            raise ValueError(f"{part!r}: the share must be between 0 and 1")
+        if not 0 <= share < math.inf:  # also refuses nan
+            raise ValueError(f"{part!r}: the share must be a number of 0 or more (shares are normalised to add up to 1)")
         mix[name] = share
     total = sum(mix.values())
     if total <= 0:
@@ -69,6 +72,17 @@ def shares(mix: Mapping[str, float], observed: Mapping[str, int]) -> dict[str, f
     raw = {p: max(MIN_SHARE, mix.get(p, 0.0), observed.get(p, 0) / seen if seen else 0.0) for p in PROVIDERS}
     total = sum(raw.values()) or 1.0
     return {p: v / total for p, v in raw.items()}
+
+
+def split(n: int, shares: Mapping[str, float]) -> dict[str, int]:
+    """`n` recipients in the `shares`' proportions (largest remainders), adding up to `n`: a day of the
+    plan per provider (`ramp schedule --mix`), the simulator's demand per provider."""
+    total = sum(shares.values()) or 1.0
+    exact = {p: n * v / total for p, v in shares.items()}
+    out = {p: int(x) for p, x in exact.items()}
+    for p in sorted(exact, key=lambda p: exact[p] - out[p], reverse=True)[: n - sum(out.values())]:
+        out[p] += 1
+    return out
 
 
 def plan_and_cap(cfg: ScheduleConfig, state: RampState, share: float, scale: float, headroom: float) -> tuple[int, int]:

@@ -33,7 +33,8 @@ def test_a_dirty_list_on_day_three_steps_the_ramp_back(settings):
 def test_a_day_when_a_provider_defers_30_percent_holds_the_step_through_delivery_delay_events_alone(settings):
     """Half the recipients are at a provider that defers 30% of its mail on day 5. SES accepts every
     message (the transport never raises), so only the day's DeliveryDelay events can hold the step."""
-    s = settings.model_copy(update={"warmup_start_per_day": 1000})  # days large enough that 15% is no accident
+    # One ramp for all providers (RAMP_PROVIDER_RAMPS=false): the whole ramp answers for every delay.
+    s = settings.model_copy(update={"warmup_start_per_day": 1000, "provider_ramps": False})  # days large enough that 15% is no accident
     clean = run(s, "--days", "7", "--daily-demand", "20000", "--seed", "4")
     slow = run(s, "--days", "7", "--daily-demand", "20000", "--seed", "4", "--slow-provider-day", "5")
     day5 = slow[4]
@@ -42,6 +43,25 @@ def test_a_day_when_a_provider_defers_30_percent_holds_the_step_through_delivery
     # The verdict is the whole effect: nothing paused, and the days around it are judged as before.
     assert day5["breaker"] == "ok" and [r["verdict"] for r in slow[:4]] == [r["verdict"] for r in clean[:4]]
     assert slow[5]["step"] <= clean[5]["step"] and sum(r["step"] for r in slow) < sum(r["step"] for r in clean)
+
+
+def test_a_provider_deferring_for_a_week_holds_its_own_step_while_the_others_advance(settings):
+    """Per-provider ramps (the default): Microsoft's receivers defer 20% of its mail for 7 days; only
+    Microsoft's step holds, the whole ramp and the other providers go on."""
+    s = settings.model_copy(update={"warmup_start_per_day": 1000, "provider_mix": "google=0.4,microsoft=0.3,yahoo=0.2,apple=0.1"})
+    args = ("--days", "12", "--daily-demand", "20000", "--seed", "4")
+    clean = run(s, *args)
+    slow = run(s, *args, "--slow-provider", "microsoft", "--slow-provider-day", "3", "--slow-days", "7")
+    # The slow days' delays are Microsoft's: they did not hold the whole ramp.
+    assert sum(r["delayed"] for r in slow[2:9]) > 3 * sum(r["delayed"] for r in clean[2:9])
+    assert [r["step"] for r in slow] == [r["step"] for r in clean]
+    ms = [r["steps"]["microsoft"] for r in slow]
+    assert ms[3:10] == [ms[3]] * 7  # held from the first slow day's verdict to the last
+    assert ms[-1] < clean[-1]["steps"]["microsoft"]
+    for p in ("google", "yahoo", "apple"):  # the others ramped as without Microsoft's trouble (a day's chance aside)
+        assert all(abs(a["steps"][p] - b["steps"][p]) <= 1 for a, b in zip(slow, clean))
+        assert slow[-1]["steps"][p] >= clean[-1]["steps"][p] - 1 and slow[-1]["steps"][p] > ms[-1]
+    assert all(r["sent_by"]["microsoft"] <= r["sent"] for r in slow) and sum(r["sent"] for r in slow) > 0.9 * sum(r["sent"] for r in clean)
 
 
 def test_ramping_faster_than_receivers_tolerate_draws_deferrals_and_a_larger_backlog(settings):

@@ -52,16 +52,23 @@ def _roll(budget: Any, today: date, start_ms: int, end_ms: int) -> None:
     with budget.client.pipeline(transaction=True) as pipe:
         while True:
             try:
+                # What the roll reads but does not watch is read first, so the watched window stays short:
+                # counters landing on the old day abort it, and a long window would abort it again and again.
+                closing = budget.client.hget(k.day, "date")
+                sendday = text_hash(budget.client.hgetall(k.sendday(closing))) if closing else {}
+                recent = [json.loads(h) for h in budget.client.lrange(k.history, 0, provider_ramp.SHARE_DAYS - 2)]
                 pipe.watch(k.day, k.ramp, k.breaker)
                 old = text_hash(pipe.hgetall(k.day))
                 if old.get("date") == today.isoformat():
                     pipe.unwatch()
                     return
+                if old.get("date") != closing:
+                    pipe.unwatch()
+                    continue  # another process rolled a day meanwhile: read again
                 ramp = text_hash(pipe.hgetall(k.ramp))
                 account = text_hash(pipe.hgetall(k.account))
                 probation = pipe.hget(k.breaker, "probation")
-                recent = [json.loads(h) for h in pipe.lrange(k.history, 0, provider_ramp.SHARE_DAYS - 2)]
-                fields, ramp_fields, history = _next_day(budget, old, ramp, account, probation, today, start_ms, end_ms, recent)
+                fields, ramp_fields, history = _next_day(budget, old, ramp, account, probation, today, start_ms, end_ms, recent, sendday)
                 pipe.multi()
                 pipe.delete(k.day)
                 pipe.hset(k.day, mapping=hash_fields(fields))
@@ -77,7 +84,7 @@ def _roll(budget: Any, today: date, start_ms: int, end_ms: int) -> None:
 
 
 def _next_day(budget: Any, old: dict[str, str], ramp: dict[str, str], account: dict[str, str], probation: str | None,
-              today: date, start_ms: int, end_ms: int, recent: list[dict[str, Any]],
+              today: date, start_ms: int, end_ms: int, recent: list[dict[str, Any]], sendday: dict[str, str],
               ) -> tuple[dict[str, str | int], dict[str, Any], dict[str, Any] | None]:
     from ses_ramp.worker.budget.store import _account_left
 
@@ -86,7 +93,7 @@ def _next_day(budget: Any, old: dict[str, str], ramp: dict[str, str], account: d
     by_provider = provider_days.read_states(ramp, state) if s.provider_ramps else {}
     history: dict[str, Any] | None = None
     if old.get("date"):
-        heard = cohort_of(budget, old["date"])
+        heard = cohorts.totals_of(sendday)  # what SES's events have said so far about the day's sends
         report = schedule.DayReport(
             on=date.fromisoformat(old["date"]), cap=int(old.get("cap", 0)),
             sent=int(old.get("sent", 0)), failed=int(old.get("failed", 0)),
@@ -97,7 +104,7 @@ def _next_day(budget: Any, old: dict[str, str], ramp: dict[str, str], account: d
         )
         provider_reports = {}
         if by_provider:
-            provider_reports = provider_days.reports(old, cohorts.read_providers(budget.client, budget.keys, old["date"]), report.on)
+            provider_reports = provider_days.reports(old, cohorts.providers_of(sendday), report.on)
             report = provider_ramp.overall_report(report, provider_reports, s.provider_min_sends)
         state, verdict = schedule.close_day(budget.cfg, state, report)
         history = {**old, "verdict": verdict, "why": schedule.why(budget.cfg, report, verdict), "step_after": state.step,
@@ -114,6 +121,15 @@ def _next_day(budget: Any, old: dict[str, str], ramp: dict[str, str], account: d
     schedule_cap = schedule.cap_for(budget.cfg, state)
     # Probation holds until `ramp probation off`: every day it is on, the schedule's cap is cut.
     cap = probation_cap(schedule_cap, json.loads(probation), budget.settings.probation_cap_share) if probation else schedule_cap
+    provider_fields: dict[str, int] = {}
+    if by_provider:
+        # The observed mix: the closed day and the ones before it (`recent` history entries), up to SHARE_DAYS.
+        seen = provider_days.observed([old, *recent] if old.get("date") else recent)
+        shares = provider_ramp.shares(s.provider_shares, seen)
+        provider_fields = provider_days.day_fields(budget.cfg, by_provider, shares, cap / schedule_cap, s.provider_headroom)
+        # The day's cap is never above what the providers' caps let it send: with Microsoft held, the whole
+        # day's cap is judged (usage) and shown as what can really go.
+        cap = min(cap, sum(provider_fields[f"cap@{p}"] for p in by_provider))
     share = budget.settings.transactional_reserve_share
     hour_allow = max(1, math.ceil(cap / 24 * budget.settings.hourly_burst_factor))
     fields: dict[str, str | int] = {
@@ -125,21 +141,9 @@ def _next_day(budget: Any, old: dict[str, str], ramp: dict[str, str], account: d
         "hour_idx": 0, "hour_used": 0, "hour_used_tx": 0,
         "acct_left": _account_left(account), "acct_used": 0, "cooled_down": int(cooled),
     }
-    ramp_fields: dict[str, Any] = state.to_redis()
-    if by_provider:
-        # The observed mix: the closed day and the ones before it (`recent` history entries), up to SHARE_DAYS.
-        seen = provider_days.observed([old, *recent] if old.get("date") else recent)
-        shares = provider_ramp.shares(s.provider_shares, seen)
-        fields.update(provider_days.day_fields(budget.cfg, by_provider, shares, cap / schedule_cap, s.provider_headroom))
-        ramp_fields.update(provider_days.state_fields(by_provider))
+    fields.update(provider_fields)
+    ramp_fields: dict[str, Any] = {**state.to_redis(), **provider_days.state_fields(by_provider)}
     return fields, ramp_fields, history
-
-
-def cohort_of(budget: Any, day: str) -> dict[str, int]:
-    """What SES's events have said so far about the recipients sent on `day`."""
-    from ses_ramp.worker.guards import cohorts
-
-    return cohorts.read(budget.client, budget.keys, day)
 
 
 def probation_cap(schedule_cap: int, snapshot: dict[str, Any], default_share: float) -> int:

@@ -34,6 +34,7 @@ class Gate(IntEnum):
     DAY = 6
     ACCOUNT = 7
     PROVIDER = 8
+    PROVIDER_RATE = 9
 
 
 @dataclass(frozen=True)

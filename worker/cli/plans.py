@@ -9,21 +9,25 @@ from pathlib import Path
 import typer
 
 from ses_ramp.worker.cli import render
-from ses_ramp.worker.cli.common import cli, err, out, runtime_from_env, settings_or_exit
+from ses_ramp.worker.cli.common import cli, err, fail, out, runtime_from_env, settings_or_exit
 
 
 @cli.command("schedule")
 def schedule_cmd(
     profile: str | None = typer.Option(None, help="consumer (1.5x) or b2b (1.2x)."),
+    mix: str | None = typer.Option(None, help="Recipient mix, e.g. google=0.5,microsoft=0.3,yahoo=0.1,other=0.1: "
+                                   "each provider's expected share of each day (default RAMP_PROVIDER_MIX)."),
     as_json: bool = typer.Option(False, "--json"),
     plot: Path | None = typer.Option(None, help="Write a PNG chart of the ramp."),
 ) -> None:
-    """Print the day-by-day warm-up plan (day, step, cap, cumulative)."""
-    from ses_ramp.config import schedule
+    """Print the day-by-day warm-up plan (day, step, cap, cumulative, and each mailbox provider's part)."""
+    from ses_ramp.config import provider_ramp, schedule
 
-    settings = settings_or_exit(**({"warmup_profile": profile} if profile else {}))
+    settings = settings_or_exit(**({"warmup_profile": profile} if profile else {}), **({"provider_mix": mix} if mix else {}))
     cfg = schedule.ScheduleConfig.from_settings(settings)
     days = schedule.plan(cfg)
+    shares = provider_ramp.shares(settings.provider_shares, {}) if settings.provider_ramps else {}
+    parts = [provider_ramp.split(d.cap, shares) if shares else {} for d in days]
     if cfg.low_volume_warning:
         err.print(f"[yellow]warning:[/yellow] {cfg.low_volume_warning}")
     if plot:
@@ -32,12 +36,14 @@ def schedule_cmd(
         plot_schedule(days, cfg, plot)
         err.print(f"wrote {plot}")
     if as_json:
-        print(json.dumps([d.__dict__ for d in days]))
+        print(json.dumps([{**d.__dict__, "providers": part} for d, part in zip(days, parts)]))
         return
-    table = render.table("day", "step", "cap", "cumulative", right=("day", "step", "cap", "cumulative"),
-                         title=f"warm-up: {cfg.start_per_day:,} -> {cfg.target_per_day:,}/day, x{cfg.multiplier} per step, {len(days)} sending days")
-    for d in days:
-        table.add_row(str(d.day), str(d.step), f"{d.cap:,}", f"{d.cumulative:,}")
+    names = list(shares)
+    table = render.table("day", "step", "cap", "cumulative", *names, right=("day", "step", "cap", "cumulative", *names),
+                         title=f"warm-up: {cfg.start_per_day:,} -> {cfg.target_per_day:,}/day, x{cfg.multiplier} per step, {len(days)} sending days"
+                               + (" (per provider: its share of the day, every day healthy)" if names else ""))
+    for d, part in zip(days, parts):
+        table.add_row(str(d.day), str(d.step), f"{d.cap:,}", f"{d.cumulative:,}", *(f"{part[p]:,}" for p in names))
     out.print(table)
 
 
@@ -59,6 +65,9 @@ def status(as_json: bool = typer.Option(False, "--json"),
     for what, value in render.status_rows(data, runtime.budget.now_ms()):
         table.add_row(what, value)
     out.print(table)
+    ramps = render.provider_ramp_table(data.get("provider_ramps") or {}, (data.get("providers") or {}).get(data["date"], {}))
+    if ramps is not None:
+        out.print(ramps)
     providers = render.provider_table(data.get("providers") or {})
     if providers is not None:
         out.print(providers)
@@ -84,21 +93,38 @@ def simulate_cmd(
     forecast_day: int | None = typer.Option(
         None, "--forecast-day", min=1, help="Keep the forecast made that morning beside each later day (--json: 'forecast')."),
     slow_provider_day: int | None = typer.Option(
-        None, "--slow-provider-day", help="Day a provider with half the recipients defers 30% of its mail (DeliveryDelay events)."),
+        None, "--slow-provider-day", help="Day a provider with half the recipients defers 30% of its mail (DeliveryDelay events); "
+        "with --slow-provider, the day that provider starts deferring."),
+    slow_provider: str | None = typer.Option(
+        None, "--slow-provider", help="The provider (google, microsoft, yahoo, apple, other) whose receivers defer from --slow-provider-day."),
+    slow_days: int = typer.Option(1, "--slow-days", min=1, help="How many days --slow-provider defers."),
+    slow_share: float | None = typer.Option(
+        None, "--slow-share", min=0, max=1, help="Share of its mail the slow provider defers (default 0.2 for --slow-provider: "
+        "a day that holds; 0.3 or more steps back)."),
+    mix: str | None = typer.Option(None, help="Recipient mix, e.g. google=0.5,microsoft=0.3,yahoo=0.1,other=0.1 (default RAMP_PROVIDER_MIX)."),
     tolerance: float | None = typer.Option(None, min=1.0, help="Growth over the IP's best day receivers accept before deferring (consumer 2.0, b2b 1.3)."),
     seed: int = typer.Option(7, help="Random seed: the same seed gives the same run."),
     as_json: bool = typer.Option(False, "--json"),
     plot: Path | None = typer.Option(None, help="Write cap vs sent vs backlog as a PNG."),
 ) -> None:
     """Run the real schedule, gate, sender, events handler and breaker against SES and a receiver model, fast."""
+    from ses_ramp.config.provider_ramp import PROVIDERS
     from ses_ramp.worker.ops.simulate import PROFILE_TOLERANCE, ReceiverModel, run_simulation, target_reached_on
 
     overrides: dict[str, object] = {"warmup_profile": profile} if profile else {}
     if multiplier:
         overrides["warmup_multiplier"] = multiplier
+    if mix:
+        overrides["provider_mix"] = mix
     settings = settings_or_exit(**overrides)
+    if slow_provider is not None and slow_provider not in PROVIDERS:
+        fail(f"--slow-provider {slow_provider!r}: one of {', '.join(PROVIDERS)}")
+    if slow_provider is not None and slow_provider_day is None:
+        fail("--slow-provider needs --slow-provider-day: the day its receivers start deferring")
     model = ReceiverModel(seed=seed, tolerance=tolerance or PROFILE_TOLERANCE[settings.warmup_profile], bounce_rate=bounce_rate,
-                          complaint_rate=complaint_rate, dirty_day=dirty_list_day, slow_day=slow_provider_day)
+                          complaint_rate=complaint_rate, dirty_day=dirty_list_day, slow_day=slow_provider_day,
+                          slow_provider=slow_provider, slow_days=slow_days,
+                          slow_share=slow_share if slow_share is not None else (0.2 if slow_provider else 0.3))
     if settings.redis_url is None:
         err.print("using a throw-away embedded redis-server for this simulation (set RAMP_REDIS_URL to use yours)")
     data = run_simulation(settings, days, daily_demand, model, demand_days=demand_days, forecast_day=forecast_day)

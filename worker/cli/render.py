@@ -119,16 +119,20 @@ def status_rows(st: dict[str, Any], now_ms: float) -> list[tuple[str, str]]:
 
 def simulation_table(rows: list[dict[str, Any]], title: str) -> Table:
     """One row per simulated day and a totals row: what the README's scenario table reports."""
-    t = table("day", "step", "cap", "sent", "delayed", "backlog", "bounce", "compl", "verdict", "breaker", title=title,
+    providers = list(rows[0].get("steps") or {}) if rows else []
+    # Each provider's own step, by initial: g(oogle) m(icrosoft) y(ahoo) a(pple) o(ther).
+    steps_col = ["steps " + "/".join(p[0] for p in providers)] if providers else []
+    t = table("day", "step", *steps_col, "cap", "sent", "delayed", "backlog", "bounce", "compl", "verdict", "breaker", title=title,
               right=("day", "step", "cap", "sent", "delayed", "backlog", "bounce", "compl"), whole=("verdict",))
     for r in rows:
-        t.add_row(str(r["day"]), str(r["step"]), f"{r['cap']:,}", f"{r['sent']:,}", f"{r['delayed']:,}", f"{r['backlog']:,}",
+        steps = ["/".join(str(r["steps"][p]) for p in providers)] if providers else []
+        t.add_row(str(r["day"]), str(r["step"]), *steps, f"{r['cap']:,}", f"{r['sent']:,}", f"{r['delayed']:,}", f"{r['backlog']:,}",
                   f"{r['bounce_rate']:.2%}", f"{r['complaint_rate']:.3%}", r["verdict"], r["breaker"])
     sent = sum(int(r["sent"]) for r in rows)
     delayed = sum(int(r["delayed"]) for r in rows)
     actions = sum(1 for r in rows if r["breaker"] != "ok")
     t.add_section()
-    t.add_row("total", "", "", f"{sent:,}", f"{delayed:,}", f"{rows[-1]['backlog']:,}" if rows else "0",
+    t.add_row("total", "", *([""] if providers else []), "", f"{sent:,}", f"{delayed:,}", f"{rows[-1]['backlog']:,}" if rows else "0",
               "", "", "", f"{actions} days" if actions else "never")
     return t
 
@@ -158,6 +162,20 @@ def provider_table(by_day: dict[str, dict[str, dict[str, int]]]) -> Table | None
                       f"{c['complaints']:,} ({c['complaints'] / sends:.3%})")
             rows += 1
     return t if rows else None
+
+
+def provider_ramp_table(ramps: dict[str, dict[str, Any]], today: dict[str, dict[str, int]]) -> Table | None:
+    """`ramp status`: each mailbox provider's own ramp today, with today's sends' SES events so far."""
+    if not ramps:
+        return None
+    t = table("provider", "step", "cap", "used", "delays (rep.)", "bounces", "complaints", "last verdict", "rate/s",
+              title="per-provider ramps (today)", right=("step", "cap", "used", "delays (rep.)", "bounces", "complaints", "rate/s"))
+    for provider, r in ramps.items():
+        c = today.get(provider) or {"sends": 0, "reputation_delays": 0, "hard_bounces": 0, "complaints": 0}
+        rate = f"{r['rate_per_s']:g}" + (" (cut: receivers deferred)" if r.get("rate_why") else "")
+        t.add_row(provider, str(r["step"]), f"{r['cap']:,}", f"{r['used']:,}", f"{c['reputation_delays']:,}",
+                  f"{c['hard_bounces']:,}", f"{c['complaints']:,}", r.get("verdict") or "-", rate)
+    return t
 
 
 def vdm_table(vdm: dict[str, Any]) -> Table:

@@ -49,18 +49,27 @@ def count(pipe: Any, keys: Keys, counts: dict[str, int], delay_type: str | None,
 
 
 def read(client: Any, keys: Keys, day: str) -> dict[str, int]:
-    raw = {k: int(v) for k, v in text_hash(client.hgetall(keys.sendday(day))).items()}
-    return _totals({k: v for k, v in raw.items() if "@" not in k})
+    return totals_of(text_hash(client.hgetall(keys.sendday(day))))
 
 
 def read_providers(client: Any, keys: Keys, day: str) -> dict[str, dict[str, int]]:
     """The same counts, per mailbox provider (those with any event that day)."""
+    return providers_of(text_hash(client.hgetall(keys.sendday(day))))
+
+
+def totals_of(raw: dict[str, str]) -> dict[str, int]:
+    """A send day's hash (as read) -> its counts for all providers."""
+    return _totals({k: int(v) for k, v in raw.items() if "@" not in k})
+
+
+def providers_of(raw: dict[str, str]) -> dict[str, dict[str, int]]:
+    """A send day's hash (as read) -> its counts per mailbox provider."""
     per: dict[str, dict[str, int]] = {}
-    for field, n in text_hash(client.hgetall(keys.sendday(day))).items():
+    for field, n in raw.items():
         metric, at, provider = field.partition("@")
         if at:
             per.setdefault(provider, {})[metric] = int(n)
-    return {p: _totals(raw) for p, raw in sorted(per.items())}
+    return {p: _totals(counts) for p, counts in sorted(per.items())}
 
 
 def _totals(raw: dict[str, int]) -> dict[str, int]:

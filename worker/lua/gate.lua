@@ -29,8 +29,10 @@
 --   5 HOUR       hourly pacing allowance used; wait_ms until the next hour
 --   6 DAY        daily cap (or the bulk share of it) used; wait_ms until the day ends
 --   7 ACCOUNT    SES account quota (GetAccount) used; wait_ms until it is re-read
---   8 PROVIDER   a provider's day cap or adaptive rate; detail = the provider; wait_ms until its day
---                ends or its next slot (other providers' mail goes on past this message)
+--   8 PROVIDER   a provider's day cap used; detail = the provider; wait_ms until the day ends
+--                (other providers' mail goes on past this message)
+--   9 PROVIDER_RATE  a provider's adaptive rate (its receivers deferred); detail = the provider;
+--                wait_ms until its next slot
 local kind, n = ARGV[1], tonumber(ARGV[2])
 local tx = (kind == 'transactional')
 
@@ -117,7 +119,7 @@ for i = 1, #prov do
     local p_tat = math.max(tonumber(r[3 + 2 * i]) or now_ms, now_ms)
     local p_new = p_tat + prov_n[i] * p_interval
     local p_allow = p_new - math.max(1, prov_n[i]) * p_interval
-    if p_allow > now_ms then return {8, math.ceil(p_allow - now_ms), prov[i]} end
+    if p_allow > now_ms then return {9, math.ceil(p_allow - now_ms), prov[i]} end
     rate_set[#rate_set + 1], rate_set[#rate_set + 2] = 'tat_ms@' .. prov[i], tostring(p_new)
   end
 end

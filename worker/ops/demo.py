@@ -17,20 +17,25 @@ from rich.table import Table
 
 from ses_ramp.config import Settings, schedule
 from ses_ramp.config.environment import child_env
+from ses_ramp.config.provider_ramp import split
 from ses_ramp.producers.redis_client import hash_fields
+from ses_ramp.worker.ops.receivers import SIM_DOMAINS
 
 DEMO_FROM = "warmup@example.com"
 
 
-def demo_messages(n: int, seed: int = 7) -> list[dict]:
-    """A mixed batch: about a quarter transactional (resets, receipts), the rest bulk."""
+def demo_messages(n: int, seed: int = 7, mix: dict[str, float] | None = None) -> list[dict]:
+    """A mixed batch: about a quarter transactional (resets, receipts), the rest bulk; the recipients'
+    mailbox providers in the `mix`'s proportions, interleaved (each provider has its own ramp)."""
     rng = random.Random(seed)
+    counts = split(n, mix or {"other": 1.0})
+    providers = [p for _, p in sorted((j / c, p) for p, c in counts.items() for j in range(c))]
     out = []
     for i in range(n):
         tx = i % 4 == 0
         out.append(
             {
-                "to": [f"user{i}@example.com"],
+                "to": [f"user{i}@{SIM_DOMAINS[providers[i]]}"],
                 "subject": ("Your receipt" if tx else "This week's digest") + f" #{i}",
                 "text": f"Hello user {i}, this is message {i} of the ses-ramp demo.",
                 "html": f"<p>Hello user {i}, this is message <b>{i}</b> of the ses-ramp demo.</p>",
@@ -110,7 +115,7 @@ def run_demo(settings: Settings, n: int, concurrency: int, timeout_s: float, out
                 env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
             )
         producer = Producer(demo_settings)
-        receipts = producer.enqueue_many(demo_messages(n))
+        receipts = producer.enqueue_many(demo_messages(n, mix=demo_settings.provider_shares if demo_settings.provider_ramps else None))
         producer.close()
         wanted = {r.id: r.kind for r in receipts}
 

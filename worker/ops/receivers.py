@@ -22,6 +22,14 @@ from ses_ramp.producers.message import Message
 # consumer mailbox providers tolerate about a doubling, strict B2B filters much less (the seed's
 # 1.5x-2.0x versus 1.2x).
 PROFILE_TOLERANCE = {"consumer": 2.0, "b2b": 1.3}
+# Each provider's part of that tolerance: Microsoft's filters are the strictest with a new IP (its
+# 421 4.7.650 "rate limited due to IP reputation" is the warm-up's most common deferral), Yahoo a
+# little stricter than Google. A provider's tolerance is 1 + (profile tolerance - 1) x this.
+PROVIDER_STRICTNESS = {"google": 1.0, "microsoft": 0.6, "yahoo": 0.9, "apple": 1.0, "other": 1.0}
+# The domain each provider's simulated recipients are at (`other`: no provider of its own).
+SIM_DOMAINS = {"google": "gmail.com", "microsoft": "outlook.com", "yahoo": "yahoo.com", "apple": "icloud.com",
+               "other": "example.com"}
+_PROVIDER_OF_DOMAIN = {d: p for p, d in SIM_DOMAINS.items()}
 
 # Event lags after SES accepted the message (simulated seconds): a hard bounce comes back within
 # seconds, a delivery a little later; SES reports a DeliveryDelay after its first retries and keeps
@@ -41,8 +49,11 @@ class ReceiverModel:
     * Deferrals: receivers trust the IP's best clean day so far. As today's volume passes
       `tolerance` x that, the share of recipients they defer (421, which SES turns into a
       DeliveryDelay event of type TransientCommunicationFailure and retries) climbs from 1% towards 90%.
-    * `slow_day`: on that day one provider, `slow_provider_share` of the recipients, defers
-      `slow_share` of its mail whatever the volume (a provider having a bad day with the IP).
+    * Each mailbox provider (by the recipient's domain, `SIM_DOMAINS`) trusts the IP on its own: its
+      own best clean day, its own tolerance (`PROVIDER_STRICTNESS`: Microsoft the strictest).
+    * `slow_day`: from that day, for `slow_days` days, `slow_provider` defers `slow_share` of its mail
+      whatever the volume (a provider having a bad week with the IP). Without `slow_provider`, a
+      provider with `slow_provider_share` of the recipients has a bad day.
     * Bounces: hard bounces at the list-hygiene rate (`dirty_bounce_rate` on `dirty_day`).
     * Complaints: at `complaint_rate` of delivered recipients.
     * Memory: a day whose hard-bounce rate passes 3% halves the trust receivers give (spam traps and
@@ -58,8 +69,11 @@ class ReceiverModel:
     slow_day: int | None = None
     slow_share: float = 0.3
     slow_provider_share: float = 0.5
-    trusted: int = 0
-    today: int = 0
+    slow_provider: str | None = None
+    slow_days: int = 1
+    mix: dict[str, float] = field(default_factory=lambda: {"other": 1.0})  # the recipients' mix, for the floors
+    trusted: dict[str, int] = field(default_factory=dict)
+    today: dict[str, int] = field(default_factory=dict)
     bounced_today: int = 0
     day: int = 0
     rng: random.Random = field(default_factory=random.Random)
@@ -68,17 +82,23 @@ class ReceiverModel:
         self.rng.seed(self.seed)
 
     def new_day(self, day: int) -> None:
-        if self.today and self.bounced_today / self.today > 0.03:
-            self.trusted //= 2
-        else:
-            self.trusted = max(self.trusted, self.today)
-        self.today, self.bounced_today, self.day = 0, 0, day
+        sent = sum(self.today.values())
+        dirty = sent and self.bounced_today / sent > 0.03
+        for p in set(self.trusted) | set(self.today):
+            self.trusted[p] = self.trusted.get(p, 0) // 2 if dirty else max(self.trusted.get(p, 0), self.today.get(p, 0))
+        self.today, self.bounced_today, self.day = {}, 0, day
 
-    def deferral_p(self) -> float:
-        allowed = max(100.0, self.trusted * self.tolerance)
-        p = min(0.9, 0.01 + 2.0 * max(0.0, self.today / allowed - 1.0))
-        if self.day == self.slow_day:
-            p = max(p, self.slow_share * self.slow_provider_share)
+    def slow(self, provider: str) -> bool:
+        if self.slow_day is None or not self.slow_day <= self.day < self.slow_day + self.slow_days:
+            return False
+        return self.slow_provider in (None, provider)
+
+    def deferral_p(self, provider: str = "other") -> float:
+        tolerance = 1 + (self.tolerance - 1) * PROVIDER_STRICTNESS.get(provider, 1.0)
+        allowed = max(100.0 * self.mix.get(provider, 0.0), 10.0, self.trusted.get(provider, 0) * tolerance)
+        p = min(0.9, 0.01 + 2.0 * max(0.0, self.today.get(provider, 0) / allowed - 1.0))
+        if self.slow(provider):
+            p = max(p, self.slow_share * (self.slow_provider_share if self.slow_provider is None else 1.0))
         return p
 
     def hard_bounce_p(self) -> float:
@@ -88,7 +108,8 @@ class ReceiverModel:
         """Each recipient's fate: bounced, delivered, or delayed (then delivered on a retry, or given up
         on by SES); and who of the delivered complains."""
         out: dict[str, list[str]] = {"bounced": [], "delayed": [], "delivered": [], "complained": [], "given_up": []}
-        pb, pd = self.hard_bounce_p(), self.deferral_p()
+        provider = _PROVIDER_OF_DOMAIN.get(addresses[0].rpartition("@")[2], "other") if addresses else "other"
+        pb, pd = self.hard_bounce_p(), self.deferral_p(provider)  # a simulated message goes to one provider
         for address in addresses:
             r = self.rng.random()
             if r < pb:
@@ -103,7 +124,7 @@ class ReceiverModel:
                 out["delivered"].append(address)
             if self.rng.random() < self.complaint_rate:
                 out["complained"].append(address)
-        self.today += len(addresses)
+        self.today[provider] = self.today.get(provider, 0) + len(addresses)
         self.bounced_today += len(out["bounced"])
         return out
 

@@ -25,12 +25,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ses_ramp.config import Settings
+from ses_ramp.config.provider_ramp import PROVIDERS, split
 from ses_ramp.producers.message import Message
 from ses_ramp.producers.providers import Known
 from ses_ramp.worker.guards import cohorts, pause
 from ses_ramp.worker.guards.breaker import Breaker
 from ses_ramp.worker.guards.events import EventStore, handle_body
-from ses_ramp.worker.ops.receivers import PROFILE_TOLERANCE, ReceiverModel, SimulatedSes
+from ses_ramp.worker.ops.receivers import PROFILE_TOLERANCE, SIM_DOMAINS, ReceiverModel, SimulatedSes
 from ses_ramp.worker.runtime import Runtime
 
 __all__ = ["PROFILE_TOLERANCE", "ReceiverModel", "run_simulation", "simulate", "target_reached_on"]
@@ -56,15 +57,18 @@ class DayRow:
     verdict: str  # taken at the next roll-over, from the day's events
     breaker: str
     forecast: int | None = None  # recipients `ramp forecast`'s model said would go this day (with --forecast-day)
+    steps: dict[str, int] | None = None  # each mailbox provider's own step (with per-provider ramps)
+    sent_by: dict[str, int] | None = None  # recipients charged per provider
 
 
 class Backlog:
     """The app's queue for one kind, as the simulation sees it: messages handed back (deferred and
     due again, or refused for budget) first, then fresh recipients, made into messages on demand."""
 
-    def __init__(self, kind: str, sender: str) -> None:
+    def __init__(self, kind: str, sender: str, domain: str = "example.com") -> None:
         self.kind = kind
         self.sender = sender
+        self.domain = domain  # one mailbox provider's recipients per backlog
         self.returned: deque[dict[str, Any]] = deque()
         self.fresh = 0  # recipients not yet taken off the queue
         self._template: dict[str, Any] = {}
@@ -88,7 +92,7 @@ class Backlog:
         self.fresh -= n
         if len(self._template.get("to", ())) != n:
             self._template = Message.model_validate({
-                "to": [f"r{j}@example.com" for j in range(n)], "subject": "s", "text": "t", "kind": self.kind,
+                "to": [f"r{j}@{self.domain}" for j in range(n)], "subject": "s", "text": "t", "kind": self.kind,
                 "engagement": 0.8 if self.kind == "transactional" else 0.4, "from": self.sender,
                 # Simulated bulk goes to up to 50 recipients a message (to keep 45 days fast), so it
                 # carries the app's own unsubscribe headers, not per-recipient one-click tokens.
@@ -159,7 +163,11 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
     store = EventStore(client, keys, settings.day_timezone, Known(settings, client))
     runtime.sender.sleep = clock.wait  # rate-limit waits pass simulated time, not real time
     sender = settings.from_address or "sim@example.com"
-    queues = {kind: Backlog(kind, sender) for kind in KINDS}
+    # The recipients follow the declared mix (`--mix`), one backlog per kind and mailbox provider.
+    mix = settings.provider_shares if settings.provider_ramps else {"other": 1.0}
+    model.mix = mix
+    providers = [p for p in PROVIDERS if mix.get(p, 0) > 0]
+    queues = {(kind, p): Backlog(kind, sender, SIM_DOMAINS[p]) for kind in KINDS for p in providers}
     start = datetime(2027, 1, 4, tzinfo=UTC)
     actions: dict[int, str] = {}
     fed_at_ms = [0]
@@ -199,8 +207,11 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
         per_message = max(1, min(MAX_RECIPIENTS, int(client.hget(keys.day, "cap") or 0) // 40))
         demand = daily_demand if demand_days is None or day <= demand_days else 0
         tx = round(demand * tx_share)
-        queues["transactional"].add(tx)
-        queues["bulk"].add(demand - tx)
+        for kind, n in (("transactional", tx), ("bulk", demand - tx)):
+            for p, share in split(n, {p: mix[p] for p in providers}).items():
+                queues[(kind, p)].add(share)
+        capped: set[str] = set()  # providers whose cap today's mail has used
+        taken = dict.fromkeys(queues, 0)  # recipients taken off each backlog today
         if day == forecast_day:
             planned = _forecast(settings, runtime, queues)
         for hour in range(24):
@@ -212,28 +223,42 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
             # The real mover's claim and ack; the simulation's Celery queue is `queues`.
             due = runtime.deferrals.claim_due(10_000)
             for _, entry in reversed(due):
-                queues[entry["message"]["kind"]].put_back(entry["message"])
+                message = entry["message"]
+                queues[(message["kind"], _provider_of(message, providers))].put_back(message)
             runtime.deferrals.ack([mid for mid, _ in due])
             for kind in KINDS:  # transactional first, as the queue priorities order them
-                backlog = queues[kind]
-                while backlog and clock.day_left():
+                # The providers' mail interleaved in the mix's proportions, as it arrives in one queue:
+                # next is the provider furthest behind its share of what this kind took today.
+                active = [p for p in providers if queues[(kind, p)] and p not in capped]
+                while active and clock.day_left():
+                    p = min(active, key=lambda p: taken[(kind, p)] / mix[p])
+                    backlog = queues[(kind, p)]
                     wire = backlog.take(per_message)
+                    taken[(kind, p)] += len(wire["to"])
                     outcome = runtime.sender.handle(wire, 0)
                     feed(every_ms=EVENTS_POLL_MS)
                     if outcome.outcome in ("waiting", "paused"):
-                        # No budget left this hour/day (or paused): the rest of this kind waits in
-                        # the queue. Take this one back from the deferred set to keep its place.
+                        # No budget left this hour/day for it (or paused): the rest of this provider's
+                        # mail of this kind waits. Take this one back from the deferred set to keep its place.
                         client.zrem(keys.deferred, wire["id"])
                         client.hdel(keys.payload, wire["id"])
                         backlog.put_back(wire)
-                        break
+                        taken[(kind, p)] -= len(wire["to"])
+                        active.remove(p)
+                        if outcome.detail == "provider":  # its cap is used: its mail waits for tomorrow,
+                            capped.add(p)  # as a worker defers it to the day's end
+                    elif not backlog:
+                        active.remove(p)
         status = budget.status()
+        ramps = status.get("provider_ramps") or {}
         rows.append(DayRow(
             day=day, date=status["date"], step=status["step"], cap=status["cap"], demand=demand,
             sent=int(status["sent"]), delayed=0,
             backlog=sum(q.recipients() for q in queues.values()) + _deferred_recipients(runtime),
             bounce_rate=0.0, complaint_rate=0.0, verdict="", breaker="",
             forecast=planned.get(status["date"], 0) if forecast_day and day >= forecast_day else None,
+            steps={p: ramps[p]["step"] for p in providers} if ramps else None,
+            sent_by={p: ramps[p]["used"] for p in providers} if ramps else None,
         ))
     verdicts = {h["date"]: h["verdict"] for h in map(json.loads, client.lrange(keys.history, 0, -1))}
     for row in rows:
@@ -247,13 +272,19 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
     return rows
 
 
-def _forecast(settings: Settings, runtime: Runtime, queues: dict[str, Backlog]) -> dict[str, int]:
+def _provider_of(message: dict[str, Any], providers: list[str]) -> str:
+    domain = message["to"][0].rpartition("@")[2]
+    return next((p for p in providers if SIM_DOMAINS[p] == domain), providers[0])
+
+
+def _forecast(settings: Settings, runtime: Runtime, queues: dict[tuple[str, str], Backlog]) -> dict[str, int]:
     """What `ramp forecast` would say this morning about the simulated queues: recipients per date."""
     from ses_ramp.config.schedule import ScheduleConfig
     from ses_ramp.producers import forecast
 
     state, today, _ = forecast.read_inputs(runtime.client, settings)
-    waiting = forecast.Waiting(transactional=[(0, queues["transactional"].recipients())], bulk=[(5, queues["bulk"].recipients())])
+    waiting_of = {kind: sum(q.recipients() for (k, _), q in queues.items() if k == kind) for kind in KINDS}
+    waiting = forecast.Waiting(transactional=[(0, waiting_of["transactional"])], bulk=[(5, waiting_of["bulk"])])
     plan = forecast.days(ScheduleConfig.from_settings(settings), state, today, settings.transactional_reserve_share, waiting)
     return {d.on.isoformat(): d.transactional + d.bulk for d in plan}
 

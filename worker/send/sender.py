@@ -33,6 +33,7 @@ from ses_ramp.worker.send.transports.base import Transport
 log = structlog.get_logger(logger_name="ses_ramp.send")
 
 PAUSE_RECHECK_S = 30.0
+BY_PROVIDER = (Gate.PROVIDER, Gate.PROVIDER_RATE)  # gate answers that name a mailbox provider
 
 
 class NotNow(Exception):
@@ -172,10 +173,10 @@ class Sender:
         """Gate once; roll the day or sleep out a short rate-limit wait in place (sub-second)."""
         for _ in range(1000):
             decision = self.budget.gate(kind, n, key, token, providers)
-            self.metrics.decision(decision.code, decision.detail if decision.code == Gate.PROVIDER else "")
+            self.metrics.decision(decision.code, decision.detail if decision.code in BY_PROVIDER else "")
             if decision.code == Gate.NO_DAY:
                 self.budget.roll_day()
-            elif decision.code in (Gate.RATE, Gate.PROVIDER) and decision.wait_s <= self.settings.rate_wait_inline_max_s:
+            elif decision.code in (Gate.RATE, Gate.PROVIDER_RATE) and decision.wait_s <= self.settings.rate_wait_inline_max_s:
                 self.sleep(decision.wait_s)
             else:
                 return decision
@@ -204,7 +205,7 @@ class Sender:
             return Outcome("paused", detail=decision.detail)
         # No budget now (rate, hour, day, account, its provider's): wait for the window, no attempt spent.
         # Deferred alone, so the mail of other providers behind it goes on.
-        why = f"budget:{decision.code.name.lower()}" + (f":{decision.detail}" if decision.code == Gate.PROVIDER else "")
+        why = f"budget:{decision.code.name.lower()}" + (f":{decision.detail}" if decision.code in BY_PROVIDER else "")
         self.deferrals.defer(wire, attempt, max(decision.wait_s, 0.05), why)
         return Outcome("waiting", detail=decision.code.name.lower())
 
