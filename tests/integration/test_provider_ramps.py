@@ -202,3 +202,13 @@ def test_a_provider_whose_receivers_deferred_is_paced_alone(runtime):
     # Gmail mail is not paced by Yahoo's cut (its cap is set out of the way: the suite's mix is all `other`).
     runtime.client.hset(b.keys.day, "cap@google", 50)
     assert all(b.gate("transactional", 1, f"g{i}", providers="google=1").code == Gate.GO for i in range(5))
+
+
+def test_ramp_schedule_shows_each_providers_part_of_each_day_and_names_a_bad_mix(settings):
+    days = json.loads(ramp(settings, "schedule", "--mix", "google=0.5,microsoft=0.3,yahoo=0.2", "--json").stdout)
+    assert all(sum(d["providers"].values()) == d["cap"] for d in days)
+    last = days[-1]["providers"]
+    assert last["google"] > last["microsoft"] > last["yahoo"] > last["apple"] > 0  # apple: the 2% floor
+    bad = ramp(settings, "schedule", "--mix", "gmail=1", check=False)
+    assert bad.returncode != 0 and "gmail=1" in bad.stderr and "google, microsoft" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
