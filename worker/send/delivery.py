@@ -59,7 +59,24 @@ def _task_id(message: Any) -> str | None:
         return None
 
 
-class Channel(kombu_redis.Channel):
+class _OneClient:
+    """kombu builds a new redis-py client for every `conn_or_acquire` (each ack, each unacked record:
+    several per message), and a client's constructor fills a dict of ~200 response callbacks: about 7%
+    of a worker's main process in a drain (py-spy). A client holds no connection of its own (it takes
+    one from the pool per command, thread-safely), so one per channel and pool does the same work."""
+
+    _sync_client: Any = None
+
+    def _create_client(self, asynchronous: bool = False) -> Any:
+        if asynchronous:
+            return super()._create_client(asynchronous=True)  # type: ignore[misc]
+        pool = self.pool  # type: ignore[attr-defined]
+        if self._sync_client is None or self._sync_client.connection_pool is not pool:  # a new pool (reconnect, fork)
+            self._sync_client = super()._create_client(asynchronous=False)  # type: ignore[misc]
+        return self._sync_client
+
+
+class Channel(_OneClient, kombu_redis.Channel):
     QoS = QoS
 
 
@@ -67,7 +84,7 @@ class Transport(kombu_redis.Transport):
     Channel = Channel
 
 
-class SentinelChannel(kombu_redis.SentinelChannel):
+class SentinelChannel(_OneClient, kombu_redis.SentinelChannel):
     QoS = QoS
 
 
