@@ -6,6 +6,7 @@ decision is one Lua call; the only multi-step path is the once-a-day roll-over, 
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -19,6 +20,7 @@ import redis
 
 from ses_ramp.config import Settings, schedule
 from ses_ramp.config.keys import Keys
+from ses_ramp.config.provider_ramp import PROVIDERS
 from ses_ramp.producers.providers import Known
 from ses_ramp.producers.redis_client import hash_fields, text_hash
 from ses_ramp.worker.lua import Scripts
@@ -226,10 +228,6 @@ class Budget:
 
     def _provider_ramps(self, day: dict[str, str], rate: dict[str, str], fleet_rate: float) -> dict[str, dict[str, Any]]:
         """Each provider's own ramp today: step, plan, cap, used, rate, and its last closed day's verdict."""
-        import json
-
-        from ses_ramp.config.provider_ramp import PROVIDERS
-
         last = self.client.lindex(self.keys.history, 0)
         closed = json.loads(last) if last else {}
         out: dict[str, dict[str, Any]] = {}

@@ -232,7 +232,9 @@ class EventsConsumer:
         self.runtime = runtime
         self.breaker = breaker
         self.sqs = sqs or aws_client(settings, "sqs")
-        self.store = EventStore(runtime.client, runtime.budget.keys, settings.day_timezone, Known(settings, runtime.client))
+        # One domain -> provider memory for the counts and the per-provider back-off (the budget's, when it has one).
+        known = runtime.budget.known or Known(settings, runtime.client)
+        self.store = EventStore(runtime.client, runtime.budget.keys, settings.day_timezone, known)
         self._queue_url: str | None = None
         self.heartbeat: Heartbeat | None = None  # set by `ramp events`: refreshed after each successful poll
 
