@@ -31,6 +31,11 @@ SIM_DOMAINS = {"google": "gmail.com", "microsoft": "outlook.com", "yahoo": "yaho
                "other": "example.com"}
 _PROVIDER_OF_DOMAIN = {d: p for p, d in SIM_DOMAINS.items()}
 
+
+def sim_provider_of(address: str) -> str:
+    """The provider a simulated recipient belongs to (by its `SIM_DOMAINS` domain)."""
+    return _PROVIDER_OF_DOMAIN.get(address.rpartition("@")[2], "other")
+
 # Event lags after SES accepted the message (simulated seconds): a hard bounce comes back within
 # seconds, a delivery a little later; SES reports a DeliveryDelay after its first retries and keeps
 # retrying for hours; a complaint comes when a person reads the mail.
@@ -108,7 +113,7 @@ class ReceiverModel:
         """Each recipient's fate: bounced, delivered, or delayed (then delivered on a retry, or given up
         on by SES); and who of the delivered complains."""
         out: dict[str, list[str]] = {"bounced": [], "delayed": [], "delivered": [], "complained": [], "given_up": []}
-        provider = _PROVIDER_OF_DOMAIN.get(addresses[0].rpartition("@")[2], "other") if addresses else "other"
+        provider = sim_provider_of(addresses[0]) if addresses else "other"
         pb, pd = self.hard_bounce_p(), self.deferral_p(provider)  # a simulated message goes to one provider
         for address in addresses:
             r = self.rng.random()

@@ -31,7 +31,7 @@ from ses_ramp.producers.providers import Known
 from ses_ramp.worker.guards import cohorts, pause
 from ses_ramp.worker.guards.breaker import Breaker
 from ses_ramp.worker.guards.events import EventStore, handle_body
-from ses_ramp.worker.ops.receivers import PROFILE_TOLERANCE, SIM_DOMAINS, ReceiverModel, SimulatedSes
+from ses_ramp.worker.ops.receivers import PROFILE_TOLERANCE, SIM_DOMAINS, ReceiverModel, SimulatedSes, sim_provider_of
 from ses_ramp.worker.runtime import Runtime
 
 __all__ = ["PROFILE_TOLERANCE", "ReceiverModel", "run_simulation", "simulate", "target_reached_on"]
@@ -224,7 +224,7 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
             due = runtime.deferrals.claim_due(10_000)
             for _, entry in reversed(due):
                 message = entry["message"]
-                queues[(message["kind"], _provider_of(message, providers))].put_back(message)
+                queues[(message["kind"], sim_provider_of(message["to"][0]))].put_back(message)
             runtime.deferrals.ack([mid for mid, _ in due])
             for kind in KINDS:  # transactional first, as the queue priorities order them
                 # The providers' mail interleaved in the mix's proportions, as it arrives in one queue:
@@ -270,11 +270,6 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
         row.verdict = verdicts.get(row.date, "")
         row.breaker = actions.get(row.day, "").strip("; ") or "ok"
     return rows
-
-
-def _provider_of(message: dict[str, Any], providers: list[str]) -> str:
-    domain = message["to"][0].rpartition("@")[2]
-    return next((p for p in providers if SIM_DOMAINS[p] == domain), providers[0])
 
 
 def _forecast(settings: Settings, runtime: Runtime, queues: dict[tuple[str, str], Backlog]) -> dict[str, int]:

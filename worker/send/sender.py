@@ -158,7 +158,7 @@ class Sender:
             ses_id = self.transport.send(message, claim)
             self.metrics.ses_call(time.perf_counter() - call_started)
         except NotNow as not_now:
-            return self._not_now(not_now.decision, message, wire, attempt)
+            return self._not_now(not_now.decision, message, wire, attempt, providers)
         except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes unbooked
             error = classify(exc, message.recipients, message.from_address)
             if not claimed:  # failed before reaching SES: nothing reserved, nothing ambiguous
@@ -182,7 +182,7 @@ class Sender:
                 return decision
         return decision
 
-    def _not_now(self, decision: Decision, message: Message, wire: dict[str, Any], attempt: int) -> Outcome:
+    def _not_now(self, decision: Decision, message: Message, wire: dict[str, Any], attempt: int, providers: str) -> Outcome:
         if decision.code == Gate.DUPLICATE:
             state, _, value = decision.detail.partition(":")
             if state == "sent":
@@ -198,7 +198,7 @@ class Sender:
             claim_ms, _, token = value.partition(":")
             day = day_window(int(claim_ms or 0), self.settings.day_timezone)[0].isoformat()
             self._keep_unconfirmed(message, wire, "a worker died during the SES call; not resent", day, token,
-                                   self.budget.providers_of(message.recipients))
+                                   providers)
             return Outcome("unconfirmed", detail="inflight record without a result")
         if decision.code == Gate.PAUSED:
             self.deferrals.defer(wire, attempt, PAUSE_RECHECK_S, f"paused:{decision.detail}")
