@@ -82,6 +82,28 @@ def describe_redis_error(exc: BaseException, url: str) -> str:
     return f"Redis at {where}: {text}"
 
 
+#: Redis answers that mean "I am here but will not take this write": the data is fine, the message
+#: must wait, and sending resumes by itself once the cause is gone. redis-py strips the "OOM" and
+#: "READONLY" codes into exception types; NOREPLICAS and MISCONF stay in a ResponseError's text.
+REFUSALS = {
+    "NOREPLICAS": "Redis refused the write: not enough replicas (min-replicas-to-write)",
+    "MISCONF": "Redis refused the write: it cannot persist (MISCONF)",
+}
+
+
+def describe_refusal(exc: BaseException) -> str:
+    """One line for a Redis error met while sending: a refusal named with its cause, else the error."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        return "Redis out of memory (maxmemory reached): free memory or raise maxmemory; sending resumes by itself"
+    if isinstance(exc, redis.exceptions.ReadOnlyError):
+        return "Redis refused the write: this node is a read-only replica (a failover in progress?)"
+    for code, why in REFUSALS.items():
+        if text.upper().startswith(code):
+            return f"{why}: {text}"
+    return f"Redis unavailable: {text}"
+
+
 def _sentinel_master(url: str, master: str, options: dict) -> redis.Redis:
     """A client that asks the Sentinels where the master is, and asks again after a failover.
 

@@ -37,7 +37,8 @@ def roll_day(budget: Any, wait_s: float = 10.0) -> None:
     if not lock.acquire():
         if budget.client.hget(day_key, "date") == today.isoformat():
             return  # another process rolled it while we waited
-        raise TimeoutError("another process holds the day roll-over lock")
+        # A RedisError: the gate's caller hands the message back untouched (never a dead letter).
+        raise LockError("another process holds the day roll-over lock", lock_name=budget.keys.lock("roll"))
     try:
         _roll(budget, today, start_ms, end_ms)
     finally:

@@ -109,6 +109,10 @@ class Budget:
                   *extra_args],
         ))
 
+    def today(self) -> str:
+        """The date of the open budget day ("" before the first roll-over)."""
+        return _text(self.client.hget(self.keys.day, "date") or "")
+
     # -- adaptive rate (AIMD) --------------------------------------------------------------------
     def _aimd(self, mode: str, provider: str = "") -> float:
         s = self.settings
@@ -156,7 +160,7 @@ class Budget:
         with self.client.pipeline(transaction=True) as pipe:
             pipe.hset(k.account, mapping=hash_fields(account))
             # SentLast24Hours now includes what we sent, so the local count restarts from zero.
-            pipe.hset(k.day, mapping={"acct_left": _account_left(account), "acct_used": 0})
+            pipe.hset(k.day, mapping={"acct_left": _account_left(account), "acct_used": 0, "acct_epoch_ms": now})
             if max_rate_per_s and max_rate_per_s > 0:
                 pipe.hset(k.rate, "ses_max_per_s", max_rate_per_s)
             else:

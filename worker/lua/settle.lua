@@ -19,6 +19,7 @@
 -- KEYS[4..7], ARGV[10..13] a campaign recipient's release, as release.lua's KEYS[2..5] and ARGV[1..4]:
 --                            given with "sent", the recipient is released in this same call
 -- Returns  1 when booked, 0 when there was nothing to settle (a retried call already did it)
+-- KEYS[2]'s acct_epoch_ms: when acct_used last restarted from zero (store_account_quota).
 -- The day's counters keep: used = sent + unconfirmed + dropped + claims still in an SES call.
 local outcome, kind, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
 if outcome == 'sent' and KEYS[7] then  -- SES has it: released whatever the claim's state
@@ -29,7 +30,8 @@ local d = redis.call('HMGET', KEYS[2], 'date', 'sent', tx and 'sent_tx' or 'sent
 local same_day = (d[1] == ARGV[4])
 local idem = redis.call('GET', KEYS[3]) or ''
 -- The record is inflight:<ms>:<token> while SES is called, unconfirmed:<ms>:<token> once parked as unconfirmed.
-local state, token = string.match(idem, '^(%a+):%d+:(.+)$')
+local state, claim_ms, token = string.match(idem, '^(%a+):(%d+):(.+)$')
+claim_ms = tonumber(claim_ms)
 local claimed = (token == ARGV[7]) and (state == 'inflight' or state == 'unconfirmed')
 if not claimed then return 0 end
 if outcome == 'unconfirmed' then
@@ -61,15 +63,16 @@ if same_day then
   for p, c in string.gmatch(ARGV[9] or '', '([%w_]+)=(%d+)') do
     redis.call('HINCRBY', KEYS[2], 'used@' .. p, -tonumber(c))
   end
-  local hour_used = tonumber(redis.call('HGET', KEYS[2], 'hour_used')) or 0
-  if hour_used >= n then
-    redis.call('HINCRBY', KEYS[2], 'hour_used', -n)
-    if tx then
-      local hu_tx = tonumber(redis.call('HGET', KEYS[2], 'hour_used_tx')) or 0
-      if hu_tx >= n then redis.call('HINCRBY', KEYS[2], 'hour_used_tx', -n) end
-    end
+  -- The hour and the SES quota window are refunded only when the claim was charged to the ones still
+  -- open: a refund after the hour turned (or after GetAccount restarted acct_used from zero) would give
+  -- back what the new window never charged, and let it send more than its allowance.
+  local w = redis.call('HMGET', KEYS[2], 'start_ms', 'hour_idx', 'hour_used', 'hour_used_tx', 'acct_left', 'acct_epoch_ms')
+  local claim_hour = math.floor((claim_ms - (tonumber(w[1]) or 0)) / 3600000)
+  if tonumber(w[2]) == claim_hour then
+    if (tonumber(w[3]) or 0) >= n then redis.call('HINCRBY', KEYS[2], 'hour_used', -n) end
+    if tx and (tonumber(w[4]) or 0) >= n then redis.call('HINCRBY', KEYS[2], 'hour_used_tx', -n) end
   end
-  if tonumber(redis.call('HGET', KEYS[2], 'acct_left') or '-1') >= 0 then
+  if (tonumber(w[5]) or -1) >= 0 and claim_ms >= (tonumber(w[6]) or 0) then
     redis.call('HINCRBY', KEYS[2], 'acct_used', -n)
   end
   if outcome == 'deferred' or outcome == 'failed' then

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -74,6 +74,7 @@ class Sender:
         self.deferrals = deferrals
         self.transport = transport
         self.sleep = sleep
+        self.roll_wait_s = 10.0  # how long a gate waits for another process's day roll-over
         self.campaigns = campaigns or Campaigns(settings, budget.client, budget.scripts)
         from ses_ramp.worker.fleet.metrics import Metrics
 
@@ -132,10 +133,12 @@ class Sender:
 
     def _handle(self, message: Message, wire: dict[str, Any], attempt: int) -> Outcome:
         now_ms = self.budget.now_ms
-        if message.expires_at is not None and message.expires_at <= datetime.now(UTC):
+        # One clock: Redis's (the gate's and the mover's), never this host's, which may drift.
+        clock_s = now_ms() / 1000 if message.expires_at is not None or attempt > 0 else 0.0
+        if message.expires_at is not None and message.expires_at.timestamp() <= clock_s:
             self.deferrals.dead_letter(_kept(message, wire), attempt, "expired before it could be sent", now_ms())
             return Outcome("dead", detail="expired")
-        if attempt > 0 and message.created_at.timestamp() + self.settings.retry_max_age_s < time.time():
+        if attempt > 0 and message.created_at.timestamp() + self.settings.retry_max_age_s < clock_s:
             self.deferrals.dead_letter(_kept(message, wire), attempt, "still deferred after RAMP_RETRY_MAX_AGE_S", now_ms())
             return Outcome("dead", detail="too old")
 
@@ -159,6 +162,14 @@ class Sender:
             self.metrics.ses_call(time.perf_counter() - call_started)
         except NotNow as not_now:
             return self._not_now(not_now.decision, message, wire, attempt, providers)
+        except RedisError as exc:
+            if claimed:  # the claim stands and SES may have the message: the caller requeues, idempotency decides
+                raise
+            # Redis failed or refused inside the gate (a lost connection, OOM, NOREPLICAS, READONLY, the
+            # roll-over lock): SES was never called. The message goes back where it came from, and a gate
+            # whose reply was lost after it reserved gives its charge back (only this token's claim).
+            self._give_back_lost_claim(kind, n, key, token, providers)
+            raise
         except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes unbooked
             error = classify(exc, message.recipients, message.from_address)
             if not claimed:  # failed before reaching SES: nothing reserved, nothing ambiguous
@@ -169,13 +180,25 @@ class Sender:
                            release=self.campaigns.release_parts(wire) if is_campaign(wire) else None)
         return Outcome("sent", ses_id=ses_id)
 
+    def _give_back_lost_claim(self, kind: str, n: int, key: str, token: str, providers: str) -> None:
+        """Refund what a gate call whose reply was lost may have reserved under `token` (a no-op when it
+        reserved nothing). If Redis still refuses, the inflight record ages into "unconfirmed" on the next
+        delivery and the reconciler resends it once the events prove no Send: late, never lost."""
+        try:
+            booked = self.budget.settle("waiting", kind, n, self.budget.today(), key, token=token, providers=providers)
+        except RedisError as exc:
+            log.warning("gate_claim_not_refunded", idempotency_key=key, error=str(exc))
+        else:
+            if booked:
+                log.warning("gate_reply_lost_refunded", idempotency_key=key)
+
     def _wait_for_gate(self, kind: str, n: int, key: str, token: str, providers: str) -> Decision:
         """Gate once; roll the day or sleep out a short rate-limit wait in place (sub-second)."""
         for _ in range(1000):
             decision = self.budget.gate(kind, n, key, token, providers)
             self.metrics.decision(decision.code, decision.detail if decision.code in BY_PROVIDER else "")
             if decision.code == Gate.NO_DAY:
-                self.budget.roll_day()
+                self.budget.roll_day(self.roll_wait_s)
             elif decision.code in (Gate.RATE, Gate.PROVIDER_RATE) and decision.wait_s <= self.settings.rate_wait_inline_max_s:
                 self.sleep(decision.wait_s)
             else:
