@@ -7,6 +7,7 @@ for (Celery's `-A`); `ramp` commands that hold their own `Settings` call `create
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,8 @@ from celery import Celery, bootsteps, signals
 from ses_ramp.config import Settings, SettingsError, load_settings
 from ses_ramp.producers.wire import celery_config
 from ses_ramp.worker.logs import configure_logging
-from ses_ramp.worker.send.delivery import transport_for
+from ses_ramp.worker.runtime import get_runtime
+from ses_ramp.worker.send.delivery import UnreadableSink, transport_for
 
 
 class HousekeepingStep(bootsteps.StartStopStep):
@@ -47,6 +49,19 @@ class HousekeepingStep(bootsteps.StartStopStep):
             self.housekeeper.stop()
 
 
+def unreadable_sink(settings: Settings) -> UnreadableSink:
+    """Keeps a queue entry no task can read as a dead letter, under a fresh id, with its raw text."""
+
+    def keep(raw: str, where: str, why: str) -> None:
+        runtime = get_runtime(settings)
+        message = {"id": f"unreadable-{uuid.uuid4().hex}", "unreadable": raw[:UNREADABLE_KEPT_CHARS], "queue": where}
+        runtime.deferrals.dead_letter(message, 0, why, runtime.budget.now_ms())
+
+    return keep
+
+
+UNREADABLE_KEPT_CHARS = 256_000  # the raw text kept with an unreadable entry's dead letter
+
 _settings: Settings | None = None  # of the app this process made: its signal handlers read them
 
 
@@ -60,6 +75,10 @@ def create_app(settings: Settings) -> Celery:
     app.conf.update(celery_config(settings))
     # A worker's deliveries go through our QoS: see send/delivery.py for the window it closes.
     app.conf.broker_transport = transport_for(settings.effective_broker_url)
+    # What cannot be read (not JSON, a refused content type, an unknown task) becomes a dead letter.
+    app.ramp_unreadable = unreadable_sink(settings)
+    app.conf.broker_transport_options = {**app.conf.broker_transport_options, "unreadable_sink": app.ramp_unreadable}
+    app.conf.worker_consumer = "ses_ramp.worker.send.delivery:Consumer"
     app.ramp_settings = settings
     app.steps["worker"].add(HousekeepingStep)
 

@@ -17,10 +17,18 @@ with its id, so it is not silent.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
+from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu.transport import redis as kombu_redis
+from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import loads
+
+#: (raw body, where it was read, why it cannot be handled) -> None: keeps it as a dead letter. The
+#: worker's app passes it in (broker transport option `unreadable_sink`, and `app.ramp_unreadable`).
+UnreadableSink = Callable[[str, str, str], None]
 
 log = structlog.get_logger(logger_name="ses_ramp.delivery")
 
@@ -76,16 +84,93 @@ class _OneClient:
         return self._sync_client
 
 
-class Channel(_OneClient, kombu_redis.Channel):
+class _DeadLetterUnreadable:
+    """kombu decodes a queue entry as JSON as it takes it off the list (`_brpop_read`); an entry that is
+    not JSON raises out of the event loop and Celery exits ("Unrecoverable error: JSONDecodeError"),
+    once per such entry, until the supervisor gives up. Here it is dead-lettered with its raw text and
+    consumption goes on."""
+
+    unreadable_sink: UnreadableSink | None = None
+
+    def _brpop_read(self, **options: Any) -> bool:
+        this: Any = self
+        try:
+            try:
+                dest__item = this.client.parse_response(this.client.connection, "BRPOP", **options)
+            except this.connection_errors:
+                this.client.connection.disconnect()  # as kombu: the next iteration reconnects
+                raise
+            if not dest__item:
+                raise kombu_redis.Empty()
+            dest, item = dest__item
+            dest = bytes_to_str(dest).rsplit(this.sep, 1)[0]
+            this._queue_cycle.rotate(dest)
+            try:
+                payload = loads(bytes_to_str(item))
+            except (TypeError, ValueError, UnicodeDecodeError) as exc:
+                _keep_unreadable(self.unreadable_sink, item, dest, f"unreadable queue entry (not JSON: {exc})")
+                return True
+            this.connection._deliver(payload, dest)
+            return True
+        finally:
+            this._in_poll = None
+            this._flush_brpop_reauth()
+
+
+def _keep_unreadable(sink: UnreadableSink | None, item: Any, where: str, why: str) -> None:
+    raw = item.decode("utf-8", "backslashreplace") if isinstance(item, bytes) else str(item)
+    try:
+        if sink is None:
+            raise RuntimeError("no dead-letter sink configured")
+        sink(raw, where, why)
+        log.error("unreadable_dead_lettered", queue=where, why=why)
+    except Exception as exc:  # noqa: BLE001 - the log line is then the only place it is kept: never silent
+        log.critical("unreadable_lost", queue=where, why=why, error=str(exc), raw=raw[:4096])
+
+
+_FROM_OPTIONS = (*kombu_redis.Channel.from_transport_options, "unreadable_sink")
+
+
+class Channel(_DeadLetterUnreadable, _OneClient, kombu_redis.Channel):
     QoS = QoS
+    from_transport_options = _FROM_OPTIONS
 
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
 
 
-class SentinelChannel(_OneClient, kombu_redis.SentinelChannel):
+class SentinelChannel(_DeadLetterUnreadable, _OneClient, kombu_redis.SentinelChannel):
     QoS = QoS
+    from_transport_options = (*kombu_redis.SentinelChannel.from_transport_options, "unreadable_sink")
+
+
+class Consumer(CeleryConsumer):
+    """Celery acks, with a log line only, a message it cannot decode, refuses for its content type
+    (pickle and any serializer not in accept_content), or cannot route to a task. Each is kept as a
+    dead letter with its reason instead, then acked."""
+
+    def _keep(self, message: Any, why: str) -> None:
+        where = (getattr(message, "delivery_info", None) or {}).get("routing_key", "")
+        headers = getattr(message, "headers", None) or {}
+        detail = f"{why} (content type {getattr(message, 'content_type', '?')}, task {headers.get('task', '?')})"
+        _keep_unreadable(getattr(self.app, "ramp_unreadable", None), getattr(message, "body", b""), where, detail)
+
+    def on_decode_error(self, message: Any, exc: Exception) -> None:
+        self._keep(message, f"undecodable message: {exc}")
+        message.ack()
+
+    def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
+        self._keep(message, f"refused message: {exc}")
+        message.reject_log_error(self.app.log.get_default_logger(), self.connection_errors)
+
+    def on_unknown_message(self, body: Any, message: Any) -> None:
+        self._keep(message, "not a task message")
+        message.reject_log_error(self.app.log.get_default_logger(), self.connection_errors)
+
+    def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
+        self._keep(message, f"unknown task: {exc}")
+        message.reject_log_error(self.app.log.get_default_logger(), self.connection_errors)
 
 
 class SentinelTransport(kombu_redis.SentinelTransport):

@@ -12,7 +12,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -162,7 +161,7 @@ class Sender:
             self.metrics.ses_call(time.perf_counter() - call_started)
         except NotNow as not_now:
             return self._not_now(not_now.decision, message, wire, attempt, providers)
-        except RedisError as exc:
+        except RedisError:
             if claimed:  # the claim stands and SES may have the message: the caller requeues, idempotency decides
                 raise
             # Redis failed or refused inside the gate (a lost connection, OOM, NOREPLICAS, READONLY, the
