@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from ses_ramp.producers import Producer
-from ses_ramp.worker.fleet.reconcile import resolve_unconfirmed
+from ses_ramp.worker.fleet.reconcile import resolve_unconfirmed, settle_unconfirmed
 from ses_ramp.worker.guards.events import EventStore
 from ses_ramp.worker.ops.unconfirmed import decide, entries
 from ses_ramp.worker.runtime import Runtime
@@ -93,3 +93,29 @@ def test_the_operator_resends_or_drops(ses, settings, moto_ses):
     assert day_counters(ses) == {"used": 1, "sent": 0, "unconfirmed": 0, "dropped": 1}
     assert ses.sender.handle(wires[0]).outcome == "duplicate"  # a dropped send is never resent
     assert_counter_invariant(ses)
+
+
+def test_a_crash_while_resending_leaves_the_entry_and_its_charge_as_they_were(ses, settings, moto_ses):
+    (w,) = unconfirmed_sends(ses, settings, 1)
+    EventStore(ses.client, ses.budget.keys).note_progress(None, ses.budget.now_ms() + 2 * RESEND_AFTER_S * 1000)
+    real_defer = ses.deferrals.defer
+
+    def crash(*args, **kwargs):
+        raise SystemExit("killed between the settle and the deferral")
+
+    ses.deferrals.defer = crash
+    with pytest.raises(SystemExit):
+        resolve_unconfirmed(ses, RESEND_AFTER_S)
+    assert [e["id"] for e in entries(ses)] == [w["id"]]  # still findable, still unconfirmed
+    assert day_counters(ses) == {"used": 1, "sent": 0, "unconfirmed": 1, "dropped": 0}
+    ses.deferrals.defer = real_defer  # the process restarts: the next pass resends it once
+    assert resolve_unconfirmed(ses, RESEND_AFTER_S) == 1
+    assert [mid for mid, _ in ses.deferrals.claim_due(10)] == [w["id"]] and entries(ses) == []
+
+
+def test_two_reconcilers_on_one_entry_resend_it_once(ses, settings, moto_ses):
+    (w,) = unconfirmed_sends(ses, settings, 1)
+    entry = json.loads(ses.client.hget(ses.budget.keys.unconfirmed, w["id"]))
+    assert settle_unconfirmed(ses, w["id"], entry, "resend") is True
+    assert settle_unconfirmed(ses, w["id"], entry, "resend") is False  # the second finds it closed
+    assert day_counters(ses) == {"used": 0, "sent": 0, "unconfirmed": 0, "dropped": 0}

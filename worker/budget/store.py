@@ -96,13 +96,19 @@ class Budget:
 
     def settle(self, outcome: str, kind: str, recipients: int, day: str, idempotency_key: str, ses_id: str = "",
                token: str = "-", from_unconfirmed: bool = False, release: tuple[list[str], list[Any]] | None = None,
-               providers: str = "") -> int:
+               providers: str = "", client: Any = None) -> int:
         """`outcome` is sent, or deferred/failed/waiting (refund: SES never accepted the message).
         Settles only the claim `token` made, once, so a retried call cannot count twice. `release`:
         a campaign recipient's release (`Campaigns.release_parts`), done in the same call when sent.
-        `providers`: as the gate charged them, so a refund gives each provider's budget back."""
+        `providers`: as the gate charged them, so a refund gives each provider's budget back.
+        `client`: a MULTI pipeline to queue the call in (its result is then the pipeline's to read)."""
         k = self.keys
         extra_keys, extra_args = release if release and outcome == "sent" else ([], [])
+        if client is not None:
+            self.scripts.settle(keys=[k.clock_offset_ms, k.day, k.idem(idempotency_key), *extra_keys],
+                                args=[outcome, kind, recipients, day, ses_id, self.idem_ttl_s, token,
+                                      "1" if from_unconfirmed else "0", providers, *extra_args], client=client)
+            return 1
         return int(self.scripts.settle(
             keys=[k.clock_offset_ms, k.day, k.idem(idempotency_key), *extra_keys],
             args=[outcome, kind, recipients, day, ses_id, self.idem_ttl_s, token, "1" if from_unconfirmed else "0", providers,

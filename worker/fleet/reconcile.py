@@ -19,6 +19,7 @@ import json
 from typing import Any
 
 import structlog
+from redis.exceptions import WatchError
 
 log = structlog.get_logger(logger_name="ses_ramp.housekeeping")
 
@@ -29,30 +30,49 @@ def absence_proven(watermark: dict[str, int | None], claimed_at_ms: int, resend_
     return empty_at is not None and empty_at >= claimed_at_ms + resend_after_s * 1000
 
 
-def settle_unconfirmed(runtime: Any, mid: str, entry: dict[str, Any], outcome: str) -> None:
-    """Close one unconfirmed entry (already taken out of the hash): `sent` (SES had it), `resend`
-    (it never went: refund and send again) or `dropped` (an operator's call: never resent)."""
+def settle_unconfirmed(runtime: Any, mid: str, entry: dict[str, Any], outcome: str) -> bool:
+    """Close one unconfirmed entry: `sent` (SES had it), `resend` (it never went: refund and send
+    again) or `dropped` (an operator's call: never resent). The settle, the resend's deferral and the
+    entry's removal are one MULTI/EXEC, so a crash leaves either all of it done or none of it; WATCH
+    on the idempotency record makes two processes acting on the same entry settle it once. Returns
+    False when another process closed it first (nothing done here)."""
     message = entry["message"]
     claim = entry.get("claim")
     key = (claim or {}).get("key") or message.get("idempotency_key") or mid
     budget = runtime.budget
-    booked = 0
-    if claim:
-        settled = {"sent": "sent", "resend": "waiting", "dropped": "dropped"}[outcome]
-        booked = budget.settle(settled, claim["kind"], int(claim["n"]), claim["day"], key, ses_id="event" if outcome == "sent" else "",
-                               token=claim["token"], from_unconfirmed=True, providers=claim.get("providers", ""))
-    if not booked:  # an entry from before claims were kept, or a claim no longer on record: set it directly
-        if outcome == "resend":
-            runtime.client.delete(budget.keys.idem(key))
-        else:
-            runtime.client.set(budget.keys.idem(key), f"sent:{'event' if outcome == 'sent' else 'dropped'}", ex=budget.idem_ttl_s)
-    if outcome == "resend":
-        runtime.deferrals.defer(message, int(entry.get("attempt", 0)), 0, "resend: absence of a SES Send event proven")
+    idem_key = budget.keys.idem(key)
+    with runtime.client.pipeline(transaction=True) as pipe:
+        try:
+            pipe.watch(idem_key, budget.keys.unconfirmed)
+            if not pipe.hexists(budget.keys.unconfirmed, mid):
+                return False  # another process closed it
+            record = _text(pipe.get(idem_key) or "")
+            pipe.multi()
+            if claim and claim["token"] in record.split(":", 2)[2:] and record.split(":", 1)[0] in ("inflight", "unconfirmed"):
+                settled = {"sent": "sent", "resend": "waiting", "dropped": "dropped"}[outcome]
+                budget.settle(settled, claim["kind"], int(claim["n"]), claim["day"], key, ses_id="event" if outcome == "sent" else "",
+                              token=claim["token"], from_unconfirmed=True, providers=claim.get("providers", ""), client=pipe)
+            elif outcome == "resend":  # an entry from before claims were kept, or a claim no longer on record
+                pipe.delete(idem_key)
+            else:
+                pipe.set(idem_key, f"sent:{'event' if outcome == 'sent' else 'dropped'}", ex=budget.idem_ttl_s)
+            if outcome == "resend":
+                runtime.deferrals.defer(message, int(entry.get("attempt", 0)), 0, "resend: absence of a SES Send event proven",
+                                        client=pipe)
+            pipe.hdel(budget.keys.unconfirmed, mid)
+            pipe.execute()
+        except WatchError:
+            return False  # another process acted on it meanwhile: it is theirs
+    return True
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def resolve_unconfirmed(runtime: Any, resend_after_s: int, limit: int = 500) -> int:
-    """One pass over the unconfirmed sends. Each entry is taken with HDEL first, so two processes
-    never act on the same one. Returns how many were resolved or resent."""
+    """One pass over the unconfirmed sends; each is closed in one transaction (`settle_unconfirmed`).
+    Returns how many were resolved or resent."""
     from ses_ramp.worker.guards.events import EventStore
 
     k = runtime.budget.keys
@@ -63,9 +83,8 @@ def resolve_unconfirmed(runtime: Any, resend_after_s: int, limit: int = 500) -> 
         seen = runtime.client.exists(k.send_event(mid))
         if not seen and not absence_proven(watermark, int(entry["at_ms"]), resend_after_s):
             continue  # no proof either way: it stays unconfirmed
-        if not runtime.client.hdel(k.unconfirmed, mid):
+        if not settle_unconfirmed(runtime, mid, entry, "sent" if seen else "resend"):
             continue  # another process took it
-        settle_unconfirmed(runtime, mid, entry, "sent" if seen else "resend")
         if seen:
             log.info("unconfirmed_resolved", message_id=mid, outcome="sent")
         else:

@@ -16,12 +16,7 @@ def entries(runtime: Any) -> list[dict[str, Any]]:
 def decide(runtime: Any, message_id: str, outcome: str) -> bool:
     """`resend` (the operator checked: SES never had it) or `dropped` (it went, or is not wanted:
     never resent). False when there is no such unconfirmed send."""
-    key = runtime.budget.keys.unconfirmed
-    with runtime.client.pipeline(transaction=True) as pipe:
-        pipe.hget(key, message_id)
-        pipe.hdel(key, message_id)
-        raw, removed = pipe.execute()
-    if not raw or not removed:
+    raw = runtime.client.hget(runtime.budget.keys.unconfirmed, message_id)
+    if not raw:
         return False
-    settle_unconfirmed(runtime, message_id, json.loads(raw), outcome)
-    return True
+    return settle_unconfirmed(runtime, message_id, json.loads(raw), outcome)

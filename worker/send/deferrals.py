@@ -44,10 +44,16 @@ class DeferralStore:
         k = self.keys
         return [k.clock_offset_ms, k.deferred, k.moving, k.payload]
 
-    def defer(self, message: dict[str, Any], attempt: int, delay_s: float, reason: str, error: str = "") -> int:
-        """Keep `message` until now + `delay_s`; returns the due time (ms)."""
+    def defer(self, message: dict[str, Any], attempt: int, delay_s: float, reason: str, error: str = "",
+              client: Any = None) -> int:
+        """Keep `message` until now + `delay_s`; returns the due time (ms). `client`: a MULTI pipeline to
+        queue the call in (the due time is then the pipeline's to read; 0 is returned)."""
         payload = json.dumps({"message": message, "attempt": attempt, "reason": reason, "error": error})
-        return int(self.scripts.defer(keys=self._set_keys(), args=[message["id"], int(delay_s * 1000), payload]))
+        args = [message["id"], int(delay_s * 1000), payload]
+        if client is not None:
+            self.scripts.defer(keys=self._set_keys(), args=args, client=client)
+            return 0
+        return int(self.scripts.defer(keys=self._set_keys(), args=args))
 
     def claim_due(self, limit: int, lease_ms: int = 30_000) -> list[tuple[str, dict[str, Any]]]:
         flat = self.scripts.claim_due(keys=self._set_keys(), args=[limit, lease_ms])

@@ -133,7 +133,7 @@ _FROM_OPTIONS = (*kombu_redis.Channel.from_transport_options, "unreadable_sink")
 
 class Channel(_DeadLetterUnreadable, _OneClient, kombu_redis.Channel):
     QoS = QoS
-    from_transport_options = _FROM_OPTIONS
+    from_transport_options = _FROM_OPTIONS  # type: ignore[assignment]
 
 
 class Transport(kombu_redis.Transport):
@@ -142,7 +142,7 @@ class Transport(kombu_redis.Transport):
 
 class SentinelChannel(_DeadLetterUnreadable, _OneClient, kombu_redis.SentinelChannel):
     QoS = QoS
-    from_transport_options = (*kombu_redis.SentinelChannel.from_transport_options, "unreadable_sink")
+    from_transport_options = (*kombu_redis.SentinelChannel.from_transport_options, "unreadable_sink")  # type: ignore[assignment]
 
 
 class Consumer(CeleryConsumer):
