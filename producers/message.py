@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import typing
 import uuid
 from datetime import UTC, datetime
 from enum import Enum
@@ -212,8 +213,7 @@ class Message(BaseModel):
         Forward compatible: fields this version does not know (a newer producer's, during a rolling
         deploy) are ignored here, while `parse` still refuses them from an app. A new field must
         therefore be safe to ignore; one that is not needs a new task name (see `wire.py`)."""
-        if isinstance(data, dict) and not data.keys() <= _WIRE_FIELDS:
-            data = {k: v for k, v in data.items() if k in _WIRE_FIELDS}
+        data = known_fields(cls, data)
         try:
             return cls.model_validate(data, context={"trusted": True})
         except ValidationError as exc:
@@ -242,8 +242,30 @@ def message_schema() -> dict[str, Any]:
     return schema
 
 
-#: Every name a wire message may carry (field names and their aliases).
-_WIRE_FIELDS = frozenset(name for field_name, f in Message.model_fields.items() for name in (field_name, f.alias) if name)
+def known_fields(model: type[BaseModel], data: Any) -> Any:
+    """`data` without the keys `model` does not know, at every level (nested models, lists and
+    optionals of them): what a worker reads from the wire, tolerant of a newer producer's fields."""
+    if not isinstance(data, dict):
+        return data
+    out: dict[str, Any] = {}
+    for field_name, f in model.model_fields.items():
+        for name in (f.alias, field_name):
+            if name and name in data:
+                out[name] = _known_value(f.annotation, data[name])
+                break
+    return out
+
+
+def _known_value(annotation: Any, value: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return known_fields(annotation, value)
+    args = typing.get_args(annotation)
+    models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+    if isinstance(value, dict) and len(models) == 1:  # Optional[Model], Model | None
+        return known_fields(models[0], value)
+    if isinstance(value, list) and typing.get_origin(annotation) in (list, tuple) and len(models) == 1:
+        return [known_fields(models[0], v) for v in value]
+    return value
 
 
 def invalid_from(exc: ValidationError) -> InvalidMessage:

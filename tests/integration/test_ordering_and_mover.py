@@ -73,8 +73,11 @@ def test_mover_dead_letters_an_unreadable_payload_alone_and_a_newer_producers_fi
     s = settings.model_copy(update=BIG)
     p = Producer(s)
     good = p.prepare({"to": ["fine@example.com"], "subject": "old", "text": "x", "kind": "bulk", "list": "news"}).to_wire()
-    newer = {**p.prepare({"to": ["newer@example.com"], "subject": "new", "text": "x", "kind": "bulk", "list": "news"}).to_wire(),
-             "send_window": "09:00-17:00", "priority_hint": 3}
+    newer = p.prepare({"to": ["newer@example.com"], "subject": "new", "text": "x", "kind": "bulk", "list": "news",
+                       "list_management": {"contact_list": "news"}}).to_wire()
+    # Unknown at the top level and inside a nested object alike.
+    newer.update(send_window="09:00-17:00", priority_hint=3)
+    newer["list_management"]["topic_default"] = "OPT_IN"
     p.close()
     k = runtime.budget.keys
     for w in (good, newer):

@@ -107,3 +107,13 @@ def test_mime_is_crlf_short_lined_and_round_trips():
     assert "Bcc" not in parsed
     parts = {p.get_content_type(): p.get_content() for p in parsed.walk() if not p.is_multipart()}
     assert parts["text/plain"].startswith("plain ü") and parts["text/html"] == "<p>" + "x" * 5000 + "</p>"
+
+
+def test_a_worker_ignores_unknown_fields_at_every_level_while_an_app_is_refused_them():
+    wire = Message.parse(ok(kind="bulk", list="news", list_management={"contact_list": "news"})).to_wire()
+    wire["future_top"] = 1
+    wire["list_management"]["future_nested"] = {"deep": True}
+    read = Message.from_wire(wire)
+    assert read.list_management is not None and read.list_management.contact_list == "news"
+    with pytest.raises(InvalidMessage):
+        Message.parse(ok(kind="bulk", list="news", list_management={"contact_list": "news", "future_nested": 1}))
