@@ -32,6 +32,8 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `sendday:<date>`            | hash   | SES events by the local day their message was sent: metric -> count,    |
 |                             |        | and `<metric>@<provider>` per mailbox provider of the recipients       |
 | `send_event:<message id>`   | string | SES published a Send event for this message (reconciles unconfirmed)   |
+| `event_seen:<identity>`     | string | an SES event already counted (SQS redelivers): `guards/dedupe.py`      |
+| `delivered:<ses message id>`| set    | recipients SES delivered to (a later DeliveryDelay for them is stale)  |
 | `bad_events`                | list   | malformed SES events moved aside (newest first, capped)                |
 | `breaker`                   | hash   | breaker state: level, why, at_ms; probation snapshot                   |
 | `watermark`                 | zset   | `ramp events`' progress: newest_mail_ms (newest SES event handled),    |
@@ -116,6 +118,12 @@ class Keys:
 
     def send_event(self, message_id: str) -> str:
         return self.key(f"send_event:{message_id}")
+
+    def event_seen(self, identity: str) -> str:
+        return self.key(f"event_seen:{identity}")
+
+    def delivered(self, ses_message_id: str) -> str:
+        return self.key(f"delivered:{ses_message_id}")
 
     def idem(self, idempotency_key: str) -> str:
         return self.key(f"idem:{idempotency_key}")

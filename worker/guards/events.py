@@ -9,113 +9,28 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import structlog
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 
 from ses_ramp.config import Settings
 from ses_ramp.config.keys import Keys
 from ses_ramp.producers.message import normalise_address
 from ses_ramp.producers.providers import Known
 from ses_ramp.worker.fleet.heartbeat import Heartbeat
-from ses_ramp.worker.guards import cohorts
+from ses_ramp.worker.guards import cohorts, dedupe
+from ses_ramp.worker.guards.event_parse import Effects, MalformedEvent, effects_of, parse_event
 
 log = structlog.get_logger(logger_name="ses_ramp.events")
 
-EVENT_TYPES = {"Send", "Delivery", "Bounce", "Complaint", "Reject", "DeliveryDelay", "Open", "Click", "RenderingFailure", "Subscription"}
 #: (window seconds, bucket seconds): a 300 s window in 10 s buckets, a 24 h window in 5 min buckets.
 WINDOWS = ((300, 10), (86_400, 300))
 METRICS = ("sends", "deliveries", "hard_bounces", "soft_bounces", "complaints", "rejects", "delays")
 BAD_EVENTS_KEPT = 1000
-
-
-class MalformedEvent(ValueError):
-    """An SQS message that is not an SES event we can read."""
-
-
-@dataclass
-class Effects:
-    counts: dict[str, int] = field(default_factory=dict)
-    suppress: list[str] = field(default_factory=list)
-    send_ids: list[str] = field(default_factory=list)
-    deferral: bool = False
-    unsubscribe: list[tuple[str, str]] = field(default_factory=list)  # (list, address): SES list management opt-outs
-    mail_ms: int = 0  # when SES accepted the message: the event counts on that send day
-    delay_type: str | None = None
-    addresses: list[str] = field(default_factory=list)  # the recipients the counts are about (per-provider counts)
-
-
-def parse_event(body: str) -> dict[str, Any]:
-    """The SES event in an SQS body, SNS-wrapped or raw. Raises MalformedEvent."""
-    try:
-        obj = json.loads(body)
-        if isinstance(obj, dict) and obj.get("Type") == "Notification":
-            obj = json.loads(obj["Message"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise MalformedEvent(f"not JSON or not an SNS notification: {exc}") from None
-    if not isinstance(obj, dict):
-        raise MalformedEvent("event is not a JSON object")
-    kind = obj.get("eventType") or obj.get("notificationType")
-    if kind not in EVENT_TYPES:
-        raise MalformedEvent(f"unknown event type {kind!r}")
-    if not isinstance(obj.get("mail"), dict):
-        raise MalformedEvent(f"{kind} event without a mail object")
-    obj["eventType"] = kind
-    return obj
-
-
-def effects_of(event: dict[str, Any]) -> Effects:
-    kind, mail = event["eventType"], event["mail"]
-    fx = Effects(mail_ms=mail_ms(event))
-    try:
-        if kind == "Send":
-            fx.counts["sends"] = max(1, len(mail.get("destination") or []))
-            fx.addresses = list(mail.get("destination") or [])
-            tag = (mail.get("tags") or {}).get("message_id")
-            if tag:
-                fx.send_ids.extend(tag if isinstance(tag, list) else [tag])
-        elif kind == "Delivery":
-            fx.addresses = list(event["delivery"].get("recipients") or [])
-            fx.counts["deliveries"] = len(fx.addresses) or 1
-        elif kind == "Bounce":
-            bounce = event["bounce"]
-            addrs = fx.addresses = [r["emailAddress"] for r in bounce.get("bouncedRecipients") or []]
-            if bounce.get("bounceType") == "Permanent":
-                fx.counts["hard_bounces"] = len(addrs) or 1
-                fx.suppress.extend(addrs)
-            else:  # Transient / Undetermined: the receiver said "not now"
-                fx.counts["soft_bounces"] = len(addrs) or 1
-                fx.deferral = True
-        elif kind == "Complaint":
-            addrs = fx.addresses = [r["emailAddress"] for r in event["complaint"].get("complainedRecipients") or []]
-            fx.counts["complaints"] = len(addrs) or 1
-            fx.suppress.extend(addrs)
-        elif kind == "Reject":
-            fx.counts["rejects"] = 1
-            fx.addresses = list(mail.get("destination") or [])[:1]
-        elif kind == "Subscription":
-            # SES's subscription management: a contact opted out of a topic, or of the whole list.
-            sub = event["subscription"]
-            contact_list = sub["contactList"]
-            prefs = sub.get("newTopicPreferences") or {}
-            addresses = mail.get("destination") or []
-            lists = [contact_list] if prefs.get("unsubscribeAll") else []
-            lists += [f"{contact_list}/{t['topicName']}" for t in prefs.get("topicSubscriptionStatus") or []
-                      if str(t.get("subscriptionStatus", "")).replace("_", "").lower() == "optout"]
-            fx.unsubscribe.extend((list_id, a) for list_id in lists for a in addresses)
-        elif kind == "DeliveryDelay":
-            fx.addresses = [r["emailAddress"] for r in event["deliveryDelay"].get("delayedRecipients") or [] if "emailAddress" in r]
-            fx.counts["delays"] = len(event["deliveryDelay"].get("delayedRecipients") or []) or 1
-            fx.delay_type = str(event["deliveryDelay"].get("delayType") or "Undetermined")
-            fx.deferral = True
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise MalformedEvent(f"{kind} event missing {exc}") from None
-    return fx
 
 
 class EventStore:
@@ -127,25 +42,48 @@ class EventStore:
         self.day_timezone = day_timezone
         self.known = known  # domain -> mailbox provider: counts per provider on the send day too
 
-    def record(self, fx: Effects, now_ms: int) -> None:
+    def record(self, fx: Effects, now_ms: int) -> str:
+        """Store `fx` once: "counted", "duplicate" (this event was counted before: nothing done) or
+        "stale" (a delay for recipients already delivered: counted, but no reason to slow down).
+        WATCH on the event's identity makes the check and the count one step (dedupe.py)."""
+        seen, delivered = self.keys.event_seen(fx.identity), self.keys.delivered(fx.ses_id)
+        with self.client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(seen, delivered)
+                    if fx.identity and pipe.exists(seen):
+                        return "duplicate"
+                    stale = bool(fx.delay_type and fx.ses_id and fx.addresses
+                                 and all(pipe.smismember(delivered, fx.addresses)))
+                    pipe.multi()
+                    self._count(pipe, fx, now_ms)
+                    if fx.identity:
+                        pipe.set(seen, "1", ex=dedupe.SEEN_TTL_S)
+                    if fx.counts.get("deliveries") and fx.ses_id and fx.addresses:
+                        pipe.sadd(delivered, *fx.addresses)
+                        pipe.expire(delivered, dedupe.DELIVERED_TTL_S)
+                    pipe.execute()
+                    return "stale" if stale else "counted"
+                except WatchError:
+                    continue  # the same event (or its delivery) landed meanwhile: look again
+
+    def _count(self, pipe: Any, fx: Effects, now_ms: int) -> None:
         # The rolling windows count each event in the bucket of its message's send time, as the day
         # verdict counts it on its send day: a bounce that arrives late lands beside the send it
         # belongs to, so a window's rate is bounces of its sends over its sends. (An event without a
         # readable send time counts when it arrives.)
         sent_s = (fx.mail_ms or now_ms) // 1000
-        with self.client.pipeline(transaction=True) as pipe:
-            for metric, n in fx.counts.items():
-                for window, bucket in WINDOWS:
-                    pipe.hincrby(self.keys.events, f"{metric}:{window}:{sent_s - sent_s % bucket}", n)
-            by_provider = Counter(self.known.of(fx.addresses)) if self.known is not None and fx.addresses else None
-            cohorts.count(pipe, self.keys, fx.counts, fx.delay_type, fx.mail_ms, self.day_timezone, by_provider)
-            if fx.suppress:
-                pipe.sadd(self.keys.suppressed, *(normalise_address(a) for a in fx.suppress))
-            for list_id, address in fx.unsubscribe:
-                pipe.sadd(self.keys.unsubscribed(list_id), normalise_address(address))
-            for mid in fx.send_ids:
-                pipe.set(self.keys.send_event(mid), "1", ex=7 * 86400)
-            pipe.execute()
+        for metric, n in fx.counts.items():
+            for window, bucket in WINDOWS:
+                pipe.hincrby(self.keys.events, f"{metric}:{window}:{sent_s - sent_s % bucket}", n)
+        by_provider = Counter(self.known.of(fx.addresses)) if self.known is not None and fx.addresses else None
+        cohorts.count(pipe, self.keys, fx.counts, fx.delay_type, fx.mail_ms, self.day_timezone, by_provider)
+        if fx.suppress:
+            pipe.sadd(self.keys.suppressed, *(normalise_address(a) for a in fx.suppress))
+        for list_id, address in fx.unsubscribe:
+            pipe.sadd(self.keys.unsubscribed(list_id), normalise_address(address))
+        for mid in fx.send_ids:
+            pipe.set(self.keys.send_event(mid), "1", ex=7 * 86400)
 
     def note_progress(self, newest_mail_ms: int | None, empty_at_ms: int | None) -> None:
         """Advance the watermark (never back): the newest SES event handled, and when the queue was
@@ -183,7 +121,8 @@ def apply_event(store: EventStore, budget, event: dict[str, Any], now_ms: int | 
     unsubscriptions, Send marks; a delay or soft bounce also backs the adaptive rate off.
     Raises MalformedEvent for an event of a known type missing what it needs."""
     fx = effects_of(event)
-    store.record(fx, budget.now_ms() if now_ms is None else now_ms)
+    if store.record(fx, budget.now_ms() if now_ms is None else now_ms) != "counted":
+        return fx  # counted before, or a delay its delivery has overtaken: no back-off (dedupe.py)
     if fx.deferral:
         # Receivers deferring judge the IP for their own provider: with per-provider ramps only those
         # providers' rates are cut, the others' mail keeps its pace.
@@ -198,16 +137,6 @@ def handle_body(store: EventStore, budget, body: str, now_ms: int | None = None)
     `ramp events` does with each message it receives, and what `ramp simulate` feeds its events
     through. Raises MalformedEvent before storing anything when the body cannot be read."""
     return apply_event(store, budget, parse_event(body), now_ms)
-
-
-def mail_ms(event: dict[str, Any]) -> int:
-    """When SES accepted the message an event is about (`mail.timestamp`), epoch ms; 0 if unreadable."""
-    from datetime import datetime
-
-    try:
-        return int(datetime.fromisoformat(str(event["mail"]["timestamp"]).replace("Z", "+00:00")).timestamp() * 1000)
-    except (KeyError, TypeError, ValueError):
-        return 0
 
 
 def rates(totals: dict[str, int]) -> dict[str, float]:
