@@ -39,6 +39,9 @@ def normalise_address(address: str) -> str:
 _ADDRESS_FIELDS = ("to", "cc", "bcc", "reply_to")
 
 
+#: Characters no header value may hold: each would end the header (injection) or break the message.
+_BREAKING = ("\r", "\n", "\0")
+
 _LIST_NAME = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
@@ -134,15 +137,22 @@ class Message(BaseModel):
     @field_validator("from_name")
     @classmethod
     def _from_name(cls, value: str | None) -> str | None:
-        if value is not None and any(c in value for c in "\r\n"):
-            raise ValueError("the From name has a line break")
+        if value is not None and any(c in value for c in _BREAKING):
+            raise ValueError("the From name has a line break or NUL")
+        return value
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str) -> str:
+        if any(c in value for c in _BREAKING):  # a CR or LF would start a header of the sender's choosing
+            raise ValueError("the subject has a line break or NUL (CR, LF and NUL are refused in header values)")
         return value
 
     @field_validator("headers")
     @classmethod
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:
         for name, val in value.items():
-            if not name or any(c in name for c in ":\r\n ") or any(c in val for c in "\r\n"):
+            if not name or any(c in name for c in ":\r\n\0 ") or any(c in val for c in _BREAKING):
                 raise ValueError(f"header {name!r} has a name or value that would break the MIME message")
         return value
 

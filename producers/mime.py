@@ -11,18 +11,23 @@ from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
-from email.utils import make_msgid
+from email.utils import make_msgid, parseaddr
 
 from ses_ramp.producers.message import Message
 
 _CRLF = compat32.clone(linesep="\r\n")
 
 
-def _encode(value: str) -> str:
-    """A header value as wire text: ASCII kept as is, anything else as RFC 2047 encoded words."""
-    if value.isascii() and "\n" not in value:
+#: A header line kept as is up to this length; longer ones are folded (RFC 5322 caps a line at 998).
+_MAX_PLAIN_LINE = 900
+
+
+def _encode(value: str, name: str = "") -> str:
+    """A header value as wire text: short ASCII kept as is; non-ASCII, or a line that would pass
+    RFC 5322's 998 octets, as folded RFC 2047 encoded words (the stdlib's `Header`)."""
+    if value.isascii() and "\n" not in value and len(name) + 2 + len(value) <= _MAX_PLAIN_LINE:
         return value
-    return Header(value, "utf-8").encode(linesep="\r\n")
+    return Header(value, "utf-8", header_name=name or None).encode(linesep="\r\n")
 
 
 def _addresses(addresses: list[str]) -> str:
@@ -51,7 +56,8 @@ def build_mime(message: Message, from_address: str, extra_headers: dict[str, str
         body = _text(message.text, "plain")
     else:
         body = _text(message.html or "", "html")
-    domain = from_address.rpartition("@")[2] or None
+    # The address's domain, also when From carries a display name ("Shop <news@shop.example>").
+    domain = parseaddr(from_address)[1].rpartition("@")[2] or None
     head = [("From", _encode(from_address))]
     if message.to:
         head.append(("To", _addresses([message.formatted(a) for a in message.to])))
@@ -59,11 +65,11 @@ def build_mime(message: Message, from_address: str, extra_headers: dict[str, str
         head.append(("Cc", _addresses([message.formatted(a) for a in message.cc])))
     if message.reply_to:
         head.append(("Reply-To", _addresses([message.formatted(a) for a in message.reply_to])))
-    head.append(("Subject", _encode(message.subject)))
+    head.append(("Subject", _encode(message.subject, "Subject")))
     head.append(("Message-ID", make_msgid(idstring=message.id, domain=domain)))
     # Lets the SES event stream and support staff trace a delivery back to the ses-ramp message.
     head.append(("X-Ses-Ramp-Id", message.id))
-    head.extend((name, _encode(value)) for name, value in message.headers.items())
+    head.extend((name, _encode(value, name)) for name, value in message.headers.items())
     if extra_headers:  # List-Id and the RFC 8058 pair, made by the transport (`producers/unsubscribe.py`)
         head.extend(extra_headers.items())
     lines = "".join(f"{name}: {value}\r\n" for name, value in head).encode("ascii")

@@ -117,3 +117,36 @@ def test_a_worker_ignores_unknown_fields_at_every_level_while_an_app_is_refused_
     assert read.list_management is not None and read.list_management.contact_list == "news"
     with pytest.raises(InvalidMessage):
         Message.parse(ok(kind="bulk", list="news", list_management={"contact_list": "news", "future_nested": 1}))
+
+
+@pytest.mark.parametrize("field, value", [
+    ("subject", "Hello\r\nBcc: victim@example.net"), ("subject", "Hello\nX-Evil: 1"), ("subject", "nul\0here"),
+    ("headers", {"X-Ref": "a\0b"}), ("headers", {"X-Ref": "a\r\nBcc: x@example.net"}), ("from_name", "Shop\nBcc: x@example.net"),
+])
+def test_cr_lf_and_nul_are_refused_in_every_header_value(field, value):
+    with pytest.raises(InvalidMessage, match="line break|break the MIME"):
+        Message.parse(ok(**{field: value}))
+
+
+def test_a_998_character_subject_is_folded_under_the_line_limit_and_reads_back_whole():
+    import email
+    from email import policy
+
+    from ses_ramp.producers.mime import build_mime, size_upper_bound
+
+    subject = ("word " * 200)[:998]
+    m = Message.parse(ok(subject=subject, headers={"X-Long": "y" * 990}))
+    raw = build_mime(m, "s@example.com")
+    assert max(map(len, raw.split(b"\r\n"))) <= 998 and len(raw) <= size_upper_bound(m)
+    parsed = email.message_from_bytes(raw, policy=policy.default)
+    assert parsed["Subject"] == subject and parsed["X-Long"] == "y" * 990
+
+
+def test_message_id_takes_the_domain_of_a_from_with_a_display_name():
+    import email
+
+    from ses_ramp.producers.mime import build_mime
+
+    raw = build_mime(Message.parse(ok()), "Shop News <news@shop.example>")
+    mid = email.message_from_bytes(raw)["Message-ID"]
+    assert mid.endswith("@shop.example>") and ">>" not in mid
