@@ -28,12 +28,10 @@ class Kind(str, Enum):
 
 
 def normalise_address(address: str) -> str:
-    """Canonical form of an address: whitespace stripped, domain lower-cased (local part kept)."""
-    address = address.strip()
-    local, sep, domain = address.rpartition("@")
-    if not sep:
-        return address
-    return f"{local}@{domain.lower()}"
+    """Canonical form of an address for suppression and unsubscription: whitespace stripped, the whole
+    address lower-cased. RFC 5321 lets a server treat local parts case-sensitively, but no mailbox
+    provider does: `Ana@` and `ana@` are one person, and one who unsubscribed must get no mail."""
+    return address.strip().lower()
 
 
 _ADDRESS_FIELDS = ("to", "cc", "bcc", "reply_to")

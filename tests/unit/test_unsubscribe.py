@@ -38,7 +38,7 @@ def bulk(**over):
 
 def test_token_names_recipient_and_list_and_refuses_tampering_forgery_and_age():
     token = make_token(SECRET, "Reader@EXAMPLE.com", "weekly")
-    assert read_token(SECRET, token, 3600) == ("Reader@example.com", "weekly")
+    assert read_token(SECRET, token, 3600) == ("reader@example.com", "weekly")
     tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
     for bad in (tampered, make_token("another-secret-0123456789", "r@example.com", "weekly"), "garbage", ""):
         with pytest.raises(BadToken):
@@ -56,7 +56,7 @@ def test_bulk_with_a_list_carries_the_rfc8058_pair_and_list_id(producer):
     assert parsed["List-Id"] == "<weekly.acme.example>"
     url = parsed["List-Unsubscribe"].strip("<>")
     assert url.startswith("https://mail.acme.example/u/")
-    assert read_token(SECRET, url.rsplit("/", 1)[1], 3600) == ("Reader@example.com", "weekly")
+    assert read_token(SECRET, url.rsplit("/", 1)[1], 3600) == ("reader@example.com", "weekly")
 
 
 def test_mailto_route_when_configured(producer):
@@ -98,9 +98,18 @@ def test_apps_own_headers_or_ses_list_management_are_accepted(producer):
 
 
 def test_unsubscribed_from_one_list_refuses_that_list_only(producer):
-    producer._redis.sadd(Keys(producer.settings.key_prefix).unsubscribed("weekly"), "Reader@example.com")
+    producer._redis.sadd(Keys(producer.settings.key_prefix).unsubscribed("weekly"), "reader@example.com")
     with pytest.raises(Unsubscribed) as info:
         producer.prepare(bulk())
     assert info.value.list_id == "weekly" and info.value.field == "to"
     producer.prepare(bulk(list="offers"))
     producer.prepare({"to": ["Reader@Example.com"], "subject": "Receipt", "text": "x"})  # transactional still goes
+
+
+def test_an_unsubscribe_holds_whatever_the_case_of_the_local_part(producer):
+    from ses_ramp.producers.message import normalise_address
+
+    producer._redis.sadd(Keys(producer.settings.key_prefix).unsubscribed("weekly"), normalise_address("ana@example.com"))
+    for spelled in ("Ana@example.com", "ANA@EXAMPLE.COM", " ana@Example.com"):
+        with pytest.raises(Unsubscribed):
+            producer.prepare({**bulk(), "to": [spelled]})
