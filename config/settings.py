@@ -6,11 +6,13 @@ environment. Units live in the names (`_s`, `_ms`, `_per_day`, `_share` is a fra
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, EmailStr, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 from ses_ramp.config.provider_ramp import DEFAULT_MIX, parse_mix
 
@@ -38,7 +40,9 @@ def mask_url(url: str | None) -> str:
         return url
     user = parts.username or ""
     host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    host = f"[{host}]" if ":" in host else host
+    port = parts.netloc.rpartition(":")[2] if parts.netloc.rpartition("@")[2].count(":") else ""
+    netloc = f"{user}:***@{host}" + (f":{port}" if port else "")  # the port as given, even when not a number
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
@@ -279,6 +283,11 @@ class Settings(BaseSettings):
         scheme = urlsplit(value).scheme
         if scheme not in {"redis", "rediss", "unix", "redis+socket", "sentinel"}:
             raise ValueError(f"scheme {scheme!r} is not redis://, rediss://, unix:// or sentinel:// ({mask_url(value)})")
+        if scheme in {"redis", "rediss"}:
+            try:
+                urlsplit(value).port  # noqa: B018 - raises on a port that is not a number in 0-65535
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
         if scheme == "sentinel":
             for part in value.split(";"):
                 if urlsplit(part).scheme != "sentinel" or not urlsplit(part).hostname:
@@ -343,10 +352,18 @@ class Settings(BaseSettings):
         return self.broker_url or self.effective_redis_url
 
 
+#: Settings whose values are secrets (or stand for one): an error names them, never their value.
+_SECRET_FIELDS = frozenset({"unsubscribe_secret", "serve_token_sha256", "postmaster_credentials"})
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build `Settings` from the environment (plus `overrides`); raise `SettingsError` with one line."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except PydanticSettingsError as exc:  # a complex setting (a JSON one) that is not JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = f"RAMP_{found.group(1).upper()}" if found else "settings"
+        raise SettingsError(f"{name}: not valid JSON (a JSON object is expected, e.g. {{\"example.com\": \"google\"}})") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
@@ -355,5 +372,8 @@ def load_settings(**overrides: object) -> Settings:
         if msg.startswith("RAMP_"):
             raise SettingsError(msg) from None
         got = err.get("input")
-        shown = mask_url(got) if "url" in field and isinstance(got, str) else repr(got)
+        if field in _SECRET_FIELDS:  # never echoed: say only how long what was given is
+            shown = f"a value of {len(str(got))} characters, not shown"
+        else:
+            shown = mask_url(got) if "url" in field and isinstance(got, str) else repr(got)
         raise SettingsError(f"{name}: {msg} (got {shown})") from None

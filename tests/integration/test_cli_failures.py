@@ -143,3 +143,10 @@ def test_worker_waiting_on_a_lost_redis_stops_within_10_s_of_sigterm(tmp_path):
         assert seconds_to_stop(worker) < 10.0
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("name, value", [("RAMP_PROVIDER_DOMAINS", "notjson"), ("RAMP_REDIS_URL", "redis://u:pw@host:notaport/0")])
+def test_an_unparsable_setting_is_one_line_not_a_traceback(name, value):
+    done, _ = run({name: value}, "status")
+    line = one_line_error(done)
+    assert name in line and "pw@" not in line

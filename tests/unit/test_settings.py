@@ -46,3 +46,31 @@ def test_too_short_ramp_is_refused():
 def test_unknown_timezone_is_refused():
     with pytest.raises(SettingsError, match="RAMP_DAY_TIMEZONE"):
         load_settings(_env_file=None, day_timezone="Mars/Olympus")
+
+
+@pytest.mark.parametrize("name, value", [
+    ("RAMP_UNSUBSCRIBE_SECRET", "hunter2-short"), ("RAMP_SERVE_TOKEN_SHA256", "my-clear-bearer-token"),
+])
+def test_a_secret_setting_is_never_echoed_in_its_error(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings(_env_file=None)
+    assert str(info.value).startswith(f"{name}:") and value not in str(info.value)
+    assert f"{len(value)} characters" in str(info.value)
+
+
+@pytest.mark.parametrize("name, value, says", [
+    ("RAMP_PROVIDER_DOMAINS", "notjson", "not valid JSON"),
+    ("RAMP_REDIS_URL", "redis://u:pw@host:notaport/0", "Port could not be cast"),
+])
+def test_an_unparsable_setting_is_one_line_naming_it(monkeypatch, name, value, says):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings(_env_file=None)
+    text = str(info.value)
+    assert text.startswith(f"{name}:") and says in text and "\n" not in text and "pw" not in text
+
+
+def test_mask_url_keeps_an_ipv6_host_and_a_port_as_given():
+    assert mask_url("redis://u:pw@[::1]:6379/0") == "redis://u:***@[::1]:6379/0"
+    assert mask_url("redis://u:pw@host:notaport/0") == "redis://u:***@host:notaport/0"
