@@ -31,8 +31,12 @@ FIGURES = ("enqueue", "size", "campaign", "gate", "drain", "ses", "overshoot", "
 
 
 def settings_env(s: Settings) -> dict[str, str]:
-    return {f"RAMP_{k.upper()}": str(v.get_secret_value() if isinstance(v, SecretStr) else v)
-            for k, v in s.model_dump().items() if v is not None}
+    def text(v: object) -> str:  # a complex setting goes as JSON, which pydantic-settings reads back
+        if isinstance(v, SecretStr):
+            return v.get_secret_value()
+        return json.dumps(v) if isinstance(v, dict | list) else str(v)
+
+    return {f"RAMP_{k.upper()}": text(v) for k, v in s.model_dump().items() if v is not None}
 
 
 def bench_ses_drain(base: Settings, n: int, concurrency: int, procs: guard.Processes, tmp: str, env_of) -> float:

@@ -26,7 +26,10 @@ def settings_env(s: Settings) -> dict[str, str]:
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        env[f"RAMP_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        if isinstance(value, dict | list):  # pydantic-settings reads a complex setting as JSON
+            env[f"RAMP_{name.upper()}"] = json.dumps(value)
+        else:
+            env[f"RAMP_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
     return env
 
 

@@ -14,8 +14,9 @@ DAY = date(2027, 1, 4)
 def test_a_mix_is_read_normalised_and_names_what_is_wrong():
     mix = provider_ramp.parse_mix("google=0.5, microsoft=0.3,yahoo=0.1,other=0.1")
     assert mix == pytest.approx({"google": 0.5, "microsoft": 0.3, "yahoo": 0.1, "apple": 0.0, "other": 0.1})
-    assert sum(provider_ramp.parse_mix("google=2,microsoft=2").values()) == pytest.approx(1.0)
-    for bad, says in (("gmail=0.5", "provider one of"), ("google=lots", "must be a number"), ("google=-1", "0 or more"), ("google=nan", "0 or more"),
+    assert sum(provider_ramp.parse_mix("google=0.33,microsoft=0.33,other=0.33").values()) == pytest.approx(1.0)  # rounding: normalised
+    for bad, says in (("google=0.2,other=0.1", "add up to 0.30, not 1"), ("google=0.5,google=0.5", "named twice"),
+                      ("google=2,microsoft=2", "add up to 4.00"),("gmail=0.5", "provider one of"), ("google=lots", "must be a number"), ("google=-1", "0 or more"), ("google=nan", "0 or more"),
                       ("google=0", "above 0"), ("google", "provider=share")):
         with pytest.raises(ValueError, match=says):
             provider_ramp.parse_mix(bad)

@@ -74,3 +74,14 @@ def test_an_unparsable_setting_is_one_line_naming_it(monkeypatch, name, value, s
 def test_mask_url_keeps_an_ipv6_host_and_a_port_as_given():
     assert mask_url("redis://u:pw@[::1]:6379/0") == "redis://u:***@[::1]:6379/0"
     assert mask_url("redis://u:pw@host:notaport/0") == "redis://u:***@host:notaport/0"
+
+
+def test_settings_env_rebuilds_a_dict_setting_in_a_child_process(monkeypatch):
+    from tests.helpers import settings_env
+
+    s = load_settings(_env_file=None, provider_domains={"mail.example.test": "google"}, unsubscribe_secret="0123456789abcdef0")
+    for name, value in settings_env(s).items():
+        monkeypatch.setenv(name, value)
+    again = load_settings(_env_file=None)
+    assert again.provider_domains == {"mail.example.test": "google"}
+    assert again.unsubscribe_secret is not None and again.unsubscribe_secret.get_secret_value() == "0123456789abcdef0"
