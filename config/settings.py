@@ -228,6 +228,10 @@ class Settings(BaseSettings):
     retry_cap_s: float = Field(3600.0, gt=0, description="Longest retry delay.")
     retry_max_attempts: int = Field(10, ge=1, description="Attempts before a message is dead-lettered.")
     retry_max_age_s: int = Field(86400, ge=60, description="Age after which a message is dead-lettered.")
+    dead_retention_days: int = Field(
+        30, ge=0, description="Dead letters older than this many days are purged by a fleet duty (0: kept until "
+        "`ramp dead purge`). 30 days leaves a month to look at them and `ramp dead retry` what deserves it."
+    )
 
     # --- fleet duties ---------------------------------------------------------------------------------
     worker_housekeeping: bool = Field(

@@ -12,17 +12,23 @@ event waits on DNS: a domain nobody has looked up yet counts as `other` and is n
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dns.exception
 import dns.resolver
+from cachetools import TTLCache
 
 from ses_ramp.config import Settings
 from ses_ramp.config.keys import Keys
 
 LOOKUP_S = 2.0
+#: Domains one process remembers (the most recently met beyond that are kept): ~100 B each.
+MEMORY_DOMAINS = 100_000
+#: A domain Redis had no provider for yet is asked again after this long (the fleet duty looks it up).
+PENDING_RECHECK_S = 5.0
 #: How long an answer is kept: the MX record's TTL within these bounds; a failed lookup, FAILED_TTL_S.
 MIN_TTL_S, MAX_TTL_S, FAILED_TTL_S = 300, 86_400, 300
 
@@ -166,29 +172,25 @@ class Known:
     this process's memory (kept `memory_s`), then Redis's cache; `other` when none knows it yet, and
     the domain is noted for `Classifier.resolve_pending`."""
 
-    def __init__(self, settings: Settings, client: Any, memory_s: float = 600.0) -> None:
-        import time
-
+    def __init__(self, settings: Settings, client: Any, memory_s: float = 600.0, clock: Callable[[], float] = time.monotonic,
+                 memory_domains: int = MEMORY_DOMAINS) -> None:
         self.extra: dict[str, str] = {d.lower(): p for d, p in settings.provider_domains.items()}
         self.client = client
         self.keys = Keys(settings.key_prefix)
-        self.memory_s = memory_s
-        self._clock = time.monotonic
-        self._memory: dict[str, tuple[str, float]] = {}
+        # Bounded: a process that meets millions of domains keeps the most recent `memory_domains`.
+        # Domains Redis has no answer for yet are asked again after PENDING_RECHECK_S.
+        self._memory: TTLCache[str, str] = TTLCache(maxsize=memory_domains, ttl=memory_s, timer=clock)
+        self._pending: TTLCache[str, str] = TTLCache(maxsize=memory_domains, ttl=PENDING_RECHECK_S, timer=clock)
 
     def of(self, addresses: Iterable[str]) -> list[str]:
         """The provider of each address, in order."""
         domains = [a.rpartition("@")[2].lower() for a in addresses]
-        now = self._clock()
         found: dict[str, str] = {}
         ask: list[str] = []
         for domain in set(domains):
-            table = from_table(domain, self.extra)
-            remembered = self._memory.get(domain)
-            if table:
-                found[domain] = table
-            elif remembered and remembered[1] > now:
-                found[domain] = remembered[0]
+            remembered = from_table(domain, self.extra) or self._memory.get(domain) or self._pending.get(domain)
+            if remembered:
+                found[domain] = remembered
             else:
                 ask.append(domain)
         if ask:
@@ -197,10 +199,10 @@ class Known:
                 provider = (hit.decode() if isinstance(hit, bytes) else hit) or "other"
                 found[domain] = provider
                 if hit is not None:
-                    self._memory[domain] = (provider, now + self.memory_s)
+                    self._memory[domain] = provider
                 else:  # asked again in a few seconds, when the fleet duty has looked it up
                     pending.append(domain)
-                    self._memory[domain] = ("other", now + 5.0)
+                    self._pending[domain] = "other"
             if pending:
                 self.client.sadd(self.keys.provider_pending, *pending)
         return [found[d] for d in domains]

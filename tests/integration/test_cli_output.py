@@ -75,3 +75,30 @@ def test_enqueue_schema_is_the_message_json_schema(settings):
     schema = json.loads(ramp80(settings, "enqueue", "--schema", fits=False).stdout)
     assert {"to", "subject", "kind", "from"} <= set(schema["properties"])
     assert "subject" in schema["required"]
+
+
+def test_dead_purge_deletes_only_what_is_older_and_status_shows_the_size(settings, runtime):
+    p = Producer(settings)
+    old, new = (p.prepare({"to": [f"{n}@example.com"], "subject": "s", "text": "t"}).to_wire() for n in ("old", "new"))
+    p.close()
+    now = runtime.budget.now_ms()
+    runtime.deferrals.dead_letter(old, 1, "old failure", now - 40 * 86_400_000)
+    runtime.deferrals.dead_letter(new, 1, "new failure", now - 86_400_000)
+    assert "dead letters" in (status := ramp80(settings, "status").stdout) and "KiB of Redis; kept 30 days" in status
+    assert "purged 1 dead letter(s) older than 30d" in ramp80(settings, "dead", "purge", "--older-than", "30d").stdout
+    assert [e["message"]["id"] for e in runtime.deferrals.dead_entries()] == [new["id"]]
+    bad = subprocess.run([RAMP, "dead", "purge", "--older-than", "soon"], capture_output=True, text=True, timeout=60,
+                         env={k: v for k, v in os.environ.items() if not k.startswith("RAMP_")} | settings_env(settings))
+    assert bad.returncode != 0 and "--older-than 'soon'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_fleet_duty_purges_dead_letters_past_the_retention_once_an_hour(settings, runtime):
+    from ses_ramp.worker.fleet.housekeeping import purge_expired_dead
+
+    w = Producer(settings).prepare({"to": ["x@example.com"], "subject": "s", "text": "t"}).to_wire()
+    runtime.deferrals.dead_letter(w, 1, "failure", runtime.budget.now_ms())
+    assert purge_expired_dead(runtime, 30) == 0  # young: kept
+    runtime.client.incrby(runtime.budget.keys.clock_offset_ms, 31 * 86_400_000)
+    assert purge_expired_dead(runtime, 30) == 0  # the hourly lock from the first call holds
+    runtime.client.delete(runtime.budget.keys.lock("dead_purge"))
+    assert purge_expired_dead(runtime, 30) == 1 and runtime.deferrals.dead_entries() == []

@@ -123,3 +123,19 @@ def test_ramp_status_vdm_says_in_one_line_when_ses_gives_no_vdm_figures(settings
     done = ramp(settings, "status", "--vdm")  # moto's SES has no VDM: the answer an account without it gets
     lines = [line for line in done.stdout.splitlines() if "SES VDM" in line]
     assert lines == ["SES VDM: 404: HTTP 404 (is Virtual Deliverability Manager enabled?)"]
+
+
+def test_a_process_remembers_a_bounded_number_of_domains_each_for_its_time(settings, redis_client):
+    from ses_ramp.producers.providers import Known
+
+    k = Keys(settings.key_prefix)
+    now = [0.0]
+    known = Known(settings, redis_client, memory_s=600, clock=lambda: now[0], memory_domains=3)
+    redis_client.mset({k.provider(f"d{i}.example"): "google" for i in range(5)})
+    assert known.of([f"a@d{i}.example" for i in range(5)]) == ["google"] * 5
+    assert len(known._memory) == 3  # the bound holds however many domains it met
+    redis_client.mset({k.provider(f"d{i}.example"): "microsoft" for i in range(5)})
+    remembered = [d for d in (f"d{i}.example" for i in range(5)) if d in known._memory]
+    assert known.of([f"a@{d}" for d in remembered]) == ["google"] * 3  # from memory, no Redis read
+    now[0] += 601
+    assert known.of([f"a@{d}" for d in remembered]) == ["microsoft"] * 3  # expired: read again

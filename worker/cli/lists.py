@@ -1,4 +1,4 @@
-"""`ramp dead list|retry` and `ramp suppress add|remove|list|import`."""
+"""`ramp dead list|retry|purge` and `ramp suppress add|remove|list|import`."""
 
 from __future__ import annotations
 
@@ -44,6 +44,33 @@ def dead_list(as_json: bool = typer.Option(False, "--json")) -> None:
     rows = [(e["message"].get("id", "?"), e["message"].get("kind", "?"), str(e.get("attempts", "")), e.get("error", "")[:300])
             for e in entries]
     show_list(entries, as_json, "dead letter", ("id", "kind", "tries", "error"), rows, right=("tries",))
+
+
+@dead_cli.command("purge")
+def dead_purge(
+    older_than: str = typer.Option(..., "--older-than", help="Age, e.g. 30d, 12h, 90m; 0 purges every dead letter."),
+) -> None:
+    """Delete dead letters older than --older-than (RAMP_DEAD_RETENTION_DAYS does it daily by itself)."""
+    from ses_ramp.worker.ops.dead import purge_dead
+
+    age_s = parse_age_s(older_than)
+    if age_s is None:
+        fail(f"--older-than {older_than!r}: give a number with d, h, m or s (30d, 12h), or 0")
+    purged = purge_dead(runtime_from_env(), float(age_s or 0))
+    out.print(f"purged {purged} dead letter(s)" + (f" older than {older_than}" if age_s else ""))
+
+
+def parse_age_s(text: str) -> float | None:
+    """`30d`, `12h`, `90m`, `45s` or `0` -> seconds; None when unreadable."""
+    text = text.strip().lower()
+    if text == "0":
+        return 0.0
+    unit = {"d": 86400, "h": 3600, "m": 60, "s": 1}.get(text[-1:]) if text else None
+    try:
+        value = float(text[:-1]) if unit else None
+    except ValueError:
+        return None
+    return value * unit if value is not None and unit and value > 0 else None
 
 
 @dead_cli.command("retry")

@@ -75,7 +75,8 @@ def status_rows(st: dict[str, Any], now_ms: float) -> list[tuple[str, str]]:
     rows.append(("held by workers", ", ".join(
         f"{q} {slot['count']:,}" + (f" (oldest {duration(slot['oldest_s'])})" if slot["count"] else "") for q, slot in held.items())))
     rows.append(("waiting", f"deferred {int(st['deferred']):,}, parked " + ", ".join(f"{q} {n:,}" for q, n in st["parked"].items())))
-    rows.append(("dead letters", f"{int(st['dead']):,}"))
+    kept = f"kept {st['dead_retention_days']} days" if st.get("dead_retention_days") else "kept until `ramp dead purge`"
+    rows.append(("dead letters", f"{int(st['dead']):,} ({int(st.get('dead_bytes', 0)) / 1024:,.0f} KiB of Redis; {kept})"))
     rows.append(("unconfirmed", f"{int(st['unconfirmed']):,}" + (" (resent only once `ramp events` proves absence; "
                                                                     "`ramp unconfirmed list`)" if int(st['unconfirmed']) else "")))
     wm = st.get("events_watermark") or {}

@@ -36,6 +36,16 @@ def refresh_account_quota(budget: Budget, transport: Transport, every_s: int) ->
     return True
 
 
+def purge_expired_dead(runtime: Any, retention_days: int, every_s: int = 3600) -> int:
+    """At most once every `every_s` fleet-wide: delete the dead letters older than the retention."""
+    if retention_days <= 0 or not runtime.client.set(runtime.budget.keys.lock("dead_purge"), "1", nx=True, ex=every_s):
+        return 0
+    purged = runtime.deferrals.purge_dead(runtime.budget.now_ms() - retention_days * 86_400_000)
+    if purged:
+        log.info("dead_letters_purged", count=purged, retention_days=retention_days)
+    return purged
+
+
 def fleet_duties(settings, runtime, app: Any) -> list[Callable[[], Any]]:
     """The duties any one process may run for the whole fleet; each returns True when busy."""
     mover = Mover(runtime.deferrals, app, settings.mover_batch, settings.compress_over_bytes)
@@ -65,7 +75,11 @@ def fleet_duties(settings, runtime, app: Any) -> list[Callable[[], Any]]:
         resolve_unconfirmed(runtime, settings.unconfirmed_resend_after_s)
         return False
 
-    return [move_due, feed_campaigns, resolve_providers, account_quota, adaptive_rate, unconfirmed]
+    def dead_retention() -> bool:
+        purge_expired_dead(runtime, settings.dead_retention_days)
+        return False
+
+    return [move_due, feed_campaigns, resolve_providers, account_quota, adaptive_rate, unconfirmed, dead_retention]
 
 
 def breaker_duties(settings, breaker) -> list[Callable[[], Any]]:

@@ -37,3 +37,9 @@ def retry_dead(runtime, producer, ids: list[str] | None) -> RetryReport:
             runtime.client.hset(runtime.budget.keys.dead, mid, json.dumps(entry))
             report.kept.append((mid, str(exc)))
     return report
+
+
+def purge_dead(runtime, older_than_s: float) -> int:
+    """`ramp dead purge`: delete dead letters older than `older_than_s` (0: all of them)."""
+    return runtime.deferrals.purge_dead(runtime.budget.now_ms() - int(older_than_s * 1000) + (1 if older_than_s == 0 else 0))
+

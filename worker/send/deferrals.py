@@ -89,6 +89,33 @@ class DeferralStore:
     def dead_entries(self) -> list[dict[str, Any]]:
         return sorted((json.loads(v) for v in self.client.hvals(self.keys.dead)), key=lambda e: e["at_ms"])
 
+    def dead_size(self) -> dict[str, int]:
+        """How many dead letters there are and about how many bytes of Redis they take."""
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.hlen(self.keys.dead)
+            pipe.memory_usage(self.keys.dead)
+            count, used = pipe.execute()
+        return {"dead": int(count), "dead_bytes": int(used or 0)}
+
+    def purge_dead(self, before_ms: int, batch: int = 500) -> int:
+        """Delete the dead letters dead-lettered before `before_ms`; returns how many. HSCAN in
+        batches, so a large hash never blocks Redis."""
+        purged = 0
+        old: list[str] = []
+        for mid, raw in self.client.hscan_iter(self.keys.dead, count=batch):
+            try:
+                at_ms = int(json.loads(raw).get("at_ms", 0))
+            except (ValueError, TypeError, AttributeError):
+                at_ms = 0  # unreadable: as old as can be
+            if at_ms < before_ms:
+                old.append(mid)
+            if len(old) >= batch:
+                purged += int(self.client.hdel(self.keys.dead, *old))
+                old = []
+        if old:
+            purged += int(self.client.hdel(self.keys.dead, *old))
+        return purged
+
     def take_dead(self, message_id: str) -> dict[str, Any] | None:
         """Remove and return one dead letter (for `ramp dead retry`)."""
         with self.client.pipeline(transaction=True) as pipe:
