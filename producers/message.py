@@ -244,7 +244,12 @@ def message_schema() -> dict[str, Any]:
             branch["format"] = "email"
     props["tags"]["propertyNames"] = {"pattern": _SES_TAG.pattern}
     props["tags"]["additionalProperties"] = {"type": "string", "pattern": _SES_TAG.pattern}
-    schema["anyOf"] = [{"required": ["text"]}, {"required": ["html"]}]  # a body: text, html or both
+    # What the validator requires beyond each field: a body (text, html or both) and a recipient.
+    nonempty = {"type": "array", "minItems": 1}
+    schema["allOf"] = [
+        {"anyOf": [{"required": ["text"]}, {"required": ["html"]}]},
+        {"anyOf": [{"required": [f], "properties": {f: nonempty}} for f in ("to", "cc", "bcc")]},
+    ]
     schema["title"] = "ses-ramp message"
     schema["description"] = (Message.__doc__ or "").strip()
     return schema

@@ -73,7 +73,9 @@ def router(settings: Settings, producer: Producer) -> APIRouter:
         responses={202: {"description": "Enqueued; one receipt per message, in order",
                          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Receipts"}}}},
                    401: {"description": "No bearer token"}, 403: {"description": "Token not accepted"},
+                   400: {"description": "Body not JSON", **error_schema},
                    413: {"description": "Body or batch too large", **error_schema},
+                   415: {"description": "Not application/json", **error_schema},
                    422: {"description": "One error per refused item; nothing was enqueued", **error_schema},
                    503: {"description": "Redis unreachable; retry after Retry-After seconds", **error_schema}},
     )
@@ -82,10 +84,16 @@ def router(settings: Settings, producer: Producer) -> APIRouter:
             body = await read_limited(request, settings.serve_max_body_bytes)
         except TooLarge:
             return _problem(413, [{"index": None, "field": "body", "message": f"larger than {settings.serve_max_body_bytes} bytes (RAMP_SERVE_MAX_BODY_BYTES)"}])
+        media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+            return _problem(415, [{"index": None, "field": "content-type",
+                                   "message": f"{media or 'no content type'}: send application/json"}])
         try:
             data = json.loads(body)
         except ValueError as exc:
-            return _problem(422, [{"index": None, "field": "body", "message": f"not JSON: {exc}"}])
+            return _problem(400, [{"index": None, "field": "body", "message": f"not JSON: {exc}"}])
+        except RecursionError:  # 1000-deep nesting: the parser's own limit, not a server error
+            return _problem(400, [{"index": None, "field": "body", "message": "JSON nested too deeply"}])
         items = [data] if isinstance(data, dict) else data
         if not isinstance(items, list) or not items:
             return _problem(422, [{"index": None, "field": "body", "message": "a message (JSON object) or a non-empty array of them"}])

@@ -4,13 +4,15 @@ A forged, tampered or expired token gets 400 and changes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from html import escape
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from ses_ramp.config import Settings
 from ses_ramp.config.keys import Keys
@@ -55,9 +57,9 @@ def router(settings: Settings, producer: Producer) -> APIRouter:
         return _page("Unsubscribe", form)
 
     @api.post("/u/{token}", response_class=HTMLResponse, summary="One-click unsubscribe (RFC 8058)",
-              openapi_extra={"requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {
+              openapi_extra={"requestBody": {"required": True, "content": {media: {
                   "schema": {"type": "object", "properties": {"List-Unsubscribe": {"type": "string", "enum": ["One-Click"]}},
-                             "required": ["List-Unsubscribe"]}}}}},
+                             "required": ["List-Unsubscribe"]}} for media in FORM_TYPES}}},
               responses={400: {"description": "Forged, tampered or expired token, or not a one-click request"},
                          503: {"description": "Redis unreachable; nothing changed"}})
     async def unsubscribe(token: str, request: Request) -> HTMLResponse:
@@ -66,7 +68,7 @@ def router(settings: Settings, producer: Producer) -> APIRouter:
             body += chunk
             if len(body) > MAX_FORM_BYTES:
                 return _page("Not a one-click request", "", status=400)
-        if parse_qs(body.decode(errors="replace")).get("List-Unsubscribe") != ["One-Click"]:
+        if await _one_click_value(request, body) != "One-Click":
             return _page("Not a one-click request", "<p>Expected the body List-Unsubscribe=One-Click.</p>", status=400)
         found = verify(token)
         if found is None:
@@ -78,4 +80,29 @@ def router(settings: Settings, producer: Producer) -> APIRouter:
             return _page("Please try again", "<p>We could not record this just now; nothing changed.</p>", status=503)
         return _page("Unsubscribed", f"<p>You will receive no more <b>{escape(list_id)}</b>.</p>")
 
+    @api.options("/u/{token}", status_code=204, summary="The methods the unsubscribe URL takes")
+    def options(token: str) -> Response:
+        return Response(status_code=204, headers={"Allow": "GET, POST, OPTIONS"})
+
     return api
+
+
+#: RFC 8058 names the body `List-Unsubscribe=One-Click` and lets it come as either form encoding
+#: (section 3.1: "application/x-www-form-urlencoded or multipart/form-data"); mail clients use both.
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def _one_click_value(request: Request, body: bytes) -> str | None:
+    """The List-Unsubscribe field of an already read (size-bounded) form body, either encoding."""
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        async def once() -> AsyncIterator[bytes]:
+            yield body
+
+        try:
+            form = await MultiPartParser(request.headers, once(), max_files=0, max_fields=8).parse()
+        except (MultiPartException, ValueError):
+            return None
+        value = form.get("List-Unsubscribe")
+        return value if isinstance(value, str) else None
+    found = parse_qs(body.decode(errors="replace")).get("List-Unsubscribe")
+    return found[0] if found and len(found) == 1 else None

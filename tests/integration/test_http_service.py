@@ -78,10 +78,11 @@ def test_ingest_answers_each_case_and_enqueues_only_whole_valid_batches(settings
         assert bad.status_code == 422
         assert [(e["index"], e["field"]) for e in bad.json()["errors"]] == [(1, "to"), (2, "engagement")]
         assert depth(runtime, settings) == 0, "nothing from a batch with a bad item"
-        assert http.post("/v1/messages", content=b"{not json", headers=AUTH).status_code == 422
+        assert http.post("/v1/messages", content=b"{not json", headers={**AUTH, "Content-Type": "application/json"}).status_code == 400
         too_many = [bulk(i) for i in range(settings.serve_max_batch + 1)]
         assert http.post("/v1/messages", json=too_many, headers=AUTH).status_code == 413
-        huge = http.post("/v1/messages", content=b"[" + b" " * settings.serve_max_body_bytes + b"]", headers=AUTH)
+        huge = http.post("/v1/messages", content=b"[" + b" " * settings.serve_max_body_bytes + b"]",
+                         headers={**AUTH, "Content-Type": "application/json"})
         assert huge.status_code == 413
         one = http.post("/v1/messages", json=bulk(4), headers=AUTH)
         assert one.status_code == 202 and len(one.json()["receipts"]) == 1
@@ -203,3 +204,44 @@ def test_ingest_fuzzed_from_its_own_openapi_document(settings, runtime, serve):
     assert 422 in seen[GenerationMode.NEGATIVE] and not seen[GenerationMode.POSITIVE] & {401, 403}, seen
 
     assert depth(runtime, settings) == len(accepted), "a refused request enqueued something"
+
+
+def test_one_click_takes_multipart_form_data_and_options_lists_post(settings, serve, runtime):
+    from ses_ramp.producers.unsubscribe import make_token
+
+    base = serve()
+    url = f"{base}/u/{make_token(settings.unsubscribe_secret.get_secret_value(), 'mp@example.com', 'weekly')}"
+    key = runtime.budget.keys.unsubscribed("weekly")
+    wrong = httpx.post(url, files={"List-Unsubscribe": (None, "Something")}, timeout=10)
+    assert wrong.status_code == 400 and runtime.client.scard(key) == 0
+    done = httpx.post(url, files={"List-Unsubscribe": (None, "One-Click")}, timeout=10)  # multipart/form-data
+    assert done.status_code == 200 and runtime.client.sismember(key, "mp@example.com")
+    allowed = httpx.options(url, timeout=10)
+    assert allowed.status_code == 204 and "POST" in allowed.headers["allow"]
+
+
+def test_ingest_refuses_deep_json_and_wrong_content_types_in_one_answer_each(settings, serve, runtime):
+    base = serve()
+    deep = "[" * 5000 + "]" * 5000
+    answer = httpx.post(f"{base}/v1/messages", content=deep, headers={**AUTH, "Content-Type": "application/json"}, timeout=10)
+    assert answer.status_code == 400 and "nested too deeply" in answer.json()["errors"][0]["message"]
+    good = json.dumps({"to": ["a@example.com"], "subject": "s", "text": "t"})
+    for headers in ({"Content-Type": "text/plain"}, {}):
+        refused = httpx.post(f"{base}/v1/messages", content=good, headers={**AUTH, **headers}, timeout=10)
+        assert refused.status_code == 415, refused.text
+    garbled = httpx.post(f"{base}/v1/messages", content="{nope", headers={**AUTH, "Content-Type": "application/json"}, timeout=10)
+    assert garbled.status_code == 400
+    assert sum(queue_depths(runtime.client, settings.key_prefix).values()) == 0  # nothing was enqueued
+
+
+def test_the_openapi_document_requires_a_body_and_a_recipient_and_names_metrics_as_text(settings, serve):
+    import jsonschema
+
+    doc = httpx.get(f"{serve()}/openapi.json", timeout=10).json()
+    validator = jsonschema.Draft202012Validator({"components": doc["components"], **doc["components"]["schemas"]["Message"]})
+    assert validator.is_valid({"to": ["a@example.com"], "subject": "s", "text": "t"})
+    assert not validator.is_valid({"to": ["a@example.com"], "subject": "s"})  # no body
+    assert not validator.is_valid({"subject": "s", "text": "t"})  # no recipient
+    assert not validator.is_valid({"to": [], "subject": "s", "text": "t"})
+    metrics = doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert metrics and all(k.startswith("text/plain") for k in metrics)
