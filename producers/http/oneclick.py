@@ -4,7 +4,7 @@ A forged, tampered or expired token gets 400 and changes nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from html import escape
 from urllib.parse import parse_qs
 
@@ -95,7 +95,7 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 async def _one_click_value(request: Request, body: bytes) -> str | None:
     """The List-Unsubscribe field of an already read (size-bounded) form body, either encoding."""
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        async def once() -> AsyncIterator[bytes]:
+        async def once() -> AsyncGenerator[bytes, None]:
             yield body
 
         try:
