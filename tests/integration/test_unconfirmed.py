@@ -119,3 +119,25 @@ def test_two_reconcilers_on_one_entry_resend_it_once(ses, settings, moto_ses):
     assert settle_unconfirmed(ses, w["id"], entry, "resend") is True
     assert settle_unconfirmed(ses, w["id"], entry, "resend") is False  # the second finds it closed
     assert day_counters(ses) == {"used": 0, "sent": 0, "unconfirmed": 0, "dropped": 0}
+
+
+def test_an_empty_poll_proves_nothing_while_another_consumer_holds_an_event(ses, settings, moto_ses):
+    from ses_ramp.worker.guards.breaker import Breaker
+    from ses_ramp.worker.guards.events import EventsConsumer, aws_client
+    from tests import ses_events as ev
+
+    (w,) = unconfirmed_sends(ses, settings, 1)
+    s = settings.model_copy(update={"events_queue_name": f"inflight-{settings.key_prefix}", "alarm_name": f"a-{settings.key_prefix}"})
+    sqs = aws_client(s, "sqs")
+    url = sqs.create_queue(QueueName=s.events_queue_name, Attributes={"VisibilityTimeout": "120"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=ev.sns(ev.send(w["id"], [w["to"][0]])))
+    held = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"]  # another `ramp events`, mid-way
+    assert held
+    consumer = EventsConsumer(s, ses, Breaker(s, ses, cloudwatch=aws_client(s, "cloudwatch")), sqs=sqs)
+    advance(ses, 10 * RESEND_AFTER_S)
+    assert consumer.poll_once(wait_s=0) == 0  # an empty receive: the Send event is invisible, not absent
+    assert resolve_unconfirmed(ses, RESEND_AFTER_S) == 0 and len(entries(ses)) == 1
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=held[0]["ReceiptHandle"])  # (it was stored elsewhere: here, nothing in flight)
+    consumer.poll_once(wait_s=0)
+    # Nothing in flight now, but the proof reaches back one VisibilityTimeout (120 s) from now.
+    assert EventStore(ses.client, ses.budget.keys).watermark()["empty_at_ms"] <= ses.budget.now_ms() - 120_000

@@ -30,7 +30,8 @@ def test_sigkill_mid_call_with_events_stopped_then_send_events_and_the_watermark
     s = settings.model_copy(update={"visibility_timeout_s": 5, "ses_timeout_s": 1.0, "events_queue_name": f"ev-{settings.key_prefix}",
                                     "events_wait_s": 1, "unconfirmed_resend_after_s": RESEND_AFTER_S, "rate_per_s": 10, **BIG})
     sqs = aws_client(s, "sqs")
-    url = sqs.create_queue(QueueName=s.events_queue_name)["QueueUrl"]
+    # A short visibility timeout: the consumer's proof of absence reaches back one timeout (events.py).
+    url = sqs.create_queue(QueueName=s.events_queue_name, Attributes={"VisibilityTimeout": "2"})["QueueUrl"]
     flag = tmp_path / "stall"
     stall_path = f"{HERE / 'stalled_ses'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
     pools = [workers(count=1, concurrency=2, s=s, env={"PYTHONPATH": stall_path, "RAMP_TEST_STALL_FLAG": str(flag),

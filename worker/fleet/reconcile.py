@@ -2,8 +2,10 @@
 can prove one did not.
 
 An unconfirmed send (a worker died inside its SES call, an answer was lost) is resent only when
-`ramp events` has been live and caught up well past the claim: it found the SQS queue empty at a
-time at least `RAMP_UNCONFIRMED_RESEND_AFTER_S` after the claim (SES publishes a Send event within
+`ramp events` has been live and caught up well past the claim: it found the SQS queue empty, with
+no message in flight at another consumer, and counts that as empty only up to one queue
+VisibilityTimeout ago (`EventsConsumer._empty_since_ms`), at a time at least
+`RAMP_UNCONFIRMED_RESEND_AFTER_S` after the claim (SES publishes a Send event within
 seconds; the margin covers its delays). When the consumer is down or behind, nothing proves the
 absence, so the send stays unconfirmed (counted in `ramp status` and the metrics) and an operator
 decides with `ramp unconfirmed list|resend ID|drop ID`.

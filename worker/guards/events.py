@@ -199,10 +199,24 @@ class EventsConsumer:
                     Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
                 )
         # The watermark moves only after the effects are stored: it may lag, never lead.
-        self.store.note_progress(newest_ms or None, None if got else self.runtime.budget.now_ms())
+        self.store.note_progress(newest_ms or None, None if got else self._empty_since_ms())
         if got:
             self.breaker.evaluate()
         return len(done)
+
+    def _empty_since_ms(self) -> int | None:
+        """After an empty receive: the time up to which no event can still be on its way, or None.
+        An empty receive alone proves little: an event another `ramp events` received and has not
+        deleted yet is invisible for the queue's VisibilityTimeout. So the queue counts as empty only
+        when SQS also reports no message in flight (ApproximateNumberOfMessagesNotVisible = 0), and,
+        as that count is approximate, only up to one VisibilityTimeout ago: anything received before
+        that and not deleted would have become visible again."""
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible", "VisibilityTimeout"],
+        ).get("Attributes", {})
+        if int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)):
+            return None
+        return self.runtime.budget.now_ms() - int(attrs.get("VisibilityTimeout", 30)) * 1000
 
     def _move_aside(self, msg: dict[str, Any], why: str) -> None:
         log.warning("malformed_event", sqs_message_id=msg.get("MessageId"), error=why)
