@@ -75,6 +75,8 @@ def describe_redis_error(exc: BaseException, url: str) -> str:
     if url.startswith("rediss://") and (isinstance(exc, redis.TimeoutError) or "SSL" in text or "ssl" in text):
         return (f"Redis at {where}: the TLS handshake did not complete ({text}); is it a plain-text Redis? "
                 "Use redis:// for a server without TLS")
+    if isinstance(exc, redis.exceptions.OutOfMemoryError | redis.exceptions.ReadOnlyError) or text.upper().startswith(tuple(REFUSALS)):
+        return f"Redis at {where}: {describe_refusal(exc)}"
     if isinstance(exc, redis.TimeoutError):
         return f"Redis at {where} did not answer in time ({text})"
     if isinstance(exc, redis.ConnectionError):

@@ -25,6 +25,9 @@ from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
+from redis.exceptions import ResponseError
+
+from ses_ramp.producers.redis_client import describe_refusal
 
 #: (raw body, where it was read, why it cannot be handled) -> None: keeps it as a dead letter. The
 #: worker's app passes it in (broker transport option `unreadable_sink`, and `app.ramp_unreadable`).
@@ -47,6 +50,14 @@ class QoS(kombu_redis.QoS):
                     if attempt:
                         log.warning("delivery_recorded_after_outage", task_id=_task_id(message), attempts=attempt + 1)
                     return
+                except ResponseError as exc:
+                    # A refusal (OOM at maxmemory, NOREPLICAS, READONLY): Redis is there and the message
+                    # is in this process only. Wait for Redis to take it, however long: dropping it or
+                    # giving up would lose it. One line says why, then one a minute.
+                    if attempt % 60 == 0:
+                        log.error("delivery_waiting_for_redis", task_id=_task_id(message), error=describe_refusal(exc))
+                    attempt += 1
+                    time.sleep(1.0)
                 except self.channel.connection_errors:
                     attempt += 1
                     if time.monotonic() >= deadline:
@@ -58,6 +69,16 @@ class QoS(kombu_redis.QoS):
                 log.critical("delivery_lost", task_id=_task_id(message), attempts=attempt,
                              why="taken off the queue, and Redis did not come back before the worker gave up or stopped")
             raise
+
+
+    def restore_visible(self, *args: Any, **kwargs: Any) -> Any:
+        # kombu restores messages whose worker died; its lock write is refused at maxmemory, and the
+        # error would stop the worker from starting at all. The restore runs again on the next cycle.
+        try:
+            return super().restore_visible(*args, **kwargs)
+        except ResponseError as exc:
+            log.error("restore_visible_refused", error=describe_refusal(exc))
+            return None
 
 
 def _task_id(message: Any) -> str | None:
@@ -128,19 +149,41 @@ def _keep_unreadable(sink: UnreadableSink | None, item: Any, where: str, why: st
         log.critical("unreadable_lost", queue=where, why=why, error=str(exc), raw=raw[:4096])
 
 
+class _SizeWithoutMulti:
+    """kombu sizes a queue (on every declare, so at every worker start) with LLENs in a MULTI, and
+    Redis refuses a MULTI at maxmemory: the worker could not start until memory was freed. A plain
+    pipeline reads the same lengths and is answered under memory pressure too."""
+
+    def _size(self, queue: str) -> int:
+        this: Any = self
+        with this.conn_or_acquire() as client:
+            with client.pipeline(transaction=False) as pipe:
+                for pri in this.priority_steps:
+                    pipe.llen(this._q_for_pri(queue, pri))
+                sizes = pipe.execute()
+        return sum(size for size in sizes if isinstance(size, int))
+
+
 _FROM_OPTIONS = (*kombu_redis.Channel.from_transport_options, "unreadable_sink")
 
 
-class Channel(_DeadLetterUnreadable, _OneClient, kombu_redis.Channel):
+class Channel(_DeadLetterUnreadable, _SizeWithoutMulti, _OneClient, kombu_redis.Channel):
     QoS = QoS
     from_transport_options = _FROM_OPTIONS  # type: ignore[assignment]
 
 
+#: Redis refusing a write (OOM at maxmemory, NOREPLICAS, READONLY, or either inside a script) is, for
+#: the consumer, like a lost connection: Celery then reconnects with back-off and carries on once Redis
+#: takes writes again, where it would otherwise exit ("Unrecoverable error") and the fleet stop.
+_REFUSALS_AS_CONNECTION_ERRORS = (ResponseError,)
+
+
 class Transport(kombu_redis.Transport):
     Channel = Channel
+    connection_errors = (*kombu_redis.Transport.connection_errors, *_REFUSALS_AS_CONNECTION_ERRORS)
 
 
-class SentinelChannel(_DeadLetterUnreadable, _OneClient, kombu_redis.SentinelChannel):
+class SentinelChannel(_DeadLetterUnreadable, _SizeWithoutMulti, _OneClient, kombu_redis.SentinelChannel):
     QoS = QoS
     from_transport_options = (*kombu_redis.SentinelChannel.from_transport_options, "unreadable_sink")  # type: ignore[assignment]
 
@@ -175,6 +218,7 @@ class Consumer(CeleryConsumer):
 
 class SentinelTransport(kombu_redis.SentinelTransport):
     Channel = SentinelChannel
+    connection_errors = (*kombu_redis.SentinelTransport.connection_errors, *_REFUSALS_AS_CONNECTION_ERRORS)
 
 
 def transport_for(broker_url: str) -> str:
