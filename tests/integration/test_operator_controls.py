@@ -96,7 +96,7 @@ def test_suppress_import_and_producer_refusal(settings, runtime, tmp_path):
     f = tmp_path / "list.csv"
     f.write_text("email,reason\n Bounced@Example.com ,hard\nother@example.com,complaint\n")
     assert "2 newly suppressed" in ramp(settings, "suppress", "import", str(f)).stdout
-    assert ramp(settings, "suppress", "list").stdout.split() == ["Bounced@example.com", "other@example.com"]
+    assert ramp(settings, "suppress", "list").stdout.split() == ["bounced@example.com", "other@example.com"]
     ramp(settings, "suppress", "remove", "other@example.com")
     import pytest
 

@@ -76,6 +76,18 @@ def open_runtime(settings: Settings, transport=None, patient: bool = False):
     return runtime
 
 
+def ping_or_exit(settings: Settings) -> None:
+    """One PING of the configured Redis; its failure is one line and exit 3."""
+    from redis.exceptions import RedisError
+
+    from ses_ramp.producers.redis_client import describe_redis_error, redis_from_settings
+
+    try:
+        redis_from_settings(settings, prompt=True).ping()
+    except RedisError as exc:
+        fail(describe_redis_error(exc, settings.effective_redis_url), 3)
+
+
 def runtime_from_env():
     """The usual start of an operator command: settings, the embedded Redis if configured so, a runtime."""
     return open_runtime(with_redis(settings_or_exit()))

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ses_ramp.worker.cli import render
-from ses_ramp.worker.cli.common import cli, err, fail, out, runtime_from_env, settings_or_exit
+from ses_ramp.worker.cli.common import cli, err, fail, out, ping_or_exit, runtime_from_env, settings_or_exit
 
 
 @cli.command("schedule")
@@ -109,7 +109,6 @@ def simulate_cmd(
 ) -> None:
     """Run the real schedule, gate, sender, events handler and breaker against SES and a receiver model, fast."""
     from ses_ramp.config.provider_ramp import PROVIDERS
-    from ses_ramp.worker.ops.simulate import PROFILE_TOLERANCE, ReceiverModel, run_simulation, target_reached_on
 
     overrides: dict[str, object] = {"warmup_profile": profile} if profile else {}
     if multiplier:
@@ -117,6 +116,9 @@ def simulate_cmd(
     if mix:
         overrides["provider_mix"] = mix
     settings = settings_or_exit(**overrides)
+    if settings.redis_url is not None:
+        ping_or_exit(settings)  # before the simulator's imports: an unreachable Redis is said at once
+    from ses_ramp.worker.ops.simulate import PROFILE_TOLERANCE, ReceiverModel, run_simulation, target_reached_on
     if slow_provider is not None and slow_provider not in PROVIDERS:
         fail(f"--slow-provider {slow_provider!r}: one of {', '.join(PROVIDERS)}")
     if slow_provider is not None and slow_provider_day is None:

@@ -71,6 +71,16 @@ class QoS(kombu_redis.QoS):
             raise
 
 
+    def _remove_from_indices(self, delivery_tag: Any, pipe: Any = None) -> Any:
+        # An ack is a ZREM and an HDEL, which kombu sends in a MULTI; Redis refuses a MULTI at
+        # maxmemory, the ack fails ("Couldn't ack"), and the worker's only prefetch slot stays taken:
+        # it stops consuming for good. Removals are allowed at maxmemory outside a MULTI, so they go
+        # in a plain pipeline (a crash between the two leaves an index-less record, never a resend).
+        if pipe is not None:
+            return super()._remove_from_indices(delivery_tag, pipe)
+        with self.channel.conn_or_acquire() as client:
+            return client.pipeline(transaction=False).zrem(self.unacked_index_key, delivery_tag).hdel(self.unacked_key, delivery_tag)
+
     def restore_visible(self, *args: Any, **kwargs: Any) -> Any:
         # kombu restores messages whose worker died; its lock write is refused at maxmemory, and the
         # error would stop the worker from starting at all. The restore runs again on the next cycle.
