@@ -200,7 +200,7 @@ class SentinelChannel(_DeadLetterUnreadable, _SizeWithoutMulti, _OneClient, komb
 
 class Consumer(CeleryConsumer):
     """Celery acks, with a log line only, a message it cannot decode, refuses for its content type
-    (pickle and any serializer not in accept_content), or cannot route to a task. Each is kept as a
+    (any content type but JSON, which accept_content allows alone), or cannot route to a task. Each is kept as a
     dead letter with its reason instead, then acked."""
 
     def _keep(self, message: Any, why: str) -> None:
