@@ -15,7 +15,7 @@ import boto3
 import structlog
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import RedisError
 
 from ses_ramp.config import Settings
 from ses_ramp.config.keys import Keys
@@ -24,6 +24,7 @@ from ses_ramp.producers.providers import Known
 from ses_ramp.worker.fleet.heartbeat import Heartbeat
 from ses_ramp.worker.guards import cohorts, dedupe
 from ses_ramp.worker.guards.event_parse import Effects, MalformedEvent, effects_of, parse_event
+from ses_ramp.worker.lua import record_event_script
 
 log = structlog.get_logger(logger_name="ses_ramp.events")
 
@@ -41,31 +42,20 @@ class EventStore:
         self.keys = keys
         self.day_timezone = day_timezone
         self.known = known  # domain -> mailbox provider: counts per provider on the send day too
+        self._record = record_event_script(client)
 
     def record(self, fx: Effects, now_ms: int) -> str:
         """Store `fx` once: "counted", "duplicate" (this event was counted before: nothing done) or
         "stale" (a delay for recipients already delivered: counted, but no reason to slow down).
-        WATCH on the event's identity makes the check and the count one step (dedupe.py)."""
-        seen, delivered = self.keys.event_seen(fx.identity), self.keys.delivered(fx.ses_id)
-        with self.client.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    pipe.watch(seen, delivered)
-                    if fx.identity and pipe.exists(seen):
-                        return "duplicate"
-                    stale = bool(fx.delay_type and fx.ses_id and fx.addresses
-                                 and all(pipe.smismember(delivered, fx.addresses)))
-                    pipe.multi()
-                    self._count(pipe, fx, now_ms)
-                    if fx.identity:
-                        pipe.set(seen, "1", ex=dedupe.SEEN_TTL_S)
-                    if fx.counts.get("deliveries") and fx.ses_id and fx.addresses:
-                        pipe.sadd(delivered, *fx.addresses)
-                        pipe.expire(delivered, dedupe.DELIVERED_TTL_S)
-                    pipe.execute()
-                    return "stale" if stale else "counted"
-                except WatchError:
-                    continue  # the same event (or its delivery) landed meanwhile: look again
+        The check and the writes are one Lua call (record_event.lua): one round trip, atomic."""
+        writes = _Writes(self.keys.event_seen(fx.identity), self.keys.delivered(fx.ses_id))
+        self._count(writes, fx, now_ms)
+        if fx.counts.get("deliveries") and fx.ses_id and fx.addresses:
+            writes.sadd(writes.keys[1], *fx.addresses)
+            writes.expire(writes.keys[1], dedupe.DELIVERED_TTL_S)
+        check = list(fx.addresses) if fx.delay_type and fx.ses_id and fx.addresses else []
+        found = self._record(keys=writes.keys, args=[dedupe.SEEN_TTL_S if fx.identity else 0, len(check), *check, *writes.args])
+        return found.decode() if isinstance(found, bytes) else str(found)
 
     def _count(self, pipe: Any, fx: Effects, now_ms: int) -> None:
         # The rolling windows count each event in the bucket of its message's send time, as the day
@@ -114,6 +104,34 @@ class EventStore:
         if stale:
             self.client.hdel(self.keys.events, *stale)
         return totals
+
+
+class _Writes:
+    """The pipe-like recorder `_count` and `cohorts.count` write to: it turns their calls into
+    record_event.lua's KEYS and ARGV, so the whole event is stored in that one call."""
+
+    def __init__(self, seen: str, delivered: str) -> None:
+        self.keys: list[str] = [seen, delivered]
+        self.args: list[Any] = []
+        self._index = {seen: 1, delivered: 2}
+
+    def _add(self, command: str, key: str, *args: Any) -> None:
+        if key not in self._index:
+            self.keys.append(key)
+            self._index[key] = len(self.keys)
+        self.args.extend([command, self._index[key], len(args), *args])
+
+    def hincrby(self, key: str, field: str, n: int) -> None:
+        self._add("HINCRBY", key, field, n)
+
+    def sadd(self, key: str, *members: str) -> None:
+        self._add("SADD", key, *members)
+
+    def set(self, key: str, value: str, ex: int) -> None:
+        self._add("SET", key, value, "EX", ex)
+
+    def expire(self, key: str, seconds: int) -> None:
+        self._add("EXPIRE", key, seconds)
 
 
 def apply_event(store: EventStore, budget, event: dict[str, Any], now_ms: int | None = None) -> Effects:

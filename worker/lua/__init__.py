@@ -12,7 +12,7 @@ _PKG = "ses_ramp.worker.lua"
 
 
 #: Scripts that never read the time: the clock prelude (TIME and the offset GET) is not prepended.
-_CLOCKLESS = {"settle", "release"}
+_CLOCKLESS = {"settle", "release", "record_event"}
 
 
 #: Shared Lua functions prepended to the scripts that call them.
@@ -42,3 +42,8 @@ class Scripts:
     def register(cls, client: redis.Redis) -> Scripts:
         names = ["now", "gate", "settle", "defer", "claim_due", "ack_moved", "aimd", "park_deferred", "release"]
         return cls(**{n: client.register_script(_source(n)) for n in names})
+
+
+def record_event_script(client: redis.Redis) -> Script:
+    """record_event.lua alone, for an events store that needs no other script."""
+    return client.register_script(_source("record_event"))

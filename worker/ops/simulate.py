@@ -322,10 +322,22 @@ def run_simulation(settings: Settings, days: int, daily_demand: int, model: Rece
     try:
         return rows_as_dicts(simulate(sim, runtime, days, daily_demand, model, demand_days=demand_days, forecast_day=forecast_day))
     finally:
-        for key in runtime.client.scan_iter(f"{sim.key_prefix}:*", count=5000):
-            runtime.client.delete(key)
         if server:
-            server.stop()
+            server.stop()  # a throw-away server: nothing to delete
+        else:
+            _delete_prefix(runtime.client, sim.key_prefix)
+
+
+def _delete_prefix(client: Any, prefix: str, batch: int = 1000) -> None:
+    """Every key under `prefix`, unlinked `batch` keys per round trip (a 45-day run leaves ~100,000)."""
+    chunk: list[Any] = []
+    for key in client.scan_iter(f"{prefix}:*", count=5000):
+        chunk.append(key)
+        if len(chunk) >= batch:
+            client.unlink(*chunk)
+            chunk = []
+    if chunk:
+        client.unlink(*chunk)
 
 
 def target_reached_on(rows: list[dict[str, Any]], target_per_day: int) -> int | None:
