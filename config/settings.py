@@ -61,6 +61,15 @@ class Settings(BaseSettings):
     redis_sentinel_master: str | None = Field(
         None, description="Master name the Sentinels watch; required with sentinel:// URLs (kombu's master_name)."
     )
+    redis_wait_replicas: int = Field(
+        0, ge=0, le=16, description="Replicas that must hold a send's claim (Redis WAIT) before SES is called; 0 = no wait. "
+        "With replication set 1: a failover then never loses a claim of mail SES accepted, and an old master the "
+        "Sentinels replaced (its replica gone) refuses to send instead of sending twice."
+    )
+    redis_wait_timeout_ms: int = Field(
+        200, ge=1, le=10_000, description="How long a claim waits for RAMP_REDIS_WAIT_REPLICAS; short of them, the claim "
+        "is given back and the message requeued, not sent."
+    )
     broker_url: str | None = Field(None, description="Celery broker URL; defaults to RAMP_REDIS_URL.")
     key_prefix: str = Field("ramp", pattern=r"^[A-Za-z0-9_.-]+$", description="Prefix of every Redis key.")
     embedded_redis_dir: str = Field(

@@ -66,8 +66,9 @@ class Producer:
         self.app.conf.update(celery_config(settings))
         # One-by-one enqueue checks suppression inside the publish when queues and lists share a Redis.
         self._guarded = guarded.usable(settings.effective_broker_url, settings.effective_redis_url)
-        if self._guarded:
-            self.app.conf.broker_transport = guarded.TRANSPORT
+        transport = guarded.transport_for(settings.effective_broker_url)  # counted batches (and the guard)
+        if transport:
+            self.app.conf.broker_transport = transport
         self._redis: redis.Redis | None = None
         self._script: Any = None
         self._estimator: forecast.Estimator | None = None
@@ -329,7 +330,11 @@ class Producer:
                             self._publish(message, producer=producer)
                     published.extend(m.id for m in chunk)
         except (KombuError, RedisError, OSError) as exc:
-            unconfirmed = [m.id for m in messages[len(published) :]]
+            # A batch refused part way names the messages Redis took (guarded.CountedPublishBatch).
+            landed = set(getattr(exc, "landed", ()))
+            published.extend(m.id for m in messages[len(published):] if m.id in landed)
+            done = set(published)
+            unconfirmed = [m.id for m in messages if m.id not in done]
             raise BatchPartiallyPublished(
                 mask_url(self.settings.effective_broker_url), exc, published, unconfirmed
             ) from None

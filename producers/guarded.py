@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
+from kombu.exceptions import BatchPublishError
 from kombu.transport import redis as kombu_redis
 from kombu.utils.json import dumps
 
@@ -31,7 +32,64 @@ GUARD: ContextVar[Guard | None] = ContextVar("ses_ramp_publish_guard", default=N
 SOURCE = files("ses_ramp.producers").joinpath("publish_unless_suppressed.lua").read_text()
 
 
-class Channel(kombu_redis.Channel):
+class CountedPublishBatch(kombu_redis.PublishBatch):
+    """kombu's publish batch, which also knows which of its messages Redis took when a flush fails.
+
+    kombu's flush raises on the first refused command and the replies of the others are lost, so a
+    batch refused part way (Redis at maxmemory answers OOM to some LPUSHes, not all) could only be
+    reported as "nothing known". Here the pipeline's replies are read one by one: the error carries
+    `landed`, the task ids whose every command Redis accepted (none when the connection itself failed).
+    """
+
+    def __init__(self, channel: Any, max_size: int) -> None:
+        super().__init__(channel, max_size)
+        self._owners: list[str] = []  # the task id of each buffered command, in pipeline order
+        self._current = ""
+        self.landed: list[str] = []
+
+    def publish(self, message: Any, **kwargs: Any) -> Any:
+        self._current = str((message.get("headers") or {}).get("id", ""))
+        return super().publish(message, **kwargs)
+
+    def add(self, name: str, *args: Any) -> None:
+        super().add(name, *args)
+        self._owners.append(self._current)
+
+    def flush(self) -> None:
+        self._check_usable()
+        if not self._buffered:
+            return
+        owners = self._owners[: len(self.pipeline.command_stack)]
+        self._owners = self._owners[len(owners):]
+        try:
+            replies = self.pipeline.execute(raise_on_error=False)
+        except BaseException as exc:
+            self._failed, self._buffered = exc, 0
+            self.pipeline.reset()
+            if isinstance(exc, Exception):
+                raise _uncertain(exc, self.landed) from exc
+            raise
+        self._buffered = 0
+        refused = {owner for owner, reply in zip(owners, replies) if isinstance(reply, Exception)}
+        self.landed.extend(dict.fromkeys(o for o in owners if o not in refused))
+        first = next((reply for reply in replies if isinstance(reply, Exception)), None)
+        if first is not None:
+            self._failed = first
+            raise _uncertain(first, self.landed) from first
+
+
+def _uncertain(cause: Exception, landed: list[str]) -> BatchPublishError:
+    error = BatchPublishError(f"Redis publish batch failed part way: {cause}")
+    error.landed = list(landed)  # type: ignore[attr-defined]
+    return error
+
+
+class _Counted:
+    def create_publish_batch(self, max_size: int) -> CountedPublishBatch:
+        return CountedPublishBatch(self, max_size)
+
+
+class Channel(_Counted, kombu_redis.Channel):
     def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
         guard = GUARD.get()
         if guard is None or kwargs.get("_publish_batch") is not None or (self._expires and queue in self._expires):
@@ -45,9 +103,24 @@ class Transport(kombu_redis.Transport):
     Channel = Channel
 
 
+class SentinelChannel(_Counted, kombu_redis.SentinelChannel):
+    """Sentinel brokers: no guarded publish (the lists may live elsewhere), counted batches still."""
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    Channel = SentinelChannel
+
+
 def usable(broker_url: str, redis_url: str) -> bool:
     """The guarded publish needs the queues and the suppression lists in one Redis."""
     return broker_url == redis_url and broker_url.split("://", 1)[0] in ("redis", "rediss", "unix")
 
 
 TRANSPORT = f"{__name__}:Transport"
+SENTINEL_TRANSPORT = f"{__name__}:SentinelTransport"
+
+
+def transport_for(broker_url: str) -> str | None:
+    """This module's transport for a Redis broker URL (None: another broker, kombu's own)."""
+    scheme = broker_url.split("://", 1)[0]
+    return SENTINEL_TRANSPORT if scheme == "sentinel" else TRANSPORT if scheme in ("redis", "rediss", "unix") else None

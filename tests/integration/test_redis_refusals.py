@@ -42,3 +42,39 @@ def test_at_maxmemory_nothing_is_lost_and_sending_resumes_by_itself(settings, mo
         if pool is not None:
             pool.stop()
         server.stop()
+
+
+def test_a_batch_refused_part_way_names_exactly_the_messages_that_landed(settings, tmp_path):
+    """Issue 22, item 7: at maxmemory a 20-message enqueue_many said "0 published; 20 unconfirmed"
+    while 12 were on the queue. The error must name what Redis took, and only that, as published."""
+    import json
+    import os
+
+    import pytest
+
+    from ses_ramp.config.keys import Keys
+    from ses_ramp.producers.errors import BatchPartiallyPublished
+    from ses_ramp.producers.wire import PRIORITY_STEPS
+
+    server = EmbeddedRedis(free_port(), tmp_path / "r", persist=False).start()
+    try:
+        s = settings.model_copy(update={"redis_url": server.url})
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        body_bytes = 20_000
+        items = [{"to": [f"b{i}@example.com"], "subject": f"s{i}", "text": os.urandom(body_bytes // 2).hex()} for i in range(20)]
+        p = Producer(s)
+        ready = p.prepare_many(items)
+        client.config_set("maxmemory-policy", "noeviction")
+        # Room for about half of them: Redis refuses a write once used memory is over the limit.
+        client.config_set("maxmemory", str(client.info("memory")["used_memory"] + 10 * body_bytes))
+        with pytest.raises(BatchPartiallyPublished) as refused:
+            p.publish_many(ready)
+        p.close()
+        on_queue = {json.loads(raw)["headers"]["id"] for name in Keys(s.key_prefix).queue_lists("transactional", PRIORITY_STEPS)
+                    for raw in client.lrange(name, 0, -1)}
+        assert 0 < len(on_queue) < 20
+        assert set(refused.value.published) == on_queue
+        assert set(refused.value.unconfirmed) == {m.id for m in ready} - on_queue
+        assert f"{len(on_queue)} published" in str(refused.value)
+    finally:
+        server.stop()

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
+from redis.exceptions import RedisError
 
 from ses_ramp.config import Settings, schedule
 from ses_ramp.config.keys import Keys
@@ -37,6 +38,12 @@ class Gate(IntEnum):
     ACCOUNT = 7
     PROVIDER = 8
     PROVIDER_RATE = 9
+
+
+class ClaimNotDurable(RedisError):
+    """The gate reserved, but fewer replicas than RAMP_REDIS_WAIT_REPLICAS hold the claim: SES must not be
+    called (a failover now could lose it and send the message twice). A RedisError, so the sender gives
+    the claim back and the message is requeued, as for any Redis refusal."""
 
 
 @dataclass(frozen=True)
@@ -87,12 +94,24 @@ class Budget:
         its own claim and gets GO again (never a false DUPLICATE). `providers`: `providers_of` the
         recipients, each charged against its provider's cap in the same call."""
         k = self.keys
-        code, wait_ms, detail = self.scripts.gate(
-            keys=[k.clock_offset_ms, k.day, k.pause, k.rate, k.idem(idempotency_key)],
-            args=[kind, recipients, self.settings.rate_per_s, self.settings.rate_burst, self.idem_ttl_s, self.tx_headroom, token,
-                  providers],
-        )
-        return Decision(Gate(int(code)), int(wait_ms), _text(detail))
+        keys = [k.clock_offset_ms, k.day, k.pause, k.rate, k.idem(idempotency_key)]
+        args = [kind, recipients, self.settings.rate_per_s, self.settings.rate_burst, self.idem_ttl_s, self.tx_headroom, token,
+                providers]
+        replicas = self.settings.redis_wait_replicas
+        if not replicas:
+            code, wait_ms, detail = self.scripts.gate(keys=keys, args=args)
+            return Decision(Gate(int(code)), int(wait_ms), _text(detail))
+        # WAIT counts the replicas that have this connection's writes, so it goes on the gate's own
+        # connection: one pipeline, one more round trip (redis-py's SCRIPT EXISTS) plus the replica's lag.
+        with self.client.pipeline(transaction=False) as pipe:
+            self.scripts.gate(keys=keys, args=args, client=pipe)
+            pipe.wait(replicas, self.settings.redis_wait_timeout_ms)
+            (code, wait_ms, detail), acked = pipe.execute()
+        decision = Decision(Gate(int(code)), int(wait_ms), _text(detail))
+        if decision.code == Gate.GO and int(acked) < replicas:
+            raise ClaimNotDurable(f"the claim reached {acked} of {replicas} Redis replicas (RAMP_REDIS_WAIT_REPLICAS) "
+                                  f"within {self.settings.redis_wait_timeout_ms} ms: not sent, requeued")
+        return decision
 
     def settle(self, outcome: str, kind: str, recipients: int, day: str, idempotency_key: str, ses_id: str = "",
                token: str = "-", from_unconfirmed: bool = False, release: tuple[list[str], list[Any]] | None = None,
