@@ -95,7 +95,7 @@ class Budget:
         recipients, each charged against its provider's cap in the same call."""
         k = self.keys
         keys = [k.clock_offset_ms, k.day, k.pause, k.rate, k.idem(idempotency_key)]
-        args = [kind, recipients, self.settings.rate_per_s, self.settings.rate_burst, self.idem_ttl_s, self.tx_headroom, token,
+        args: list[Any] = [kind, recipients, self.settings.rate_per_s, self.settings.rate_burst, self.idem_ttl_s, self.tx_headroom, token,
                 providers]
         replicas = self.settings.redis_wait_replicas
         if not replicas:
