@@ -14,6 +14,7 @@ from pydantic import AliasChoices, EmailStr, Field, SecretStr, ValidationError, 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
+from ses_ramp.config.overflow import DEFAULT_AFTER_S, parse_after_s
 from ses_ramp.config.provider_ramp import DEFAULT_MIX, parse_mix
 
 #: SES suspends an account at these rates; every threshold of ours must stay strictly below them.
@@ -99,6 +100,15 @@ class Settings(BaseSettings):
     )
     configuration_set: str = Field(
         "ses-ramp", min_length=1, description="ConfigurationSetName on every send: routes to the dedicated IP pool."
+    )
+    overflow_configuration_set: str | None = Field(
+        None, min_length=1, description="Configuration set of the overflow route (SES's shared pool, or a pool of warm "
+        "IPs): what the dedicated IP may not carry yet goes out through it after RAMP_OVERFLOW_AFTER_S. Unset: no "
+        "overflow, mail waits for the dedicated IP."
+    )
+    overflow_after_s: str = Field(
+        DEFAULT_AFTER_S, description="How long each kind may wait for the dedicated IP before it takes the overflow "
+        "route: seconds, or never (see config/overflow.py for why these defaults)."
     )
     from_address: EmailStr | None = Field(None, description="Default From address of messages.")
     from_name: str | None = Field(
@@ -282,6 +292,12 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
+    @field_validator("overflow_after_s")
+    @classmethod
+    def _overflow_after(cls, value: str) -> str:
+        parse_after_s(value)
+        return value
+
     @field_validator("provider_mix")
     @classmethod
     def _mix(cls, value: str) -> str:
@@ -329,6 +345,10 @@ class Settings(BaseSettings):
                 f"{self.warmup_start_per_day} to {self.warmup_target_per_day}/day needs {steps} steps of a day each"
             )
         return self
+
+    @property
+    def overflow_waits_s(self) -> dict[str, float | None]:
+        return parse_after_s(self.overflow_after_s)
 
     @property
     def provider_shares(self) -> dict[str, float]:

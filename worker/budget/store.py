@@ -38,6 +38,11 @@ class Gate(IntEnum):
     ACCOUNT = 7
     PROVIDER = 8
     PROVIDER_RATE = 9
+    OVERFLOW = 10  # reserved on the overflow route (RAMP_OVERFLOW_CONFIGURATION_SET)
+
+
+#: What a claim reserved: the dedicated route (GO) or the overflow route.
+CLAIMED = (Gate.GO, Gate.OVERFLOW)
 
 
 class ClaimNotDurable(RedisError):
@@ -77,6 +82,7 @@ class Budget:
         self.cfg = schedule.ScheduleConfig.from_settings(settings)
         self.known = Known(settings, client) if settings.provider_ramps else None
         self.idem_ttl_s = 7 * 86400
+        self.two_routes = settings.overflow_configuration_set is not None
         # Part of the rate limiter's burst that bulk may not use: a transactional message arriving
         # while bulk saturates the rate finds a slot at once instead of queueing behind it.
         self.tx_headroom = math.ceil(settings.rate_burst * settings.transactional_reserve_share)
@@ -89,14 +95,16 @@ class Budget:
             return ""
         return ",".join(f"{p}={n}" for p, n in sorted(Counter(self.known.of(addresses)).items()))
 
-    def gate(self, kind: str, recipients: int, idempotency_key: str, token: str = "-", providers: str = "") -> Decision:
+    def gate(self, kind: str, recipients: int, idempotency_key: str, token: str = "-", providers: str = "",
+             overflow_at_ms: int = -1) -> Decision:
         """`token` identifies this delivery attempt: a call redis-py retries after a lost reply sees
-        its own claim and gets GO again (never a false DUPLICATE). `providers`: `providers_of` the
-        recipients, each charged against its provider's cap in the same call."""
+        its own claim and gets GO (or OVERFLOW) again, never a false DUPLICATE. `providers`: `providers_of`
+        the recipients, each charged against its provider's cap in the same call. `overflow_at_ms`: when
+        the message may take the overflow route if the dedicated one refuses (-1: never; config/overflow.py)."""
         k = self.keys
         keys = [k.clock_offset_ms, k.day, k.pause, k.rate, k.idem(idempotency_key)]
         args: list[Any] = [kind, recipients, self.settings.rate_per_s, self.settings.rate_burst, self.idem_ttl_s, self.tx_headroom, token,
-                providers]
+                providers, overflow_at_ms, "1" if self.two_routes else "0"]
         replicas = self.settings.redis_wait_replicas
         if not replicas:
             code, wait_ms, detail = self.scripts.gate(keys=keys, args=args)
@@ -108,7 +116,7 @@ class Budget:
             pipe.wait(replicas, self.settings.redis_wait_timeout_ms)
             (code, wait_ms, detail), acked = pipe.execute()
         decision = Decision(Gate(int(code)), int(wait_ms), _text(detail))
-        if decision.code == Gate.GO and int(acked) < replicas:
+        if decision.code in CLAIMED and int(acked) < replicas:
             raise ClaimNotDurable(f"the claim reached {acked} of {replicas} Redis replicas (RAMP_REDIS_WAIT_REPLICAS) "
                                   f"within {self.settings.redis_wait_timeout_ms} ms: not sent, requeued")
         return decision

@@ -18,11 +18,12 @@ import structlog
 from redis.exceptions import RedisError
 
 from ses_ramp.config import Settings
+from ses_ramp.config.overflow import overflow_at_ms as overflow_at
 from ses_ramp.producers.campaigns.recipients import chunk_wires
 from ses_ramp.producers.errors import InvalidMessage
 from ses_ramp.producers.message import Message, normalise_address
 from ses_ramp.producers.wire import is_campaign
-from ses_ramp.worker.budget.store import Budget, Decision, Gate, day_window
+from ses_ramp.worker.budget.store import CLAIMED, Budget, Decision, Gate, day_window
 from ses_ramp.worker.send.campaign import RELEASING, Campaigns, ContentGone, ContentMissing
 from ses_ramp.worker.send.deferrals import DeferralStore
 from ses_ramp.worker.send.errors import Deferred, Misconfigured, Paused, Permanent, QuotaExhausted, Unconfirmed
@@ -146,14 +147,20 @@ class Sender:
         token = uuid.uuid4().hex
         providers = self.budget.providers_of(message.recipients)  # each charged against its own provider's cap
 
-        def claim() -> None:
+        overflow_at_ms = overflow_at(self.settings.overflow_waits_s, kind, int(message.created_at.timestamp() * 1000),
+                                     self.budget.two_routes)
+
+        def claim() -> str:
             """Called by the transport at the last moment before the request leaves: the budget is
             reserved and the idempotency record set only then, so a crash before it leaves nothing
-            ambiguous behind."""
-            decision = self._wait_for_gate(kind, n, key, token, providers)
-            if decision.code != Gate.GO:
+            ambiguous behind. Returns the configuration set the gate routed the message to."""
+            decision = self._wait_for_gate(kind, n, key, token, providers, overflow_at_ms)
+            if decision.code not in CLAIMED:
                 raise NotNow(decision)
             claimed.append(decision.detail)
+            if decision.code == Gate.OVERFLOW:
+                return self.settings.overflow_configuration_set or self.settings.configuration_set
+            return self.settings.configuration_set
 
         call_started = time.perf_counter()
         try:
@@ -191,10 +198,10 @@ class Sender:
             if booked:
                 log.warning("gate_reply_lost_refunded", idempotency_key=key)
 
-    def _wait_for_gate(self, kind: str, n: int, key: str, token: str, providers: str) -> Decision:
+    def _wait_for_gate(self, kind: str, n: int, key: str, token: str, providers: str, overflow_at_ms: int = -1) -> Decision:
         """Gate once; roll the day or sleep out a short rate-limit wait in place (sub-second)."""
         for _ in range(1000):
-            decision = self.budget.gate(kind, n, key, token, providers)
+            decision = self.budget.gate(kind, n, key, token, providers, overflow_at_ms)
             self.metrics.decision(decision.code, decision.detail if decision.code in BY_PROVIDER else "")
             if decision.code == Gate.NO_DAY:
                 self.budget.roll_day(self.roll_wait_s)

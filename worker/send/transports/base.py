@@ -11,13 +11,14 @@ from ses_ramp.producers.message import Message
 class Transport(Protocol):
     name: str
 
-    def send(self, message: Message, claim: Callable[[], None]) -> str:
+    def send(self, message: Message, claim: Callable[[], str]) -> str:
         """Send `message` and return the SES message id. A transport that speaks raw MIME renders it
         with `producers.mime.build_mime` (before claiming: rendering is not part of the send).
 
         Call `claim()` once, as the very last step before the request leaves this process (after
-        connecting, serialising, signing): it reserves the budget and the idempotency record, or
-        raises to say "not now". Claiming late keeps the window in which a crash leaves a message
+        connecting and serialising): it reserves the budget and the idempotency record, or raises to
+        say "not now", and returns the configuration set the message must carry (the dedicated one, or
+        the overflow route's). Claiming late keeps the window in which a crash leaves a message
         ambiguous (SES may or may not have it) as short as it can be.
         Raise anything else; `outcomes.classify` maps it to deferred / paused / permanent / unconfirmed.
         """

@@ -11,7 +11,7 @@ from ses_ramp.producers.message import Message
 class NoopTransport:
     name = "noop"
 
-    def send(self, message: Message, claim: Callable[[], None]) -> str:
+    def send(self, message: Message, claim: Callable[[], str]) -> str:
         claim()
         return f"noop-{uuid.uuid4().hex}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -35,16 +36,24 @@ class SesApiTransport:
         self.settings = settings
         self.client = client or ses_client(settings)
         self._local = threading.local()
-        # botocore fires before-send after serialising and signing, just before the bytes go out.
-        self.client.meta.events.register("before-send.sesv2.SendEmail", self._claim_now)
+        # botocore fires before-sign after serialising, just before signing and sending: the last moment
+        # at which the gate's route can still choose the body's ConfigurationSetName (the signature covers it).
+        self.client.meta.events.register("before-sign.sesv2.SendEmail", self._claim_now)
 
-    def _claim_now(self, **_kwargs: Any) -> None:
+    def _claim_now(self, request: Any = None, **_kwargs: Any) -> None:
         claim = getattr(self._local, "claim", None)
-        if claim is not None:
-            self._local.claim = None
-            claim()
+        if claim is None:
+            return
+        self._local.claim = None
+        configuration_set = claim()
+        if request is not None and configuration_set != self.settings.configuration_set:
+            # The overflow route: the same request through the other configuration set (rare enough that
+            # re-serialising its JSON body costs nothing the dedicated route pays).
+            body = json.loads(request.data)
+            body["ConfigurationSetName"] = configuration_set
+            request.data = json.dumps(body).encode()
 
-    def send(self, message: Message, claim: Callable[[], None]) -> str:
+    def send(self, message: Message, claim: Callable[[], str]) -> str:
         mime = build_mime(message, message.formatted_from(), headers_for(self.settings, message))
         tags = [
             {"Name": "kind", "Value": message.kind.value},

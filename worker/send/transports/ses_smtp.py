@@ -57,18 +57,17 @@ class SesSmtpTransport:
                 self._smtp.close()
             self._smtp = None
 
-    def send(self, message: Message, claim: Callable[[], None]) -> str:
+    def send(self, message: Message, claim: Callable[[], str]) -> str:
         mime = build_mime(message, message.formatted_from(), headers_for(self.settings, message))
         tags = {"kind": message.kind.value, "message_id": message.id, **message.tags}
         extra = (
-            f"X-SES-CONFIGURATION-SET: {self.settings.configuration_set}\r\n"
             f"X-SES-MESSAGE-TAGS: {', '.join(f'{k}={v}' for k, v in tags.items())}\r\n"
         )
         if message.list_management is not None:  # SES's SMTP form of ListManagementOptions
             lm = message.list_management
             extra += f"X-SES-LIST-MANAGEMENT-OPTIONS: {lm.contact_list}" + (f"; topic={lm.topic}" if lm.topic else "") + "\r\n"
         smtp = self._connection()  # connecting, TLS and AUTH happen before the claim
-        claim()
+        extra = f"X-SES-CONFIGURATION-SET: {claim()}\r\n" + extra  # the route the gate chose
         try:
             code, reply = smtp.mail(message.from_address or "")
             if code != 250:
