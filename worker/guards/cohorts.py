@@ -30,21 +30,30 @@ def send_day(mail_ms: int, zone: str) -> str:
 METRICS = ("sends", "deliveries", "delays", "hard_bounces", "soft_bounces", "complaints", "rejects")
 
 
+#: Field prefix of the overflow route's counts on a send day's hash: kept beside the dedicated IP's, never
+#: read as them (the day's verdict judges the dedicated IP on its own sends).
+OVERFLOW = "ov:"
+
+
 def count(pipe: Any, keys: Keys, counts: dict[str, int], delay_type: str | None, mail_ms: int, zone: str,
-          by_provider: dict[str, int] | None = None) -> None:
+          by_provider: dict[str, int] | None = None, overflow: bool = False, outgoing_ip: str = "") -> None:
     """Queue the increments of one event on its send day's hash (no-op without a readable timestamp).
-    `by_provider`: recipients of the event per mailbox provider, counted again as `<metric>@<provider>`."""
+    `by_provider`: recipients of the event per mailbox provider, counted again as `<metric>@<provider>`.
+    `overflow`: the event is about mail of the overflow route (fields prefixed `ov:`). `outgoing_ip`:
+    a delivery's IP, counted as `ip:<ip>` (deliveries per IP, so status shows which IPs carried the mail)."""
     if not mail_ms:
         return
-    key = keys.sendday(send_day(mail_ms, zone))
+    key, pre = keys.sendday(send_day(mail_ms, zone)), OVERFLOW if overflow else ""
     for metric, n in counts.items():
-        pipe.hincrby(key, metric, n)
+        pipe.hincrby(key, pre + metric, n)
         if metric == "delays" and delay_type:
-            pipe.hincrby(key, f"delay:{delay_type}", n)
+            pipe.hincrby(key, f"{pre}delay:{delay_type}", n)
         for provider, k in (by_provider or {}).items():
-            pipe.hincrby(key, f"{metric}@{provider}", k)
+            pipe.hincrby(key, f"{pre}{metric}@{provider}", k)
             if metric == "delays" and delay_type:
-                pipe.hincrby(key, f"delay:{delay_type}@{provider}", k)
+                pipe.hincrby(key, f"{pre}delay:{delay_type}@{provider}", k)
+    if outgoing_ip and counts.get("deliveries"):
+        pipe.hincrby(key, f"{pre}ip:{outgoing_ip}", counts["deliveries"])
     pipe.expire(key, KEEP_S)
 
 
@@ -73,6 +82,7 @@ def providers_of(raw: dict[str, str]) -> dict[str, dict[str, int]]:
 
 
 def _totals(raw: dict[str, int]) -> dict[str, int]:
+    raw = {k: v for k, v in raw.items() if "@" not in k}
     out = {m: raw.get(m, 0) for m in METRICS}
     out["reputation_delays"] = sum(raw.get(f"delay:{t}", 0) for t in REPUTATION_DELAYS)
     out.update({k: v for k, v in raw.items() if k.startswith("delay:")})

@@ -28,6 +28,8 @@ class Effects:
     addresses: list[str] = field(default_factory=list)  # the recipients the counts are about (per-provider counts)
     identity: str = ""  # what makes this event itself (dedupe.identity): a redelivery has the same
     ses_id: str = ""  # SES's message id
+    configuration_set: str = ""  # the route it went by (SES's `ses:configuration-set` tag)
+    outgoing_ip: str = ""  # the IP that delivered it (SES's `ses:outgoing-ip` tag, Delivery events)
 
 
 def parse_event(body: str) -> dict[str, Any]:
@@ -51,7 +53,8 @@ def parse_event(body: str) -> dict[str, Any]:
 
 def effects_of(event: dict[str, Any]) -> Effects:
     kind, mail = event["eventType"], event["mail"]
-    fx = Effects(mail_ms=mail_ms(event), identity=dedupe.identity(event), ses_id=str(mail.get("messageId") or ""))
+    fx = Effects(mail_ms=mail_ms(event), identity=dedupe.identity(event), ses_id=str(mail.get("messageId") or ""),
+                 configuration_set=ses_tag(mail, "ses:configuration-set"))
     try:
         if kind == "Send":
             fx.counts["sends"] = max(1, len(mail.get("destination") or []))
@@ -62,6 +65,7 @@ def effects_of(event: dict[str, Any]) -> Effects:
         elif kind == "Delivery":
             fx.addresses = list(event["delivery"].get("recipients") or [])
             fx.counts["deliveries"] = len(fx.addresses) or 1
+            fx.outgoing_ip = ses_tag(mail, "ses:outgoing-ip")
         elif kind == "Bounce":
             bounce = event["bounce"]
             addrs = fx.addresses = [r["emailAddress"] for r in bounce.get("bouncedRecipients") or []]
@@ -96,6 +100,14 @@ def effects_of(event: dict[str, Any]) -> Effects:
     except (KeyError, TypeError, AttributeError) as exc:
         raise MalformedEvent(f"{kind} event missing {exc}") from None
     return fx
+
+
+def ses_tag(mail: dict[str, Any], name: str) -> str:
+    """The first value of one of SES's own tags in `mail.tags` (a list of strings per name), or ""."""
+    value = (mail.get("tags") or {}).get(name) if isinstance(mail.get("tags"), dict) else None
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return str(value or "")
 
 
 def mail_ms(event: dict[str, Any]) -> int:

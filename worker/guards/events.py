@@ -37,8 +37,10 @@ BAD_EVENTS_KEPT = 1000
 class EventStore:
     """Rolling counters in one Redis hash, bucketed per window (see config/keys.py)."""
 
-    def __init__(self, client, keys: Keys, day_timezone: str = "UTC", known: Known | None = None) -> None:
+    def __init__(self, client, keys: Keys, day_timezone: str = "UTC", known: Known | None = None,
+                 overflow_set: str | None = None) -> None:
         self.client = client
+        self.overflow_set = overflow_set  # RAMP_OVERFLOW_CONFIGURATION_SET: its events are counted apart
         self.keys = keys
         self.day_timezone = day_timezone
         self.known = known  # domain -> mailbox provider: counts per provider on the send day too
@@ -66,14 +68,22 @@ class EventStore:
         for metric, n in fx.counts.items():
             for window, bucket in WINDOWS:
                 pipe.hincrby(self.keys.events, f"{metric}:{window}:{sent_s - sent_s % bucket}", n)
+        # The send day's counts (the day's and the providers' verdicts) judge the dedicated IP on its own
+        # mail: the overflow route's are kept beside them, apart. The rolling windows above (the breaker)
+        # count both routes: SES suspends the account, not the IP.
         by_provider = Counter(self.known.of(fx.addresses)) if self.known is not None and fx.addresses else None
-        cohorts.count(pipe, self.keys, fx.counts, fx.delay_type, fx.mail_ms, self.day_timezone, by_provider)
+        cohorts.count(pipe, self.keys, fx.counts, fx.delay_type, fx.mail_ms, self.day_timezone, by_provider,
+                      overflow=self.is_overflow(fx), outgoing_ip=fx.outgoing_ip)
         if fx.suppress:
             pipe.sadd(self.keys.suppressed, *(normalise_address(a) for a in fx.suppress))
         for list_id, address in fx.unsubscribe:
             pipe.sadd(self.keys.unsubscribed(list_id), normalise_address(address))
         for mid in fx.send_ids:
             pipe.set(self.keys.send_event(mid), "1", ex=7 * 86400)
+
+    def is_overflow(self, fx: Effects) -> bool:
+        """The event is about mail of the overflow route (its `ses:configuration-set` tag)."""
+        return bool(self.overflow_set) and fx.configuration_set == self.overflow_set
 
     def note_progress(self, newest_mail_ms: int | None, empty_at_ms: int | None) -> None:
         """Advance the watermark (never back): the newest SES event handled, and when the queue was
@@ -141,7 +151,7 @@ def apply_event(store: EventStore, budget, event: dict[str, Any], now_ms: int | 
     fx = effects_of(event)
     if store.record(fx, budget.now_ms() if now_ms is None else now_ms) != "counted":
         return fx  # counted before, or a delay its delivery has overtaken: no back-off (dedupe.py)
-    if fx.deferral:
+    if fx.deferral and not store.is_overflow(fx):  # the shared pool's receivers say nothing of the warming IP
         # Receivers deferring judge the IP for their own provider: with per-provider ramps only those
         # providers' rates are cut, the others' mail keeps its pace.
         providers = sorted(set(budget.known.of(fx.addresses))) if budget.known is not None and fx.addresses else [""]
@@ -181,7 +191,8 @@ class EventsConsumer:
         self.sqs = sqs or aws_client(settings, "sqs")
         # One domain -> provider memory for the counts and the per-provider back-off (the budget's, when it has one).
         known = runtime.budget.known or Known(settings, runtime.client)
-        self.store = EventStore(runtime.client, runtime.budget.keys, settings.day_timezone, known)
+        self.store = EventStore(runtime.client, runtime.budget.keys, settings.day_timezone, known,
+                                settings.overflow_configuration_set)
         self._queue_url: str | None = None
         self.heartbeat: Heartbeat | None = None  # set by `ramp events`: refreshed after each successful poll
 

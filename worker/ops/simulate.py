@@ -160,7 +160,8 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
     transport = SimulatedSes(model, clock.now_ms)
     runtime.sender.transport = transport
     breaker = Breaker(settings, runtime)
-    store = EventStore(client, keys, settings.day_timezone, budget.known or Known(settings, client))
+    store = EventStore(client, keys, settings.day_timezone, budget.known or Known(settings, client),
+                       settings.overflow_configuration_set)
     runtime.sender.sleep = clock.wait  # rate-limit waits pass simulated time, not real time
     sender = settings.from_address or "sim@example.com"
     # The recipients follow the declared mix (`--mix`), one backlog per kind and mailbox provider.

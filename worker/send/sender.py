@@ -52,6 +52,7 @@ class Outcome:
     outcome: str
     ses_id: str = ""
     detail: str = ""
+    route: str = ""  # the configuration set a sent message went through
 
 
 def hash_address(address: str) -> str:
@@ -144,6 +145,7 @@ class Sender:
 
         kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
         claimed: list[str] = []
+        routes: list[str] = []
         token = uuid.uuid4().hex
         providers = self.budget.providers_of(message.recipients)  # each charged against its own provider's cap
 
@@ -158,9 +160,9 @@ class Sender:
             if decision.code not in CLAIMED:
                 raise NotNow(decision)
             claimed.append(decision.detail)
-            if decision.code == Gate.OVERFLOW:
-                return self.settings.overflow_configuration_set or self.settings.configuration_set
-            return self.settings.configuration_set
+            overflow = decision.code == Gate.OVERFLOW and self.settings.overflow_configuration_set
+            routes.append(self.settings.overflow_configuration_set if overflow else self.settings.configuration_set)
+            return routes[-1]
 
         call_started = time.perf_counter()
         try:
@@ -184,7 +186,7 @@ class Sender:
         # A campaign recipient is released from its content in the same call (one round trip, not two).
         self.budget.settle("sent", kind, n, claimed[0], key, ses_id, token,
                            release=self.campaigns.release_parts(wire) if is_campaign(wire) else None)
-        return Outcome("sent", ses_id=ses_id)
+        return Outcome("sent", ses_id=ses_id, route=routes[-1] if routes else "")
 
     def _give_back_lost_claim(self, kind: str, n: int, key: str, token: str, providers: str) -> None:
         """Refund what a gate call whose reply was lost may have reserved under `token` (a no-op when it
@@ -317,6 +319,7 @@ class Sender:
             outcome=outcome.outcome,
             ses_id=outcome.ses_id or None,
             detail=outcome.detail or None,
+            route=outcome.route or None,
             recipient_count=n,
             recipient_hashes=[hash_address(a) for a in message.recipients] if message else None,
             attempt=attempt,

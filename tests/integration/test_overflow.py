@@ -1,0 +1,95 @@
+"""The overflow route with real workers (issue 23): demand at 10x the dedicated cap. Counted at moto, by
+configuration set: the dedicated route stays within its hour allowance and provider caps and carries
+the transactional mail first; the rest leaves through the overflow configuration set once it has waited
+its kind's RAMP_OVERFLOW_AFTER_S; the account quota binds both routes; nothing goes twice."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime
+
+import boto3
+import pytest
+
+from ses_ramp.producers import Producer
+from ses_ramp.worker.budget.store import Gate
+from ses_ramp.worker.runtime import Runtime
+from ses_ramp.worker.send.transports.noop import NoopTransport
+from tests.helpers import recorded_send_requests, reset_recording, wait_for
+
+OVERFLOW = "ses-ramp-overflow"
+
+
+@pytest.fixture
+def two_routes(settings, moto_ses):
+    client = boto3.client("sesv2", region_name=settings.ses_region, endpoint_url=moto_ses.endpoint_url,
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    if OVERFLOW not in {c for c in client.list_configuration_sets().get("ConfigurationSets", [])}:
+        client.create_configuration_set(ConfigurationSetName=OVERFLOW)
+    return settings.model_copy(update={
+        "overflow_configuration_set": OVERFLOW, "overflow_after_s": "transactional=1,bulk=2",
+        "warmup_start_per_day": 20, "hourly_burst_factor": 12,  # the hour allows 10 of the day's 20
+        "transactional_reserve_share": 0.6, "provider_mix": "google=0.5,other=0.5",
+    })
+
+
+def test_demand_at_ten_times_the_cap_goes_out_by_both_routes(two_routes, moto_ses, workers, redis_client):
+    s = two_routes
+    rt = Runtime.build(s, transport=NoopTransport())
+    assert rt.budget.gate("transactional", 1, "opener").code == Gate.NO_DAY
+    rt.budget.roll_day()
+    rt.budget.store_account_quota(150, 0, 0)  # SES's 24-hour quota: both routes together stay under it
+    reset_recording(moto_ses)
+    tx = [{"to": [f"tx{i}@{'gmail.com' if i % 2 else 'example.com'}"], "subject": "t", "text": "t", "kind": "transactional"}
+          for i in range(6)]
+    bulk = [{"to": [f"b{i}@{'gmail.com' if i % 2 else 'example.com'}"], "subject": "b", "text": "b", "kind": "bulk",
+             "list": "news", "engagement": (i % 10) / 10} for i in range(194)]
+    p = Producer(s)
+    ready = p.prepare_many(tx + bulk)
+    p.publish_many(ready)
+    p.close()
+    created = {m.id: m.created_at.timestamp() for m in ready}
+    tx_ids = {m.id for m in ready[:6]}
+    pool = workers(count=2, concurrency=2, s=s)
+
+    def sends() -> list[dict]:
+        return recorded_send_requests(moto_ses)
+
+    wait_for(lambda: len(sends()) >= 150, 90, 0.2, "the account quota's 150 sends")
+    k = rt.budget.keys
+    # The other 50 wait for the account quota, deferred (a state, not a pause in time).
+    wait_for(lambda: redis_client.zcard(k.deferred) == 50, 60, 0.2, "the remaining 50 deferred for the account quota")
+    sent = sends()
+    assert len(sent) == 150
+    ids = [m["mime"]["X-Ses-Ramp-Id"] for m in sent]
+    assert len(set(ids)) == len(ids)  # nothing sent twice
+    route = {m["mime"]["X-Ses-Ramp-Id"]: m["ConfigurationSetName"] for m in sent}
+    dedicated = {i for i, c in route.items() if c == s.configuration_set}
+    overflow = {i for i, c in route.items() if c == OVERFLOW}
+    assert dedicated | overflow == set(route)
+    day = redis_client.hgetall(k.day)
+    # The dedicated route: the hour's allowance (10 of 20), each provider within its cap, transactional first.
+    assert len(dedicated) == int(day["hour_allow"]) == 10
+    assert tx_ids <= dedicated
+    by_provider = Counter("google" if m["Destination"]["ToAddresses"][0].endswith("@gmail.com") else "other"
+                          for m in sent if m["ConfigurationSetName"] == s.configuration_set)
+    for provider, n in by_provider.items():
+        assert n <= int(day[f"cap@{provider}"])
+    # The overflow route: everything else, each message only after its kind's wait, each within seconds of it.
+    assert len(overflow) == 140
+    # When each left: the workers' "message" lines (outcome sent, with its route and timestamp).
+    sent_at = {}
+    for line in pool.logs().splitlines():
+        if '"event": "message"' in line and '"outcome": "sent"' in line:
+            entry = json.loads(line[line.index("{"):])
+            sent_at[entry["message_id"]] = (entry["route"], datetime.fromisoformat(entry["timestamp"]).timestamp())
+    assert {i for i, (r, _) in sent_at.items() if r == OVERFLOW} == overflow
+    waits = {kind: [at - created[i] for i, (r, at) in sent_at.items() if r == OVERFLOW and (i in tx_ids) == (kind == "tx")]
+             for kind in ("tx", "bulk")}
+    assert waits["tx"] == [] and len(waits["bulk"]) == 140
+    assert min(waits["bulk"]) >= 2.0  # bulk=2: none left by overflow before it had waited its 2 s
+    assert max(waits["bulk"]) < 30  # and none waited for the dedicated IP's next hour (55+ minutes away)
+    # The day's counters say the same, by route; the account's counter holds both.
+    assert int(day["sent"]) == 10 and int(day["ov_sent"]) == 140 and int(day["acct_used"]) == 150
+    assert datetime.fromisoformat(day["date"])  # the day is the one opened above
