@@ -160,8 +160,8 @@ class Sender:
             if decision.code not in CLAIMED:
                 raise NotNow(decision)
             claimed.append(decision.detail)
-            overflow = decision.code == Gate.OVERFLOW and self.settings.overflow_configuration_set
-            routes.append(self.settings.overflow_configuration_set if overflow else self.settings.configuration_set)
+            overflow = self.settings.overflow_configuration_set if decision.code == Gate.OVERFLOW else None
+            routes.append(overflow or self.settings.configuration_set)
             return routes[-1]
 
         call_started = time.perf_counter()
