@@ -246,3 +246,42 @@ def test_the_breaker_counts_each_bounce_against_the_sends_it_came_from(events_se
     drain()
     assert consumer.store.windows(runtime.budget.now_ms())[300]["hard_bounces"] == 20
     assert breaker.evaluate() == "trip" and "all" in flags(runtime.client, runtime.budget.keys)
+
+
+def _via(event: dict, configuration_set: str) -> dict:
+    event["mail"]["tags"]["ses:configuration-set"] = [configuration_set]
+    return event
+
+
+@pytest.mark.parametrize("bounced_by", ["overflow", "dedicated"])
+def test_overflow_events_leave_the_dedicated_verdict_unchanged_while_the_breaker_counts_them(events_setup, runtime, bounced_by):
+    """Issue 23: the day's verdict judges the dedicated IP on its own sends; the breaker (SES suspends the
+    account, not the IP) judges both routes. The same bounces step the ramp back only when the dedicated
+    IP's own mail bounced."""
+    s, consumer, breaker, feed, drain, *_ = events_setup
+    overflow = "ses-ramp-overflow"
+    consumer.store.overflow_set = overflow
+    tz = ZoneInfo(runtime.settings.day_timezone)
+    day = datetime(2026, 6, 1, tzinfo=tz)
+    runtime.client.hset(runtime.budget.keys.ramp, mapping=schedule.RampState(step=3, sending_days=6, last_sending_date=day.date()).to_redis())
+    set_clock(runtime, day + timedelta(hours=1))
+    runtime.budget.roll_day()
+    cap = int(runtime.client.hget(runtime.budget.keys.day, "cap"))
+    runtime.client.hset(runtime.budget.keys.day, mapping={"sent": cap, "used": cap, "ov_sent": 400, "ov_used": 400})
+    sent_at = day + timedelta(hours=2)
+    dedicated = [ev.sns(ev.send(f"d{i}", [f"d{i}@example.com"], sent_at)) for i in range(cap)]
+    delivered = cap - 20 if bounced_by == "dedicated" else cap  # every dedicated send has its outcome
+    dedicated += [ev.sns(ev.delivery([f"d{i}@example.com"], sent_at)) for i in range(delivered)]
+    shared = [ev.sns(_via(ev.send(f"o{i}", [f"o{i}-{j}@example.com" for j in range(50)], sent_at), overflow)) for i in range(8)]
+    bounces = [ev.bounce(f"bad{i}@example.com", sent_at=sent_at) for i in range(20)]
+    feed(*dedicated, *shared, *[ev.sns(_via(b, overflow) if bounced_by == "overflow" else b) for b in bounces])
+    drain()
+    windows = consumer.store.windows(runtime.budget.now_ms())
+    assert windows[300]["sends"] == cap + 400 and windows[300]["hard_bounces"] == 20  # the breaker sees both routes
+    assert breaker.evaluate() == "warn"  # 20 in cap + 400 (3.5%): over RAMP_BOUNCE_WARN_RATE, whichever route
+    day_counts = cohorts.read(runtime.client, runtime.budget.keys, "2026-06-01")
+    assert day_counts["sends"] == cap and day_counts["hard_bounces"] == (20 if bounced_by == "dedicated" else 0)
+    set_clock(runtime, day + timedelta(days=1, seconds=30))
+    runtime.budget.roll_day()
+    history = json.loads(runtime.client.lindex(runtime.budget.keys.history, 0))
+    assert history["verdict"] == ("step_back" if bounced_by == "dedicated" else "advance")
