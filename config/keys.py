@@ -10,16 +10,19 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `clock_offset_ms`           | string | ms added to Redis TIME by every script (tests move "now" with it)      |
 | `day`                       | hash   | today's budget: window, cap, reserve, hour pacing, used counters;      |
 |                             |        | per mailbox provider `step@<p>`, `plan@<p>`, `cap@<p>`, `used@<p>`,    |
-|                             |        | `refused@<p>` (recipients its cap turned away)                         |
+|                             |        | `refused@<p>` (recipients its cap turned away); the overflow route's   |
+|                             |        | `ov_used`, `ov_sent`, `ov_used@<p>`, ... beside the dedicated ones     |
 | `ramp`                      | hash   | warm-up state: step, days held at step, sending days, last sending day;|
 |                             |        | each provider's own `step@<p>`, `days_at_step@<p>`                     |
 | `history`                   | list   | JSON of each closed day (newest first, capped)                         |
 | `account`                   | hash   | SES GetAccount quota: max_24h, sent_24h, max_rate_per_s, fetched_ms     |
+| `ses_warmup`                | string | JSON: SES's own warm-up as last read (auto warm-up, pool mode, IPs)     |
 | `rate`                      | hash   | adaptive rate: current per-second rate, why, last change (ms); SES's   |
 |                             |        | max rate; `tat_ms`, the GCRA rate limiter's theoretical arrival time;  |
 |                             |        | the same fields `@<provider>` for a provider whose receivers deferred  |
 | `pause`                     | hash   | kind (`transactional`/`bulk`/`all`) -> JSON {by, reason, at}           |
-| `idem:<idempotency key>`    | string | `inflight:<ms>` while SES is called, `sent:<ses id>` after             |
+| `idem:<idempotency key>`    | string | `inflight:<ms>:<token>` while SES is called (token `~o`: overflow),    |
+|                             |        | `sent:<ses id>` after                                                  |
 | `deferred`                  | zset   | message id -> due time (ms)                                            |
 | `moving`                    | zset   | message id -> lease end (ms) while a mover republishes it              |
 | `payload`                   | hash   | message id -> JSON {message, attempt, reason, ...} of deferred ones    |
@@ -30,7 +33,8 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `unsubscribed:<list>`       | set    | addresses that unsubscribed from one list (bulk to it is refused)      |
 | `events`                    | hash   | rolling event counters: `<metric>:<window>:<bucket start s>` -> count  |
 | `sendday:<date>`            | hash   | SES events by the local day their message was sent: metric -> count,    |
-|                             |        | and `<metric>@<provider>` per mailbox provider of the recipients       |
+|                             |        | and `<metric>@<provider>` per mailbox provider of the recipients;      |
+|                             |        | `ip:<ip>` deliveries per outgoing IP; the overflow route's as `ov:...` |
 | `send_event:<message id>`   | string | SES published a Send event for this message (reconciles unconfirmed)   |
 | `event_seen:<identity>`     | string | an SES event already counted (SQS redelivers): `guards/dedupe.py`      |
 | `delivered:<ses message id>`| set    | recipients SES delivered to (a later DeliveryDelay for them is stale)  |
@@ -83,6 +87,7 @@ class Keys:
     ramp = property(lambda self: self.key("ramp"))
     history = property(lambda self: self.key("history"))
     account = property(lambda self: self.key("account"))
+    ses_warmup = property(lambda self: self.key("ses_warmup"))
     rate = property(lambda self: self.key("rate"))
     pause = property(lambda self: self.key("pause"))
     deferred = property(lambda self: self.key("deferred"))

@@ -66,6 +66,26 @@ def status_rows(st: dict[str, Any], now_ms: float) -> list[tuple[str, str]]:
         ("this hour", f"allowance {int(st['hour_allowance']):,} ({int(st['hour_allowance_left']):,} left)"),
         ("rate", f"{float(st['rate_per_s']):g}/s ({st['rate_why']})"),
     ]
+    ov = st.get("overflow") or {}
+    if ov.get("enabled"):
+        share = ov.get("dedicated_share")
+        rows.append(("overflow route", f"{ov['configuration_set']}: sent {int(ov['overflow_sent']):,} today; dedicated share "
+                                       + (f"{share:.1%}" if share is not None else "-")))
+        for p, c in (ov.get("by_provider") or {}).items():
+            rows.append((f"  {p}", f"dedicated {c['dedicated_used']:,}, overflow {c['overflow_used']:,}"))
+    else:
+        rows.append(("overflow route", "off (RAMP_OVERFLOW_CONFIGURATION_SET unset): what the IP may not carry waits"))
+    warm = st.get("ses_warmup")
+    if warm:
+        auto = {True: "on (two ramps stack: `ramp setup --ses-auto-warmup off`)", False: "off", None: "unknown"}[warm.get("auto_warmup")]
+        rows.append(("SES's own warm-up", f"automatic {auto}; pool {warm.get('pool')} {warm.get('scaling_mode') or '?'}"))
+        for ip in warm.get("ips", []):
+            pct = "" if ip.get("percentage") is None else f" {ip['percentage']}%"
+            rows.append((f"  IP {ip['ip']}", f"SES {ip.get('status') or '?'}{pct}, beside ses-ramp's step {int(st['step']) + 1}"))
+    for day, ips in (st.get("outgoing_ips") or {}).items():
+        rows.append((f"IPs that delivered {day}'s mail", ", ".join(f"{ip} {n:,}" for ip, n in sorted(ips["deliveries"].items()))))
+        if ips["outside_pool"]:
+            rows.append(("", "outside the pool: " + ", ".join(ips["outside_pool"]) + " (SES's own warm-up?)"))
     quota = st.get("ses_account_quota")
     rows.append(("SES account quota", "not read yet" if not quota else
                  (f"{quota['max_24h']:,.0f} per 24 h, {quota['sent_24h']:,.0f} sent, {quota['max_rate_per_s']:g}/s"

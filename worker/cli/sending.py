@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ses_ramp.worker.cli.common import cli, fail, open_runtime, out, settings_or_exit, with_redis
+from ses_ramp.worker.cli.common import cli, err, fail, open_runtime, out, settings_or_exit, with_redis
 
 
 @cli.command()
@@ -22,11 +22,19 @@ def worker(
 ) -> None:
     """Start a Celery worker draining both queues under the warm-up budget."""
     settings = with_redis(settings_or_exit())
-    open_runtime(settings)  # a Redis that is unreachable or misconfigured: one line now, not a silent hang
+    runtime = open_runtime(settings)  # a Redis that is unreachable or misconfigured: one line now, not a silent hang
     if not skip_preflight:
-        from ses_ramp.worker.ops.preflight import preflight
+        from ses_ramp.worker.ops.preflight import preflight, ses_warmup_notes
 
         problems = preflight(settings)
+        if not problems and settings.transport == "ses-api":
+            from ses_ramp.worker.send.transports.ses_api import ses_client
+
+            refused, warnings = ses_warmup_notes(settings, ses_client(settings), runtime.client, runtime.budget.keys,
+                                                 runtime.budget.now_ms())
+            problems += refused
+            for line in warnings:
+                err.print(f"[yellow]ses-ramp: warning:[/yellow] {line}", soft_wrap=True)
         if problems:
             fail("cannot send as configured: " + "; ".join(problems))
     argv = [

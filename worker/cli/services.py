@@ -72,15 +72,31 @@ def beat_cmd() -> None:
 
 @cli.command("setup")
 def setup_cmd(ip: str | None = typer.Option(None, help="Dedicated IP to put in the pool."),
-              check: bool = typer.Option(False, "--check", help="Only check the From domain: DKIM, MAIL FROM, SPF, DMARC.")) -> None:
-    """Create (or find) the pool, configuration set, SNS/SQS event path and the CloudWatch alarm."""
+              check: bool = typer.Option(False, "--check", help="Only check: SES's own warm-up, then the From domain (DKIM, MAIL FROM, SPF, DMARC)."),
+              overflow: bool = typer.Option(False, "--overflow", help="Also create RAMP_OVERFLOW_CONFIGURATION_SET (the overflow route) with the same event destination."),
+              overflow_pool: str | None = typer.Option(None, "--overflow-pool", help="With --overflow: a pool of IPs already warm (default: SES's shared pool)."),
+              ses_auto_warmup: str | None = typer.Option(None, "--ses-auto-warmup", help="on or off: SES's automatic warm-up of standard dedicated IPs (see the README)."),
+              ) -> None:
+    """Create (or find) the pool, configuration set(s), SNS/SQS event path and the CloudWatch alarm; read SES's own warm-up."""
+    from ses_ramp.worker.ops import ses_warmup
     from ses_ramp.worker.ops.setup_aws import run_setup, setup_clients
 
     settings = settings_or_exit()
+    if ses_auto_warmup not in (None, "on", "off"):
+        fail(f"--ses-auto-warmup {ses_auto_warmup!r}: on or off")
+    ses = setup_clients(settings)["sesv2"]
+    if ses_auto_warmup is not None:
+        ses_warmup.set_auto_warmup(ses, ses_auto_warmup == "on")
+    found = ses_warmup.read(ses, settings.dedicated_ip_pool)
+    notes = ses_warmup.findings(found)
+    for level, line in notes:
+        out.print(f"{ {'ok': 'ok  ', 'warn': 'WARN', 'refuse': 'FIX '}[level]} SES warm-up: {line}", soft_wrap=True, markup=False)
+    if any(level == "refuse" for level, _ in notes):
+        raise typer.Exit(1)
     if check:
         from ses_ramp.worker.ops.readiness import check_domain, resolver_for
 
-        results = check_domain(settings, setup_clients(settings)["sesv2"], resolver_for(settings))
+        results = check_domain(settings, ses, resolver_for(settings))
         for c in results:
             out.print(f"{'ok ' if c.ok else 'FIX'}  {c.what}: {c.detail}", soft_wrap=True, markup=False)
         if not all(c.ok for c in results):
@@ -89,7 +105,11 @@ def setup_cmd(ip: str | None = typer.Option(None, help="Dedicated IP to put in t
     table = Table(title="ramp setup")
     for col in ("resource", "name", "result"):
         table.add_column(col)
-    for row in run_setup(settings, setup_clients(settings), ip):
+    try:
+        rows = run_setup(settings, setup_clients(settings), ip, overflow=overflow, overflow_pool=overflow_pool)
+    except (ses_warmup.ManagedPoolRefused, ValueError) as exc:
+        fail(str(exc))
+    for row in rows:
         table.add_row(*row)
     out.print(table)
 

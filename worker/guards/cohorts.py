@@ -66,19 +66,32 @@ def read_providers(client: Any, keys: Keys, day: str) -> dict[str, dict[str, int
     return providers_of(text_hash(client.hgetall(keys.sendday(day))))
 
 
-def totals_of(raw: dict[str, str]) -> dict[str, int]:
-    """A send day's hash (as read) -> its counts for all providers."""
-    return _totals({k: int(v) for k, v in raw.items() if "@" not in k})
+def totals_of(raw: dict[str, str], overflow: bool = False) -> dict[str, int]:
+    """A send day's hash (as read) -> its counts for all providers: the dedicated route's, or with
+    `overflow` the overflow route's."""
+    return _totals(_route(raw, overflow))
 
 
-def providers_of(raw: dict[str, str]) -> dict[str, dict[str, int]]:
-    """A send day's hash (as read) -> its counts per mailbox provider."""
+def providers_of(raw: dict[str, str], overflow: bool = False) -> dict[str, dict[str, int]]:
+    """A send day's hash (as read) -> its counts per mailbox provider, for one route."""
     per: dict[str, dict[str, int]] = {}
-    for field, n in raw.items():
+    for field, n in _route(raw, overflow).items():
         metric, at, provider = field.partition("@")
         if at:
-            per.setdefault(provider, {})[metric] = int(n)
+            per.setdefault(provider, {})[metric] = n
     return {p: _totals(counts) for p, counts in sorted(per.items())}
+
+
+def ips_of(raw: dict[str, str], overflow: bool = False) -> dict[str, int]:
+    """Deliveries per outgoing IP on a send day (`ses:outgoing-ip`), for one route."""
+    return {field[3:]: n for field, n in _route(raw, overflow).items() if field.startswith("ip:")}
+
+
+def _route(raw: dict[str, str], overflow: bool) -> dict[str, int]:
+    """One route's fields of a send day's hash, without the route's prefix."""
+    if overflow:
+        return {k[len(OVERFLOW):]: int(v) for k, v in raw.items() if k.startswith(OVERFLOW)}
+    return {k: int(v) for k, v in raw.items() if not k.startswith(OVERFLOW)}
 
 
 def _totals(raw: dict[str, int]) -> dict[str, int]:

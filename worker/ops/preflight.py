@@ -15,6 +15,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
 from ses_ramp.config import Settings
+from ses_ramp.config.keys import Keys
+from ses_ramp.worker.ops import ses_warmup
 
 #: What a proxy or an emulator (moto) says for a call it does not implement: not a misconfiguration.
 _NOT_IMPLEMENTED = {"NotImplemented", "NotImplementedException", "404"}
@@ -90,3 +92,15 @@ def preflight(settings: Settings) -> list[str]:
     if settings.transport == "ses-smtp":
         return check_smtp(settings)
     return []
+
+
+def ses_warmup_notes(settings: Settings, client: Any, redis_client: Any, keys: Keys, now_ms: int) -> tuple[list[str], list[str]]:
+    """SES's own warm-up at worker start: (problems, warnings). A MANAGED pool is a problem; SES's
+    automatic warm-up on is a warning (the operator decides). What was read is kept for `ramp status`."""
+    try:
+        found = ses_warmup.read(client, settings.dedicated_ip_pool)
+    except (ClientError, BotoCoreError) as exc:
+        return [], [f"could not read SES's own warm-up ({exc}); `ramp status` will not show it"]
+    ses_warmup.store(redis_client, keys, found, now_ms)
+    notes = ses_warmup.findings(found)
+    return [line for level, line in notes if level == "refuse"], [line for level, line in notes if level == "warn"]

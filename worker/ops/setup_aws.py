@@ -13,6 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ses_ramp.config import Settings
+from ses_ramp.worker.ops import ses_warmup
 
 EVENT_TYPES = ["SEND", "REJECT", "BOUNCE", "COMPLAINT", "DELIVERY", "DELIVERY_DELAY"]
 
@@ -27,11 +28,17 @@ def alarm_threshold(settings: Settings) -> float:
     return round(settings.bounce_trip_rate * 0.9, 6)
 
 
-def run_setup(settings: Settings, clients: dict[str, Any], ip: str | None = None) -> list[tuple[str, str, str]]:
-    """Returns (resource, name, "created" | "exists" | "updated") for each step."""
+def run_setup(settings: Settings, clients: dict[str, Any], ip: str | None = None, overflow: bool = False,
+              overflow_pool: str | None = None) -> list[tuple[str, str, str]]:
+    """Returns (resource, name, "created" | "exists" | "updated") for each step. Raises
+    `ses_warmup.ManagedPoolRefused` for a MANAGED pool. `overflow`: also create the overflow route's
+    configuration set (RAMP_OVERFLOW_CONFIGURATION_SET), on SES's shared pool or on `overflow_pool`
+    (a pool of IPs already warm), with the same event destination."""
     ses, sns, sqs, cw = clients["sesv2"], clients["sns"], clients["sqs"], clients["cloudwatch"]
     report: list[tuple[str, str, str]] = []
     pool, cs = settings.dedicated_ip_pool, settings.configuration_set
+    if overflow and not settings.overflow_configuration_set:
+        raise ValueError("--overflow needs RAMP_OVERFLOW_CONFIGURATION_SET: the name of the overflow route's configuration set")
 
     try:
         ses.get_dedicated_ip_pool(PoolName=pool)
@@ -41,6 +48,7 @@ def run_setup(settings: Settings, clients: dict[str, Any], ip: str | None = None
             raise
         ses.create_dedicated_ip_pool(PoolName=pool, ScalingMode="STANDARD")
         report.append(("dedicated IP pool", pool, "created"))
+    ses_warmup.refuse_managed(ses_warmup.read(ses, pool))
 
     if ip:
         current = ses.get_dedicated_ip(Ip=ip)["DedicatedIp"].get("PoolName")
@@ -50,15 +58,11 @@ def run_setup(settings: Settings, clients: dict[str, Any], ip: str | None = None
             ses.put_dedicated_ip_in_pool(Ip=ip, DestinationPoolName=pool)
             report.append(("dedicated IP", ip, "updated"))
 
-    try:
-        ses.get_configuration_set(ConfigurationSetName=cs)
-        report.append(("configuration set", cs, "exists"))
-    except ClientError as exc:
-        if _code(exc) not in {"NotFoundException", "ConfigurationSetDoesNotExistException"}:
-            raise
-        ses.create_configuration_set(ConfigurationSetName=cs, DeliveryOptions={"SendingPoolName": pool},
-                                     ReputationOptions={"ReputationMetricsEnabled": True})
-        report.append(("configuration set", cs, "created"))
+    report.append(_configuration_set(ses, cs, pool))
+    routes = [cs]
+    if overflow and settings.overflow_configuration_set:
+        report.append(_configuration_set(ses, settings.overflow_configuration_set, overflow_pool))
+        routes.append(settings.overflow_configuration_set)
 
     topics = {t["TopicArn"].rsplit(":", 1)[-1]: t["TopicArn"] for t in sns.list_topics().get("Topics", [])}
     topic_arn = topics.get(settings.events_topic_name)
@@ -91,14 +95,16 @@ def run_setup(settings: Settings, clients: dict[str, Any], ip: str | None = None
         report.append(("SNS -> SQS subscription", settings.events_queue_name, "created"))
 
     dest_name = "ses-ramp-events"
-    existing = ses.get_configuration_set_event_destinations(ConfigurationSetName=cs).get("EventDestinations", [])
     definition = {"Enabled": True, "MatchingEventTypes": EVENT_TYPES, "SnsDestination": {"TopicArn": topic_arn}}
-    if any(d["Name"] == dest_name for d in existing):
-        report.append(("event destination", dest_name, "exists"))
-    else:
-        ses.create_configuration_set_event_destination(ConfigurationSetName=cs, EventDestinationName=dest_name,
-                                                       EventDestination=definition)
-        report.append(("event destination", dest_name, "created"))
+    for route in routes:  # both routes' events reach the same queue; their tag tells them apart
+        existing = ses.get_configuration_set_event_destinations(ConfigurationSetName=route).get("EventDestinations", [])
+        name = dest_name if route == cs else f"{dest_name} ({route})"
+        if any(d["Name"] == dest_name for d in existing):
+            report.append(("event destination", name, "exists"))
+        else:
+            ses.create_configuration_set_event_destination(ConfigurationSetName=route, EventDestinationName=dest_name,
+                                                           EventDestination=definition)
+            report.append(("event destination", name, "created"))
 
     alarms = cw.describe_alarms(AlarmNames=[settings.alarm_name]).get("MetricAlarms", [])
     threshold = alarm_threshold(settings)
@@ -113,6 +119,19 @@ def run_setup(settings: Settings, clients: dict[str, Any], ip: str | None = None
         )
         report.append(("CloudWatch alarm", settings.alarm_name, "updated" if alarms else "created"))
     return report
+
+
+def _configuration_set(ses: Any, name: str, pool: str | None) -> tuple[str, str, str]:
+    """Find or create one configuration set; `pool` None: SES's shared pool."""
+    try:
+        ses.get_configuration_set(ConfigurationSetName=name)
+        return ("configuration set", name, "exists")
+    except ClientError as exc:
+        if _code(exc) not in {"NotFoundException", "ConfigurationSetDoesNotExistException"}:
+            raise
+    ses.create_configuration_set(ConfigurationSetName=name, ReputationOptions={"ReputationMetricsEnabled": True},
+                                 **({"DeliveryOptions": {"SendingPoolName": pool}} if pool else {}))
+    return ("configuration set", name, "created")
 
 
 def setup_clients(settings: Settings) -> dict[str, Any]:

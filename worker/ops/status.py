@@ -7,8 +7,11 @@ import time
 from typing import Any
 
 from ses_ramp.config.keys import Keys
+from ses_ramp.config.provider_ramp import PROVIDERS
 from ses_ramp.producers.queues import queue_depths
+from ses_ramp.producers.redis_client import text_hash
 from ses_ramp.producers.wire import QUEUES
+from ses_ramp.worker.ops import ses_warmup
 
 
 def unacked(client, keys: Keys, now_s: float | None = None) -> dict[str, dict[str, float | int]]:
@@ -64,6 +67,11 @@ def collect(runtime) -> dict[str, Any]:
     today = date.fromisoformat(data["date"])
     data["send_days"] = {d.isoformat(): cohorts.read(runtime.client, k, d.isoformat()) for d in (today, today - timedelta(days=1))}
     data["providers"] = {d.isoformat(): cohorts.read_providers(runtime.client, k, d.isoformat()) for d in (today, today - timedelta(days=1))}
+    data["overflow"] = overflow_figures(runtime.settings.overflow_configuration_set, data["date"],
+                                        text_hash(runtime.client.hgetall(k.day)))
+    data["ses_warmup"] = ses_warmup.load(runtime.client, k)
+    data["outgoing_ips"] = outgoing_ips(runtime.client, k, [d.isoformat() for d in (today, today - timedelta(days=1))],
+                                        data["ses_warmup"])
     last = runtime.client.lindex(k.history, 0)
     data["last_verdict"] = {f: json.loads(last).get(f) for f in ("date", "verdict", "why", "step_after")} if last else None
     data["bad_events"] = runtime.client.llen(k.bad_events)
@@ -72,6 +80,38 @@ def collect(runtime) -> dict[str, Any]:
     data["probation"] = since is not None
     data["probation_since_ms"] = since
     return data
+
+
+def overflow_figures(configuration_set: str | None, today: str, day: dict[str, str]) -> dict[str, Any]:
+    """Today's sends by route, per mailbox provider too, and the dedicated IP's share of them."""
+    current = day.get("date") == today
+
+    def field(name: str) -> int:
+        return int(day.get(name, 0)) if current else 0
+
+    dedicated, overflow = field("sent"), field("ov_sent")
+    return {
+        "configuration_set": configuration_set, "enabled": configuration_set is not None,
+        "dedicated_sent": dedicated, "overflow_sent": overflow, "overflow_used": field("ov_used"),
+        "dedicated_share": round(dedicated / (dedicated + overflow), 4) if dedicated + overflow else None,
+        "by_provider": {p: {"dedicated_used": field(f"used@{p}"), "overflow_used": field(f"ov_used@{p}")}
+                        for p in PROVIDERS if field(f"used@{p}") or field(f"ov_used@{p}")},
+    }
+
+
+def outgoing_ips(client: Any, keys: Keys, days: list[str], warmup: dict[str, Any] | None) -> dict[str, Any]:
+    """Deliveries per outgoing IP (SES's `ses:outgoing-ip`) of the dedicated route's mail, per send day;
+    `outside_pool`: IPs that carried it but are not in the pool as SES last listed it (SES's own warm-up
+    sends part of a warming IP's share over other IPs)."""
+    from ses_ramp.worker.guards import cohorts
+
+    pool_ips = {i["ip"] for i in (warmup or {}).get("ips", [])}
+    out: dict[str, Any] = {}
+    for day in days:
+        ips = cohorts.ips_of(text_hash(client.hgetall(keys.sendday(day))))
+        if ips:
+            out[day] = {"deliveries": ips, "outside_pool": sorted(ip for ip in ips if pool_ips and ip not in pool_ips)}
+    return out
 
 
 def vdm_today(runtime) -> dict[str, Any]:
