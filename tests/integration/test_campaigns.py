@@ -192,6 +192,32 @@ def test_the_feeder_queues_no_more_than_the_window_and_todays_bulk_budget(settin
     assert int(redis_client.hget(Keys(s.key_prefix).campaign(receipt.campaign_id), "fed")) == bulk_room
 
 
+def test_with_an_overflow_route_the_feeder_feeds_past_the_dedicated_budget_and_the_rest_goes_by_overflow(settings, redis_client):
+    """Issue 23: the dedicated IP takes its bulk budget; the feeder goes on feeding its window, and what the
+    IP cannot carry leaves through the overflow configuration set (bulk=0: no wait, to keep the test short)."""
+    s = settings.model_copy(update={"warmup_start_per_day": 120, "campaign_feed_window": 50,
+                                    "overflow_configuration_set": "ses-ramp-overflow", "overflow_after_s": "bulk=0"})
+    producer = Producer(s)
+    receipt = producer.enqueue_campaign(CONTENT, people(400))
+    producer.close()
+    from ses_ramp.worker.app import create_app
+
+    runtime = runtime_for(s)
+    runtime.budget.roll_day()
+    status = runtime.budget.status()
+    bulk_room = status["cap"] - status["transactional_reserve"]
+    feeder = Feeder(s, redis_client, create_app(s), runtime.budget.now_ms)
+    fed = 0
+    while fed < 400:
+        n = feeder.run_once()
+        assert n > 0, "the feeder never waits for the dedicated budget"
+        fed += n
+        assert drain(runtime, s.key_prefix) == Counter({"sent": n})
+    day = redis_client.hgetall(Keys(s.key_prefix).day)
+    assert int(day["sent"]) == bulk_room and int(day["ov_sent"]) == 400 - bulk_room
+    assert int(redis_client.hget(Keys(s.key_prefix).campaign(receipt.campaign_id), "settled")) == 400
+
+
 def test_a_missing_field_or_a_bad_address_is_refused_at_enqueue_and_nothing_is_stored(settings, redis_client):
     producer = Producer(settings)
     try:

@@ -104,8 +104,11 @@ def simulate_cmd(
     mix: str | None = typer.Option(None, help="Recipient mix, e.g. google=0.5,microsoft=0.3,yahoo=0.1,other=0.1 (default RAMP_PROVIDER_MIX)."),
     tolerance: float | None = typer.Option(None, min=1.0, help="Growth over the IP's best day receivers accept before deferring (consumer 2.0, b2b 1.3)."),
     seed: int = typer.Option(7, help="Random seed: the same seed gives the same run."),
+    overflow: bool | None = typer.Option(
+        None, "--overflow/--no-overflow", help="Send what the dedicated IP may not carry yet through an overflow route "
+        "modelled as already trusted (default: on when RAMP_OVERFLOW_CONFIGURATION_SET is set)."),
     as_json: bool = typer.Option(False, "--json"),
-    plot: Path | None = typer.Option(None, help="Write cap vs sent vs backlog as a PNG."),
+    plot: Path | None = typer.Option(None, help="Write cap vs sent (dedicated and overflow, stacked) vs backlog as a PNG."),
 ) -> None:
     """Run the real schedule, gate, sender, events handler and breaker against SES and a receiver model, fast."""
     from ses_ramp.config.provider_ramp import PROVIDERS
@@ -116,6 +119,10 @@ def simulate_cmd(
     if mix:
         overrides["provider_mix"] = mix
     settings = settings_or_exit(**overrides)
+    if overflow is False:
+        settings = settings.model_copy(update={"overflow_configuration_set": None})
+    elif overflow and not settings.overflow_configuration_set:
+        settings = settings.model_copy(update={"overflow_configuration_set": "ses-ramp-overflow"})
     if settings.redis_url is not None:
         ping_or_exit(settings)  # before the simulator's imports: an unreachable Redis is said at once
     from ses_ramp.worker.ops.simulate import PROFILE_TOLERANCE, ReceiverModel, run_simulation, target_reached_on
@@ -134,7 +141,8 @@ def simulate_cmd(
         from ses_ramp.worker.ops.charts import plot_simulation
 
         dirty = f", unverified list on day {dirty_list_day}" if dirty_list_day else ""
-        plot_simulation(data, plot, title=f"{settings.warmup_profile} x{settings.multiplier}, demand {daily_demand:,}/day{dirty}, seed {seed}")
+        routes = ", with overflow" if settings.overflow_configuration_set else ""
+        plot_simulation(data, plot, title=f"{settings.warmup_profile} x{settings.multiplier}, demand {daily_demand:,}/day{dirty}{routes}, seed {seed}")
         err.print(f"wrote {plot}")
     if as_json:
         print(json.dumps(data))

@@ -143,17 +143,21 @@ def simulation_table(rows: list[dict[str, Any]], title: str) -> Table:
     providers = list(rows[0].get("steps") or {}) if rows else []
     # Each provider's own step, by initial: g(oogle) m(icrosoft) y(ahoo) a(pple) o(ther).
     steps_col = ["steps " + "/".join(p[0] for p in providers)] if providers else []
-    t = table("day", "step", *steps_col, "cap", "sent", "delayed", "backlog", "bounce", "compl", "verdict", "breaker", title=title,
-              right=("day", "step", "cap", "sent", "delayed", "backlog", "bounce", "compl"), whole=("verdict",))
+    two_routes = any(r.get("overflow") for r in rows)
+    ov_col = ["overflow"] if two_routes else []
+    t = table("day", "step", *steps_col, "cap", "sent", *ov_col, "delayed", "backlog", "bounce", "compl", "verdict", "breaker", title=title,
+              right=("day", "step", "cap", "sent", "overflow", "delayed", "backlog", "bounce", "compl"), whole=("verdict",))
     for r in rows:
         steps = ["/".join(str(r["steps"][p]) for p in providers)] if providers else []
-        t.add_row(str(r["day"]), str(r["step"]), *steps, f"{r['cap']:,}", f"{r['sent']:,}", f"{r['delayed']:,}", f"{r['backlog']:,}",
+        ov = [f"{int(r.get('overflow', 0)):,}"] if two_routes else []
+        t.add_row(str(r["day"]), str(r["step"]), *steps, f"{r['cap']:,}", f"{r['sent']:,}", *ov, f"{r['delayed']:,}", f"{r['backlog']:,}",
                   f"{r['bounce_rate']:.2%}", f"{r['complaint_rate']:.3%}", r["verdict"], r["breaker"])
     sent = sum(int(r["sent"]) for r in rows)
     delayed = sum(int(r["delayed"]) for r in rows)
     actions = sum(1 for r in rows if r["breaker"] != "ok")
     t.add_section()
-    t.add_row("total", "", *([""] if providers else []), "", f"{sent:,}", f"{delayed:,}", f"{rows[-1]['backlog']:,}" if rows else "0",
+    ov_total = [f"{sum(int(r.get('overflow', 0)) for r in rows):,}"] if two_routes else []
+    t.add_row("total", "", *([""] if providers else []), "", f"{sent:,}", *ov_total, f"{delayed:,}", f"{rows[-1]['backlog']:,}" if rows else "0",
               "", "", "", f"{actions} days" if actions else "never")
     return t
 

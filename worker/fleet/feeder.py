@@ -2,7 +2,8 @@
 
 A campaign's recipients wait packed in its list (about 60 bytes each). The feeder publishes the next
 ones, CHUNK consecutive recipients to a task, only while the queue ahead of them is short and today's budget
-could take them (at most `RAMP_CAMPAIGN_FEED_WINDOW` ahead), so a million-recipient campaign never
+could take them (at most `RAMP_CAMPAIGN_FEED_WINDOW` ahead; with an overflow route, the window whatever the
+dedicated IP's budget, and the recipients' wait counted from the campaign's enqueue), so a million-recipient campaign never
 becomes a million Celery messages (about 1.2 KB of envelope each) waiting in Redis for weeks. A
 worker sends a chunk's recipients one by one, each through the gate as any message; one that must
 wait is deferred on its own (a single campaign message), and the rest of the chunk goes on.
@@ -96,7 +97,9 @@ class Feeder:
             return 0
         budget = self.window
         today = day_window(self.now_ms(), self.settings.day_timezone)[0].isoformat()
-        if (day.decode() if isinstance(day, bytes) else day) == today:  # else the first gate call opens the day
+        # With an overflow route, what the dedicated IP cannot take today goes by overflow: feed the whole window.
+        # Otherwise feed only what today's budget could take (no budget open yet: the first gate call opens it).
+        if not self.settings.overflow_configuration_set and (day.decode() if isinstance(day, bytes) else day) == today:
             cap, used, used_tx, reserve = (int(v or 0) for v in (cap, used, used_tx, reserve))
             left = cap - used - (max(0, reserve - used_tx) if kind == Kind.bulk.value else 0)
             budget = min(budget, left)
@@ -113,6 +116,9 @@ class Feeder:
         if not entries:
             return 0
         first, now = int(meta["fed"]), datetime.now(UTC).isoformat()
+        if self.settings.overflow_configuration_set and meta.get("created_ms"):
+            # Its recipients have waited since the campaign was enqueued: RAMP_OVERFLOW_AFTER_S counts from then.
+            now = datetime.fromtimestamp(int(meta["created_ms"]) / 1000, UTC).isoformat()
         waiting: Counter[str] = Counter(f"{kind}:{priority_for(Kind(kind), r.engagement)}" for r in entries)
         with self.app.producer_or_acquire() as producer:
             with producer.batch(max_size=2 * len(entries) // CHUNK + 3):

@@ -34,7 +34,10 @@ def plot_simulation(rows, path: Path, title: str) -> None:
     days = [r["day"] for r in rows]
     fig, ax = plt.subplots(figsize=(10, 5), dpi=110)
     ax.step(days, [r["cap"] for r in rows], where="mid", color="#1f6feb", linewidth=2, label="daily cap")
-    ax.bar(days, [r["sent"] for r in rows], color="#2da44e", alpha=0.7, label="sent")
+    ax.bar(days, [r["sent"] for r in rows], color="#2da44e", alpha=0.7, label="sent (dedicated IP)")
+    if any(r.get("overflow") for r in rows):  # stacked on the dedicated IP's: what the overflow route carried
+        ax.bar(days, [r.get("overflow", 0) for r in rows], bottom=[r["sent"] for r in rows], color="#8250df", alpha=0.6,
+               label="sent (overflow route)")
     ax.plot(days, [r["backlog"] for r in rows], color="#cf222e", linewidth=1.5, label="backlog")
     for r in rows:
         if r["breaker"] != "ok":

@@ -109,12 +109,16 @@ class ReceiverModel:
     def hard_bounce_p(self) -> float:
         return self.dirty_bounce_rate if self.day == self.dirty_day else self.bounce_rate
 
-    def fates(self, addresses: list[str]) -> dict[str, list[str]]:
+    def fates(self, addresses: list[str], trusted_pool: bool = False) -> dict[str, list[str]]:
         """Each recipient's fate: bounced, delivered, or delayed (then delivered on a retry, or given up
-        on by SES); and who of the delivered complains."""
+        on by SES); and who of the delivered complains. `trusted_pool`: the overflow route, modelled as
+        IPs receivers already trust (SES's shared pool): the base 1% of deferrals whatever the volume,
+        and its volume is no part of what receivers learn about the dedicated IP. The list is the same
+        list: it bounces and draws complaints as much."""
         out: dict[str, list[str]] = {"bounced": [], "delayed": [], "delivered": [], "complained": [], "given_up": []}
         provider = sim_provider_of(addresses[0]) if addresses else "other"
-        pb, pd = self.hard_bounce_p(), self.deferral_p(provider)  # a simulated message goes to one provider
+        pb = self.hard_bounce_p()
+        pd = 0.01 if trusted_pool else self.deferral_p(provider)  # a simulated message goes to one provider
         for address in addresses:
             r = self.rng.random()
             if r < pb:
@@ -129,17 +133,19 @@ class ReceiverModel:
                 out["delivered"].append(address)
             if self.rng.random() < self.complaint_rate:
                 out["complained"].append(address)
-        self.today[provider] = self.today.get(provider, 0) + len(addresses)
-        self.bounced_today += len(out["bounced"])
+        if not trusted_pool:
+            self.today[provider] = self.today.get(provider, 0) + len(addresses)
+            self.bounced_today += len(out["bounced"])
         return out
 
 
-def ses_event(kind: str, sent_ms: int, message_id: str, recipients: list[str], bounce_type: str = "Permanent") -> dict[str, Any]:
+def ses_event(kind: str, sent_ms: int, message_id: str, recipients: list[str], bounce_type: str = "Permanent",
+              configuration_set: str = "simulated") -> dict[str, Any]:
     """An SES event as the configuration set publishes it (the fields the events handler reads)."""
     stamp = datetime.fromtimestamp(sent_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     event: dict[str, Any] = {"eventType": kind, "mail": {
         "timestamp": stamp, "messageId": f"sim-{uuid.uuid4().hex[:16]}", "destination": recipients,
-        "tags": {"ses:configuration-set": ["simulated"], "message_id": [message_id]}}}
+        "tags": {"ses:configuration-set": [configuration_set], "message_id": [message_id]}}}
     if kind == "Send":
         event["send"] = {}
     elif kind == "Delivery":
@@ -162,20 +168,21 @@ class SimulatedSes:
 
     name = "simulated"
 
-    def __init__(self, model: ReceiverModel, now_ms) -> None:
+    def __init__(self, model: ReceiverModel, now_ms, configuration_set: str = "simulated") -> None:
         self.model = model
         self.now_ms = now_ms  # the simulation's clock (the scripts' time)
+        self.configuration_set = configuration_set  # the dedicated route's; any other is the overflow route
         self._due: list[tuple[int, int, dict[str, Any]]] = []  # (due ms, tie-break, event)
         self._order = itertools.count()
 
     def send(self, message: Message, claim) -> str:
-        claim()
+        route = claim()
         sent_ms, m = self.now_ms(), self.model
-        fates = m.fates([str(a) for a in message.recipients])
+        fates = m.fates([str(a) for a in message.recipients], trusted_pool=route != self.configuration_set)
 
         def at(lag_s: float, kind: str, recipients: list[str], bounce_type: str = "Permanent") -> None:
             if recipients:
-                event = ses_event(kind, sent_ms, message.id, recipients, bounce_type)
+                event = ses_event(kind, sent_ms, message.id, recipients, bounce_type, route)
                 heapq.heappush(self._due, (sent_ms + int(lag_s * 1000), next(self._order), event))
 
         at(0, "Send", [str(a) for a in message.recipients])

@@ -59,6 +59,7 @@ class DayRow:
     forecast: int | None = None  # recipients `ramp forecast`'s model said would go this day (with --forecast-day)
     steps: dict[str, int] | None = None  # each mailbox provider's own step (with per-provider ramps)
     sent_by: dict[str, int] | None = None  # recipients charged per provider
+    overflow: int = 0  # recipients sent through the overflow route (RAMP_OVERFLOW_CONFIGURATION_SET)
 
 
 class Backlog:
@@ -71,10 +72,14 @@ class Backlog:
         self.domain = domain  # one mailbox provider's recipients per backlog
         self.returned: deque[dict[str, Any]] = deque()
         self.fresh = 0  # recipients not yet taken off the queue
+        self._arrived: deque[list[Any]] = deque()  # [created_at ISO, recipients] of the fresh ones, oldest first
         self._template: dict[str, Any] = {}
 
-    def add(self, recipients: int) -> None:
-        self.fresh += recipients
+    def add(self, recipients: int, created_at: str) -> None:
+        """`recipients` enqueued at `created_at` (simulated time: the overflow policy counts from it)."""
+        if recipients > 0:
+            self.fresh += recipients
+            self._arrived.append([created_at, recipients])
 
     def put_back(self, wire: dict[str, Any]) -> None:
         self.returned.appendleft(wire)
@@ -88,8 +93,16 @@ class Backlog:
     def take(self, per_message: int) -> dict[str, Any]:
         if self.returned:
             return self.returned.popleft()
+        created_at = self._arrived[0][0]  # a message spanning two arrivals counts its wait from the older
         n = min(per_message, self.fresh)
         self.fresh -= n
+        need = n
+        while need:
+            take = min(need, self._arrived[0][1])
+            need -= take
+            self._arrived[0][1] -= take
+            if not self._arrived[0][1]:
+                self._arrived.popleft()
         if len(self._template.get("to", ())) != n:
             self._template = Message.model_validate({
                 "to": [f"r{j}@{self.domain}" for j in range(n)], "subject": "s", "text": "t", "kind": self.kind,
@@ -99,7 +112,7 @@ class Backlog:
                 **({"headers": SIM_UNSUBSCRIBE} if self.kind == "bulk" else {}),
             }).to_wire()
         mid = uuid.uuid4().hex
-        return {**self._template, "id": mid, "idempotency_key": mid}
+        return {**self._template, "id": mid, "idempotency_key": mid, "created_at": created_at}
 
 
 class Clock:
@@ -157,7 +170,7 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
     `forecast_day`, the forecast (`producers/forecast.py`) made that morning is kept beside each day."""
     client, keys, budget = runtime.client, runtime.budget.keys, runtime.budget
     clock = Clock(runtime)
-    transport = SimulatedSes(model, clock.now_ms)
+    transport = SimulatedSes(model, clock.now_ms, settings.configuration_set)
     runtime.sender.transport = transport
     breaker = Breaker(settings, runtime)
     store = EventStore(client, keys, settings.day_timezone, budget.known or Known(settings, client),
@@ -208,14 +221,22 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
         per_message = max(1, min(MAX_RECIPIENTS, int(client.hget(keys.day, "cap") or 0) // 40))
         demand = daily_demand if demand_days is None or day <= demand_days else 0
         tx = round(demand * tx_share)
-        for kind, n in (("transactional", tx), ("bulk", demand - tx)):
-            for p, share in split(n, {p: mix[p] for p in providers}).items():
-                queues[(kind, p)].add(share)
+        # With overflow the day's demand arrives through the day, a 24th each hour, as a business's mail does:
+        # what has waited its RAMP_OVERFLOW_AFTER_S leaves by overflow while fresh mail keeps the dedicated IP
+        # busy all day. Without overflow it arrives at midnight, as the README's earlier rows were run: the
+        # backlog is then always larger than the cap, so when it arrives changes nothing the IP sends.
+        spread = {str(h): 1.0 for h in range(24)} if runtime.budget.two_routes else {"0": 1.0}
+        arrivals = {kind: {int(h): split(by_hour, {p: mix[p] for p in providers}) for h, by_hour in split(n, spread).items()}
+                    for kind, n in (("transactional", tx), ("bulk", demand - tx))}
         capped: set[str] = set()  # providers whose cap today's mail has used
         taken = dict.fromkeys(queues, 0)  # recipients taken off each backlog today
-        if day == forecast_day:
-            planned = _forecast(settings, runtime, queues)
         for hour in range(24):
+            arrived = (day_start + timedelta(hours=hour, seconds=1)).isoformat()
+            for kind, hours in arrivals.items():
+                for p, share in hours.get(hour, {}).items():
+                    queues[(kind, p)].add(share, arrived)
+            if hour == 0 and day == forecast_day:
+                planned = _forecast(settings, runtime, queues)  # this morning's, with the night's mail queued
             clock.move_to(day_start + timedelta(hours=hour, minutes=1))
             feed()
             if clock.day_used_up():
@@ -227,6 +248,9 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
                 message = entry["message"]
                 queues[(message["kind"], sim_provider_of(message["to"][0]))].put_back(message)
             runtime.deferrals.ack([mid for mid, _ in due])
+            # Mail that is going by the overflow route is taken 50 recipients a message (the dedicated IP's
+            # small early caps need small messages; the shared pool does not); each hour starts small again.
+            by_overflow: set[tuple[str, str]] = set()
             for kind in KINDS:  # transactional first, as the queue priorities order them
                 # The providers' mail interleaved in the mix's proportions, as it arrives in one queue:
                 # next is the provider furthest behind its share of what this kind took today.
@@ -234,9 +258,11 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
                 while active and clock.day_left():
                     p = min(active, key=lambda p: taken[(kind, p)] / mix[p])
                     backlog = queues[(kind, p)]
-                    wire = backlog.take(per_message)
+                    wire = backlog.take(MAX_RECIPIENTS if (kind, p) in by_overflow else per_message)
                     taken[(kind, p)] += len(wire["to"])
                     outcome = runtime.sender.handle(wire, 0)
+                    if outcome.route and outcome.route != settings.configuration_set:
+                        by_overflow.add((kind, p))
                     feed(every_ms=EVENTS_POLL_MS)
                     if outcome.outcome in ("waiting", "paused"):
                         # No budget left this hour/day for it (or paused): the rest of this provider's
@@ -246,8 +272,9 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
                         backlog.put_back(wire)
                         taken[(kind, p)] -= len(wire["to"])
                         active.remove(p)
-                        if outcome.detail == "provider":  # its cap is used: its mail waits for tomorrow,
-                            capped.add(p)  # as a worker defers it to the day's end
+                        if outcome.detail == "provider" and not runtime.budget.two_routes:
+                            capped.add(p)  # its cap is used: its mail waits for tomorrow, as a worker defers it
+                            # to the day's end (with overflow it is tried again, to go by overflow once it may)
                     elif not backlog:
                         active.remove(p)
         status = budget.status()
@@ -260,6 +287,7 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
             forecast=planned.get(status["date"], 0) if forecast_day and day >= forecast_day else None,
             steps={p: ramps[p]["step"] for p in providers} if ramps else None,
             sent_by={p: ramps[p]["used"] for p in providers} if ramps else None,
+            overflow=int(client.hget(keys.day, "ov_sent") or 0),
         ))
     verdicts = {h["date"]: h["verdict"] for h in map(json.loads, client.lrange(keys.history, 0, -1))}
     for row in rows:
