@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     events_wait_s: int = Field(10, ge=0, le=20, description="SQS long-poll wait of the events consumer.")
     alarm_name: str = Field("ses-ramp-bounce-rate", min_length=1, description="CloudWatch alarm on Reputation.BounceRate.")
     dedicated_ip_pool: str = Field("ses-ramp-pool", min_length=1, description="SES dedicated IP pool name.")
+    dedicated_ips: int = Field(
+        0, ge=0, le=100, description="IPs warming in the pool: the day's cap is the per-IP schedule times this. 0: the "
+        "pool's IPs SES does not report as warm (read at worker start and by `ramp setup`), else 1."
+    )
     unconfirmed_resend_after_s: int = Field(
         900, ge=10, description="An unconfirmed send is sent again only when `ramp events` found its queue empty at least "
         "this long after the claim, with no Send event for it."

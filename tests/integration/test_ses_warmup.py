@@ -98,3 +98,26 @@ def test_worker_preflight_warns_and_status_shows_ses_percentages_and_ips_outside
     rows = dict(status_rows(data, runtime.budget.now_ms()))
     assert rows["  IP 198.51.100.7"] == f"SES IN_PROGRESS 35%, beside ses-ramp's step {data['step'] + 1}"
     assert "automatic on" in rows["SES's own warm-up"]
+
+
+@pytest.mark.parametrize("dedicated_ips, expected_ips", [(0, 2), (3, 3)])
+def test_the_days_cap_is_the_per_ip_schedule_times_the_ips_warming(settings, redis_client, dedicated_ips, expected_ips):
+    """SES spreads a pool's mail over its IPs: two cold IPs (a third already DONE) carry twice the per-IP
+    schedule, as SES listed them; RAMP_DEDICATED_IPS overrides what SES says."""
+    from ses_ramp.config import schedule
+    from ses_ramp.worker.ops.ses_warmup import IpWarmup, SesWarmup, store
+    from ses_ramp.worker.runtime import Runtime
+    from ses_ramp.worker.send.transports.noop import NoopTransport
+
+    s = settings.model_copy(update={"dedicated_ips": dedicated_ips, "provider_mix": "google=0.5,other=0.5"})
+    rt = Runtime.build(s, transport=NoopTransport())
+    store(rt.client, rt.budget.keys, SesWarmup(POOL, False, "STANDARD", [
+        IpWarmup("198.51.100.7", "IN_PROGRESS", 10), IpWarmup("198.51.100.8", "NOT_APPLICABLE", None),
+        IpWarmup("198.51.100.9", "DONE", 100)]), rt.budget.now_ms())
+    rt.budget.roll_day()
+    day = rt.client.hgetall(rt.budget.keys.day)
+    per_ip = schedule.cap_for(rt.budget.cfg, schedule.RampState())
+    assert int(day["schedule_cap"]) == per_ip * expected_ips
+    assert int(day["cap"]) <= per_ip * expected_ips
+    # Each provider's cap grows with the pool too (its share of the pool's schedule, with headroom).
+    assert int(day["cap@google"]) >= per_ip * expected_ips * 0.5

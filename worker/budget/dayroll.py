@@ -119,7 +119,9 @@ def _next_day(budget: Any, old: dict[str, str], ramp: dict[str, str], account: d
     state, cooled = schedule.open_day(budget.cfg, state, today)
     if cooled:
         by_provider = {p: provider_ramp.cool_down(budget.cfg, ps) for p, ps in by_provider.items()}
-    schedule_cap = schedule.cap_for(budget.cfg, state)
+    # SES spreads a pool's mail over its IPs: N cold IPs carry N times the per-IP schedule.
+    per_ip_cap = schedule.cap_for(budget.cfg, state)
+    schedule_cap = per_ip_cap * warming_ips(budget)
     # Probation holds until `ramp probation off`: every day it is on, the schedule's cap is cut.
     cap = probation_cap(schedule_cap, json.loads(probation), budget.settings.probation_cap_share) if probation else schedule_cap
     provider_fields: dict[str, int] = {}
@@ -127,7 +129,7 @@ def _next_day(budget: Any, old: dict[str, str], ramp: dict[str, str], account: d
         # The observed mix: the closed day and the ones before it (`recent` history entries), up to SHARE_DAYS.
         seen = provider_days.observed([old, *recent] if old.get("date") else recent)
         shares = provider_ramp.shares(s.provider_shares, seen)
-        provider_fields = provider_days.day_fields(budget.cfg, by_provider, shares, cap / schedule_cap, s.provider_headroom)
+        provider_fields = provider_days.day_fields(budget.cfg, by_provider, shares, cap / per_ip_cap, s.provider_headroom)
         # The day's cap is never above what the providers' caps let it send: with Microsoft held, the whole
         # day's cap is judged (usage) and shown as what can really go.
         cap = min(cap, sum(provider_fields[f"cap@{p}"] for p in by_provider))
@@ -145,6 +147,16 @@ def _next_day(budget: Any, old: dict[str, str], ramp: dict[str, str], account: d
     fields.update(provider_fields)
     ramp_fields: dict[str, Any] = {**state.to_redis(), **provider_days.state_fields(by_provider)}
     return fields, ramp_fields, history
+
+
+def warming_ips(budget: Any) -> int:
+    """How many IPs of the pool carry the schedule: RAMP_DEDICATED_IPS, else the pool's IPs SES does not
+    report as warm yet (as the worker's preflight or `ramp setup` last read them), else 1."""
+    if budget.settings.dedicated_ips:
+        return int(budget.settings.dedicated_ips)
+    raw = budget.client.get(budget.keys.ses_warmup)
+    ips = json.loads(raw).get("ips", []) if raw else []
+    return max(1, sum(1 for ip in ips if ip.get("status") != "DONE"))
 
 
 def probation_cap(schedule_cap: int, snapshot: dict[str, Any], default_share: float) -> int:
