@@ -17,29 +17,25 @@ recipient.
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections import deque
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ses_ramp.config import Settings
 from ses_ramp.config.provider_ramp import PROVIDERS, split
-from ses_ramp.producers.message import Message
 from ses_ramp.producers.providers import Known
 from ses_ramp.worker.guards import cohorts, pause
 from ses_ramp.worker.guards.breaker import Breaker
 from ses_ramp.worker.guards.events import EventStore, handle_body
 from ses_ramp.worker.ops.receivers import PROFILE_TOLERANCE, SIM_DOMAINS, ReceiverModel, SimulatedSes, sim_provider_of
+from ses_ramp.worker.ops.sim_parts import MAX_RECIPIENTS, Backlog, Clock
 from ses_ramp.worker.runtime import Runtime
 
 __all__ = ["PROFILE_TOLERANCE", "ReceiverModel", "run_simulation", "simulate", "target_reached_on"]
 
-MAX_RECIPIENTS = 50  # SES's per-message maximum
 KINDS = ("transactional", "bulk")
 EVENTS_POLL_MS = 20_000  # how often, in simulated time, events are handled while mail goes out
-SIM_UNSUBSCRIBE = {"List-Unsubscribe": "<https://sim.example/unsubscribe>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
 @dataclass
@@ -60,107 +56,6 @@ class DayRow:
     steps: dict[str, int] | None = None  # each mailbox provider's own step (with per-provider ramps)
     sent_by: dict[str, int] | None = None  # recipients charged per provider
     overflow: int = 0  # recipients sent through the overflow route (RAMP_OVERFLOW_CONFIGURATION_SET)
-
-
-class Backlog:
-    """The app's queue for one kind, as the simulation sees it: messages handed back (deferred and
-    due again, or refused for budget) first, then fresh recipients, made into messages on demand."""
-
-    def __init__(self, kind: str, sender: str, domain: str = "example.com") -> None:
-        self.kind = kind
-        self.sender = sender
-        self.domain = domain  # one mailbox provider's recipients per backlog
-        self.returned: deque[dict[str, Any]] = deque()
-        self.fresh = 0  # recipients not yet taken off the queue
-        self._arrived: deque[list[Any]] = deque()  # [created_at ISO, recipients] of the fresh ones, oldest first
-        self._template: dict[str, Any] = {}
-
-    def add(self, recipients: int, created_at: str) -> None:
-        """`recipients` enqueued at `created_at` (simulated time: the overflow policy counts from it)."""
-        if recipients > 0:
-            self.fresh += recipients
-            self._arrived.append([created_at, recipients])
-
-    def put_back(self, wire: dict[str, Any]) -> None:
-        self.returned.appendleft(wire)
-
-    def recipients(self) -> int:
-        return self.fresh + sum(len(w["to"]) for w in self.returned)
-
-    def __bool__(self) -> bool:
-        return bool(self.returned) or self.fresh > 0
-
-    def take(self, per_message: int) -> dict[str, Any]:
-        if self.returned:
-            return self.returned.popleft()
-        created_at = self._arrived[0][0]  # a message spanning two arrivals counts its wait from the older
-        n = min(per_message, self.fresh)
-        self.fresh -= n
-        need = n
-        while need:
-            take = min(need, self._arrived[0][1])
-            need -= take
-            self._arrived[0][1] -= take
-            if not self._arrived[0][1]:
-                self._arrived.popleft()
-        if len(self._template.get("to", ())) != n:
-            self._template = Message.model_validate({
-                "to": [f"r{j}@{self.domain}" for j in range(n)], "subject": "s", "text": "t", "kind": self.kind,
-                "engagement": 0.8 if self.kind == "transactional" else 0.4, "from": self.sender,
-                # Simulated bulk goes to up to 50 recipients a message (to keep 45 days fast), so it
-                # carries the app's own unsubscribe headers, not per-recipient one-click tokens.
-                **({"headers": SIM_UNSUBSCRIBE} if self.kind == "bulk" else {}),
-            }).to_wire()
-        mid = uuid.uuid4().hex
-        return {**self._template, "id": mid, "idempotency_key": mid, "created_at": created_at}
-
-
-class Clock:
-    """Simulated time: the Lua scripts' clock offset, moved forward only."""
-
-    RECOVER_EVERY_MS = 10_000  # the AIMD step climbs once per quiet interval (30 s): 10 s is fine enough
-    # Waits stop this short of midnight, so the day rolls when the simulation moves the clock, not
-    # inside a rate-limit wait; sending stops a little earlier, so a last wait still fits.
-    WAIT_STOP_MS = 2000
-    SEND_STOP_MS = 3000
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.client, self.key, self.budget = runtime.client, runtime.budget.keys.clock_offset_ms, runtime.budget
-        self._offset_ms = int(self.client.get(self.key) or 0)  # only this Clock moves it: kept here too
-        self.real_now_ms = self.budget.now_ms() - self._offset_ms
-        self.day_end_ms = 0  # offset at which the simulated day ends
-        self._recovered_at_ms = 0
-
-    def now_ms(self) -> int:
-        """The scripts' time (Redis TIME plus the offset), read without a round trip: this host's
-        clock stands in for the Redis server's, which is close enough to time events by."""
-        return int(time.time() * 1000) + self._offset_ms
-
-    def _set(self, offset_ms: int) -> None:
-        self._offset_ms = offset_ms
-        self.client.set(self.key, offset_ms)
-
-    def move_to(self, when: datetime) -> None:
-        self._set(max(int(when.timestamp() * 1000) - self.real_now_ms, self._offset_ms))
-
-    def end_day_at(self, when: datetime) -> None:
-        self.day_end_ms = int(when.timestamp() * 1000) - self.real_now_ms
-
-    def day_left(self) -> bool:
-        """Time left today to send another message."""
-        return self._offset_ms < self.day_end_ms - self.SEND_STOP_MS
-
-    def day_used_up(self) -> bool:
-        """Rate-limit waits have carried the clock to where waits stop."""
-        return self._offset_ms >= self.day_end_ms - self.WAIT_STOP_MS
-
-    def wait(self, seconds: float) -> None:
-        """A rate-limit wait passes simulated time (never past the day's end) while the
-        housekeeper's AIMD recovery keeps running, as it does every second in a real worker."""
-        self._set(min(self._offset_ms + int(seconds * 1000), self.day_end_ms - self.WAIT_STOP_MS))
-        if self._offset_ms - self._recovered_at_ms >= self.RECOVER_EVERY_MS:
-            self._recovered_at_ms = self._offset_ms
-            self.budget.recover()
 
 
 def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int, model: ReceiverModel,
