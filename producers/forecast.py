@@ -20,9 +20,11 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import time
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ses_ramp.config import Settings, schedule
 from ses_ramp.config.keys import Keys
@@ -41,6 +43,7 @@ class Today:
     used_tx: int
     reserve: int
     room_today: int  # what the cap and the hourly allowance still let through before midnight
+    now_ms: int = 0  # when it was read, on the scripts' clock
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,7 @@ def read_inputs(client: Any, settings: Settings, exact_deferred: bool = True) ->
         transactional=([(-1, deferred["transactional"])] if deferred.get("transactional") else []) + queued["transactional"],
         bulk=([(-1, deferred["bulk"])] if deferred.get("bulk") else []) + queued["bulk"],
     )
-    return state, Today(on, cap, used, used_tx, reserve, room), waiting
+    return state, Today(on, cap, used, used_tx, reserve, room, now_ms), waiting
 
 
 def _deferred(client: Any, keys: Keys) -> dict[str, int]:
@@ -216,6 +219,7 @@ class Estimator:
         self._cumulative = {kind: list(itertools.accumulate(d.transactional if kind == "transactional" else d.bulk for d in line))
                             for kind, line in self._lines.items()}
         self._waiting, self._added, self._taken_at = waiting, {}, time.monotonic()
+        self._now_ms = today.now_ms
 
     def estimate(self, kind: str, priority: int, recipients: int, take: bool = False) -> date | None:
         """The day a message of `kind` and `priority` enqueued now would go out (None: beyond
@@ -228,7 +232,18 @@ class Estimator:
             if take:
                 self._added[(kind, priority)] = self._added.get((kind, priority), 0) + recipients
             i = bisect.bisect_left(self._cumulative[kind], position)
-            return self._lines[kind][i].on if i < len(self._lines[kind]) else None
+            on = self._lines[kind][i].on if i < len(self._lines[kind]) else None
+        return self._with_overflow(kind, on)
+
+    def _with_overflow(self, kind: str, on: date | None) -> date | None:
+        """With an overflow route, a message goes by the dedicated IP's line or, once it has waited its
+        kind's RAMP_OVERFLOW_AFTER_S, by overflow: whichever day comes first."""
+        wait_s = self.settings.overflow_waits_s.get(kind) if self.settings.overflow_configuration_set else None
+        if wait_s is None or not self._now_ms:
+            return on
+        at_s = self._now_ms / 1000 + (time.monotonic() - self._taken_at) + wait_s
+        by_overflow = datetime.fromtimestamp(at_s, ZoneInfo(self.settings.day_timezone)).date()
+        return by_overflow if on is None else min(on, by_overflow)
 
     def give_back(self, kind: str, priority: int, recipients: int) -> None:
         with self._lock:

@@ -1,7 +1,7 @@
 """`ramp forecast`: when what waits goes out, checked against the real gate day by day."""
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ses_ramp.config import schedule
@@ -137,3 +137,27 @@ def test_an_unreadable_forecast_never_refuses_or_loses_a_message(settings, redis
     finally:
         p.close()
     assert queue_depths(redis_client, settings.key_prefix)["bulk"] == 2
+
+
+def test_with_an_overflow_route_receipts_say_the_day_the_overflow_wait_ends(settings, redis_client):
+    """Issue 23: 400 bulk recipients behind a cap of 50 would wait days for the dedicated IP; with an
+    overflow route each goes once it has waited bulk's 4 h: the receipts say so (and 22:00 + 4 h is tomorrow)."""
+    s = settings.model_copy(update={**RAMP, "overflow_configuration_set": "ses-ramp-overflow"})
+    rt = Runtime.build(s, transport=NoopTransport())
+    for at, expected in ((timedelta(hours=9), "2026-06-01"), (timedelta(hours=22), "2026-06-02")):
+        set_clock(rt, midnight(date(2026, 6, 1), s.day_timezone) + at)
+        if at == timedelta(hours=9):
+            rt.budget.roll_day()
+        p = Producer(s)
+        try:
+            bulk = [{"to": [f"b{i}@example.com"], "subject": "s", "text": "t", "kind": "bulk", "list": "news"} for i in range(400)]
+            receipts = p.enqueue_many(bulk)
+            assert {r.estimated_send_date for r in receipts} == {expected}
+        finally:
+            p.close()
+    without = Producer(settings.model_copy(update=RAMP))
+    try:
+        assert without.enqueue({"to": ["z@example.com"], "subject": "s", "text": "t", "kind": "bulk", "list": "news"}
+                               ).estimated_send_date > "2026-06-02"  # the dedicated IP's line alone: days away
+    finally:
+        without.close()
