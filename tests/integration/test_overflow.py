@@ -14,6 +14,8 @@ import pytest
 
 from ses_ramp.producers import Producer
 from ses_ramp.worker.budget.store import Gate
+from ses_ramp.worker.fleet.metrics import StateCollector
+from ses_ramp.worker.ops.status import collect
 from ses_ramp.worker.runtime import Runtime
 from ses_ramp.worker.send.transports.noop import NoopTransport
 from tests.helpers import recorded_send_requests, reset_recording, wait_for
@@ -92,4 +94,9 @@ def test_demand_at_ten_times_the_cap_goes_out_by_both_routes(two_routes, moto_se
     assert max(waits["bulk"]) < 30  # and none waited for the dedicated IP's next hour (55+ minutes away)
     # The day's counters say the same, by route; the account's counter holds both.
     assert int(day["sent"]) == 10 and int(day["ov_sent"]) == 140 and int(day["acct_used"]) == 150
-    assert datetime.fromisoformat(day["date"])  # the day is the one opened above
+    # Status and metrics say the same, by route (the figures come from the same plain function).
+    overflow_today = collect(rt)["overflow"]
+    assert overflow_today["dedicated_sent"] == 10 and overflow_today["overflow_sent"] == 140
+    assert overflow_today["dedicated_share"] == round(10 / 150, 4)
+    gauges = {(m.name, tuple(s.labels.values())): s.value for m in StateCollector(rt).collect() for s in m.samples}
+    assert gauges[("ses_ramp_sent_today", ("dedicated",))] == 10 and gauges[("ses_ramp_sent_today", ("overflow",))] == 140

@@ -137,6 +137,23 @@ class StateCollector:
             rates.add_metric(["bounce", window], r["bounce_rate"])
             rates.add_metric(["complaint", window], r["complaint_rate"])
         yield rates
+        ov = st.get("overflow") or {}
+        sent = GaugeMetricFamily("ses_ramp_sent_today", "Recipients sent today, by route (dedicated IP or overflow).", labels=["route"])
+        sent.add_metric(["dedicated"], float(ov.get("dedicated_sent", st["sent"])))
+        sent.add_metric(["overflow"], float(ov.get("overflow_sent", 0)))
+        yield sent
+        per_route = GaugeMetricFamily("ses_ramp_provider_used_by_route", "Recipients reserved today per provider and route.",
+                                      labels=["provider", "route"])
+        for p, c in (ov.get("by_provider") or {}).items():
+            per_route.add_metric([p, "dedicated"], float(c["dedicated_used"]))
+            per_route.add_metric([p, "overflow"], float(c["overflow_used"]))
+        yield per_route
+        if ov.get("dedicated_share") is not None:
+            yield gauge("ses_ramp_dedicated_share", "The dedicated IP's share of today's sends.", ov["dedicated_share"])
+        for ip in (st.get("ses_warmup") or {}).get("ips", []):
+            if ip.get("percentage") is not None:
+                yield gauge("ses_ramp_ses_warmup_percentage", "SES's own warm-up percentage of each pool IP.", ip["percentage"],
+                            {"ip": ip["ip"]})
 
 
 def serve(settings: Settings, runtime, multiprocess_mode: bool = True) -> None:
