@@ -27,7 +27,7 @@ from ses_ramp.config import Settings
 from ses_ramp.worker.ops.embedded import EmbeddedRedis, MotoSES, free_port
 
 FROM = "bench@example.com"
-FIGURES = ("enqueue", "size", "campaign", "gate", "drain", "ses", "overshoot", "latency", "memory", "http", "simulate")
+FIGURES = ("enqueue", "size", "campaign", "gate", "drain", "overflow", "ses", "overshoot", "latency", "memory", "http", "simulate")
 
 
 def settings_env(s: Settings) -> dict[str, str]:
@@ -167,6 +167,13 @@ def run(args, url: str, procs: guard.Processes, tmp: str) -> list[tuple[str, str
                          f"{p.ratio_text()} of bare Celery ({p.a_median:,.0f} msg/s, prefork -c {c}, {n:,} msgs, 5 providers); "
                          "target >= 0.95x (provider ramps: >= 0.9x)"))
             rows.append(("Redis commands per message", f"{cmds['ramp']:.1f}", f"bare Celery {cmds['bare']:.1f} (median run, worker's whole drain)"))
+        if "overflow" in want:
+            from bench import overflow
+
+            o = overflow.drain_pairs(base, n, c, pairs, procs, tmp, env_of)
+            rows.append(("drain with the overflow route (9 in 10 by overflow)", f"{o.b_median:,.0f} msg/s",
+                         f"{o.ratio_text()} of the drain without it ({o.a_median:,.0f} msg/s, prefork -c {c}, {n:,} msgs); "
+                         "goal >= 1.0x: no worse"))
         if "ses" in want:
             ses = bench_ses_drain(base, n, c, procs, tmp, env_of)
             rows.append(("drain, gate + moto SES API", f"{ses:,.0f} msg/s", f"one run, {n:,} msgs, prefork -c {c}"))

@@ -1,0 +1,50 @@
+"""The drain with the overflow route on against the drain without it, side by side (ABBA): the same
+real worker, the same queued messages and the no-op transport. A: one route, a cap that takes them all.
+B: RAMP_OVERFLOW_CONFIGURATION_SET set, a dedicated cap of a tenth of them and no wait, so nine in ten
+are routed to overflow by the same single gate call. Timed from the first send to the last."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import redis
+
+from bench.guard import Processes
+from bench.hotpath import WORKER_FLAGS, messages, scoped, wait_until
+from bench.pairs import Paired, abba
+from ses_ramp.config import Settings
+from ses_ramp.config.keys import Keys
+from ses_ramp.producers import Producer
+
+
+def drain_pairs(base: Settings, n: int, concurrency: int, pairs: int, procs: Processes, tmp: str, env_of) -> Paired:
+    client = redis.Redis.from_url(base.effective_redis_url)
+
+    def drain(tag: str, **update) -> float:
+        s = scoped(base, tag, transport="noop", **update)
+        p = Producer(s)
+        p.enqueue_many(messages(n))
+        p.close()
+        day = Keys(s.key_prefix).day
+
+        def sent() -> int:
+            done = client.hmget(day, "sent", "ov_sent")
+            return sum(int(v or 0) for v in done)
+
+        worker = procs.start([sys.executable, "-m", "celery", "-A", "ses_ramp.worker.app", "worker", "-Q", "transactional,bulk",
+                              "-c", str(concurrency), *WORKER_FLAGS], env_of(s), f"{tmp}/{s.key_prefix}.log")
+        try:
+            wait_until(lambda: sent() >= 1, 120, f"{tag}: the first message")
+            t0 = time.perf_counter()
+            wait_until(lambda: sent() >= n, 300, f"{tag}: all {n} messages")
+            return (n - 1) / (time.perf_counter() - t0)
+        finally:
+            procs.stop(worker)
+
+    one_route = lambda: drain("o1")  # noqa: E731
+    two_routes = lambda: drain("o2", overflow_configuration_set="ses-ramp-overflow", overflow_after_s="transactional=0,bulk=0",  # noqa: E731
+                               warmup_start_per_day=max(1, n // 10), warmup_target_per_day=max(1, n // 10) * 2)
+    paired = abba(one_route, two_routes, pairs)
+    client.close()
+    return paired
