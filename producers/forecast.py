@@ -70,6 +70,17 @@ class ForecastDay:
     left: int  # recipients still waiting after this day
 
 
+def by_overflow(plan: list[ForecastDay], waiting: Waiting, waits_s: dict[str, float | None]) -> dict[str, int]:
+    """With an overflow route: recipients of each kind that leave by it, all that waits beyond what the
+    dedicated IP takes on the plan's first day (each once it has waited its kind's RAMP_OVERFLOW_AFTER_S;
+    a kind whose wait is `never` keeps to the dedicated IP's line)."""
+    if not plan:
+        return {}
+    first = plan[0]
+    taken = {"transactional": first.transactional, "bulk": first.bulk}
+    return {kind: max(0, waiting.total(kind) - taken[kind]) for kind, wait_s in waits_s.items() if wait_s is not None}
+
+
 def days(cfg: schedule.ScheduleConfig, state: schedule.RampState, today: Today, reserve_share: float,
          waiting: Waiting, horizon_days: int = 120) -> list[ForecastDay]:
     """Day by day until nothing waits (or `horizon_days`)."""

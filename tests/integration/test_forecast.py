@@ -84,6 +84,13 @@ def test_ramp_forecast_reads_the_queues_and_the_deferred_set(settings, redis_cli
         assert d["transactional"] + d["bulk"] <= d["cap"]
     text = " ".join(ramp(s, "forecast").stdout.split())
     assert f"the backlog clears on {days[-1]['on']}" in text
+    # With an overflow route: what waits beyond the dedicated IP's first day leaves by it (issue 23).
+    routed = s.model_copy(update={"overflow_configuration_set": "ses-ramp-overflow"})
+    with_overflow = json.loads(ramp(routed, "forecast", "--json").stdout)
+    assert with_overflow[0]["overflow"] == 80 + 301 - days[0]["transactional"] - days[0]["bulk"]
+    assert all(d["overflow"] == 0 for d in with_overflow[1:])
+    text = " ".join(ramp(routed, "forecast").stdout.split())
+    assert "recipients leave by it once they have waited 14400 s" in text
 
 
 def test_receipts_carry_the_forecast_date_and_bulk_that_would_expire_first_is_refused(settings, redis_client):

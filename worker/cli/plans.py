@@ -168,8 +168,11 @@ def forecast_cmd(
     state, today, waiting = forecast.read_inputs(runtime.client, settings)
     days = forecast.days(schedule.ScheduleConfig.from_settings(settings), state, today,
                          settings.transactional_reserve_share, waiting, horizon_days)
+    overflow = forecast.by_overflow(days, waiting, settings.overflow_waits_s) if settings.overflow_configuration_set else {}
     if as_json:
-        print(json.dumps([{**d.__dict__, "on": d.on.isoformat()} for d in days]))
+        print(json.dumps([{**d.__dict__, "on": d.on.isoformat(), **({"overflow": sum(overflow.values()) if i == 0 else 0}
+                                                                     if settings.overflow_configuration_set else {})}
+                          for i, d in enumerate(days)]))
         return
     table = render.table("date", "cap", "transactional", "bulk", "still waiting",
                          right=("cap", "transactional", "bulk", "still waiting"),
@@ -179,5 +182,10 @@ def forecast_cmd(
         table.add_row(d.on.isoformat(), f"{d.cap:,}", f"{d.transactional:,}", f"{d.bulk:,}", f"{d.left:,}")
     out.print(table)
     last = days[-1]
-    out.print(f"the backlog clears on {last.on.isoformat()}" if last.left == 0 else
+    if overflow:
+        waits = settings.overflow_waits_s
+        out.print("with the overflow route (" + str(settings.overflow_configuration_set) + "): " + ", ".join(
+            f"{n:,} {kind} recipients leave by it once they have waited {waits[kind]:g} s" for kind, n in overflow.items())
+            + "; the dedicated IP keeps the line above", soft_wrap=True)
+    out.print(f"the {'dedicated IP' + chr(39) + 's line' if overflow else 'backlog'} clears on {last.on.isoformat()}" if last.left == 0 else
               f"{last.left:,} recipients still waiting after {last.on.isoformat()} (--days to look further)")
