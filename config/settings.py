@@ -103,7 +103,7 @@ class Settings(BaseSettings):
         "this long after the claim, with no Send event for it."
     )
     configuration_set: str = Field(
-        "ses-ramp", min_length=1, description="ConfigurationSetName on every send: routes to the dedicated IP pool."
+        "ses-ramp", min_length=1, description="ConfigurationSetName of the dedicated route: the warming IP pool."
     )
     overflow_configuration_set: str | None = Field(
         None, min_length=1, description="Configuration set of the overflow route (SES's shared pool, or a pool of warm "

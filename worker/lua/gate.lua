@@ -1,6 +1,6 @@
 -- gate.lua: the whole budget decision for one message, in one round trip, reserving atomically.
 -- Lean by design (it runs once per message): each hash is read with one HMGET and written with one
--- HSET of values computed here; a GO costs 9 Redis commands, clock included.
+-- HSET of values computed here; a GO costs 9 Redis commands, clock included, on either route.
 -- KEYS[1]  clock_offset_ms  string
 -- KEYS[2]  day              hash   today's window and counters (see keys.py)
 -- KEYS[3]  pause            hash   kind|all -> reason JSON
@@ -65,6 +65,10 @@ for p, c in string.gmatch(ARGV[8] or '', '([%w_]+)=(%d+)') do
   rate_fields[#rate_fields + 1], rate_fields[#rate_fields + 2] = 'current_per_s@' .. p, 'tat_ms@' .. p
 end
 rate_fields[#rate_fields + 1] = 'acct_tat_ms'
+-- The overflow route's counters follow (read only to be written in the same one HSET as the dedicated's).
+local ov_at = #day_fields + 1
+day_fields[ov_at], day_fields[ov_at + 1] = 'ov_used', tx and 'ov_used_tx' or 'ov_used_bulk'
+for i = 1, #prov do day_fields[ov_at + 1 + i] = 'ov_used@' .. prov[i] end
 local f = redis.call('HMGET', KEYS[2], unpack(day_fields))
 local start_ms, end_ms, cap = tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
 if not cap or now_ms < start_ms or now_ms >= end_ms then return {1, 0, ''} end
@@ -156,10 +160,12 @@ if refused then
   if acct_left >= 0 and acct_used + n > acct_left then return {7, 60000, ''} end
   if acct_allow > now_ms then return {4, math.ceil(acct_allow - now_ms), ''} end
   redis.call('HSET', KEYS[4], 'acct_tat_ms', tostring(acct_tat))
-  redis.call('HSET', KEYS[2], 'acct_used', acct_used + ((acct_left >= 0) and n or 0))
-  redis.call('HINCRBY', KEYS[2], 'ov_used', n)
-  redis.call('HINCRBY', KEYS[2], tx and 'ov_used_tx' or 'ov_used_bulk', n)
-  for i = 1, #prov do redis.call('HINCRBY', KEYS[2], 'ov_used@' .. prov[i], prov_n[i]) end
+  local ov_set = {'acct_used', acct_used + ((acct_left >= 0) and n or 0), day_fields[ov_at], (tonumber(f[ov_at]) or 0) + n,
+                  day_fields[ov_at + 1], (tonumber(f[ov_at + 1]) or 0) + n}
+  for i = 1, #prov do
+    ov_set[#ov_set + 1], ov_set[#ov_set + 2] = day_fields[ov_at + 1 + i], (tonumber(f[ov_at + 1 + i]) or 0) + prov_n[i]
+  end
+  redis.call('HSET', KEYS[2], unpack(ov_set))
   redis.call('SET', KEYS[5], 'inflight:' .. now_ms .. ':' .. ARGV[7] .. '~o', 'EX', tonumber(ARGV[5]))
   return {10, 0, f[1]}
 end
