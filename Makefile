@@ -30,6 +30,7 @@ docs: $(BIN)/.installed
 	$(BIN)/ramp schedule --plot docs/schedule.png > /dev/null
 	$(BIN)/ramp simulate --plot docs/simulate.png > /dev/null
 	$(BIN)/ramp simulate --dirty-list-day 3 --plot docs/simulate-dirty-day3.png > /dev/null
+	$(BIN)/ramp simulate --overflow --plot docs/simulate-overflow.png > /dev/null
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench

@@ -212,11 +212,13 @@ class _Raw:
         return body
 
 
-def ramp(settings: Settings, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the real `ramp` CLI (as `python -m ses_ramp.worker`) against `settings`."""
+def ramp(settings: Settings, *args: str, input: str | None = None, check: bool = True,
+         timeout_s: float = 120) -> subprocess.CompletedProcess:
+    """Run the real `ramp` CLI (as `python -m ses_ramp.worker`) against `settings`; `timeout_s` bounds a
+    hung command (a 45-day simulation takes about a minute here, more on a loaded CI machine)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAMP_")}
     env.update(settings_env(settings))
-    done = subprocess.run([sys.executable, "-m", "ses_ramp.worker", *args], env=env, capture_output=True, text=True, input=input, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "ses_ramp.worker", *args], env=env, capture_output=True, text=True, input=input, timeout=timeout_s)
     if check and done.returncode != 0:
         raise AssertionError(f"ramp {' '.join(args)} exited {done.returncode}: {done.stdout}{done.stderr}")
     return done
