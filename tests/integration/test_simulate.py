@@ -101,3 +101,18 @@ def test_the_forecast_made_on_day_one_is_right_within_a_day_on_the_accelerated_c
     for r in rows:
         sent, forecast = sent + r["sent"], forecast + r["forecast"]
         assert abs(sent - forecast) <= max(r["cap"] * 0.05, 5), r  # cumulative, every day: within a twentieth of a day
+
+
+def test_with_overflow_the_backlog_goes_while_the_dedicated_ip_keeps_its_schedule(settings):
+    """Issue 23: `--overflow` models the shared pool as already trusted. The dedicated IP's caps are the same
+    day for day as without it and it still fills them; what it may not carry leaves by overflow, so the
+    backlog stays within the last hours' bulk (still inside its 4-hour wait) instead of growing every day."""
+    alone = run(settings, "--days", "6", "--daily-demand", "3000", "--seed", "5")
+    routed = run(settings, "--days", "6", "--daily-demand", "3000", "--seed", "5", "--overflow")
+    assert [r["cap"] for r in routed] == [r["cap"] for r in alone]
+    assert all(r["overflow"] == 0 for r in alone) and alone[-1]["backlog"] > 5 * 3000 - sum(r["cap"] for r in alone)
+    for r in routed:
+        assert r["sent"] >= 0.9 * r["cap"] and r["sent"] <= r["cap"]  # the IP keeps (nearly) its whole cap
+        assert r["overflow"] > 0
+        assert r["backlog"] <= 3000 * 0.8 * 4 / 24 + 1  # bulk (80%) of the last 4 hours, still waiting its turn
+    assert routed[-1]["backlog"] < alone[-1]["backlog"] / 10
