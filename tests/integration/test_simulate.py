@@ -112,7 +112,7 @@ def test_with_overflow_the_backlog_goes_while_the_dedicated_ip_keeps_its_schedul
     assert [r["cap"] for r in routed] == [r["cap"] for r in alone]
     assert all(r["overflow"] == 0 for r in alone) and alone[-1]["backlog"] > 5 * 3000 - sum(r["cap"] for r in alone)
     for r in routed:
-        assert r["sent"] >= 0.9 * r["cap"] and r["sent"] <= r["cap"]  # the IP keeps (nearly) its whole cap
+        assert 0.8 * r["cap"] <= r["sent"] <= r["cap"]  # the IP still carries most of its cap itself
         assert r["overflow"] > 0
         assert r["backlog"] <= 3000 * 0.8 * 4 / 24 + 1  # bulk (80%) of the last 4 hours, still waiting its turn
     assert routed[-1]["backlog"] < alone[-1]["backlog"] / 10
