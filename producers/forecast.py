@@ -207,6 +207,8 @@ class Estimator:
         self._lines: dict[str, list[ForecastDay]] = {}
         self._waiting = Waiting()
         self._added: dict[tuple[str, int], int] = {}
+        # Parsed once (read for every receipt); empty without an overflow route.
+        self._overflow_waits_s = settings.overflow_waits_s if settings.overflow_configuration_set else {}
 
     def _fresh(self) -> None:
         import time
@@ -249,7 +251,7 @@ class Estimator:
     def _with_overflow(self, kind: str, on: date | None) -> date | None:
         """With an overflow route, a message goes by the dedicated IP's line or, once it has waited its
         kind's RAMP_OVERFLOW_AFTER_S, by overflow: whichever day comes first."""
-        wait_s = self.settings.overflow_waits_s.get(kind) if self.settings.overflow_configuration_set else None
+        wait_s = self._overflow_waits_s.get(kind)
         if wait_s is None or not self._now_ms:
             return on
         at_s = self._now_ms / 1000 + (time.monotonic() - self._taken_at) + wait_s

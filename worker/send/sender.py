@@ -76,6 +76,7 @@ class Sender:
         self.transport = transport
         self.sleep = sleep
         self.roll_wait_s = 10.0  # how long a gate waits for another process's day roll-over
+        self.overflow_waits_s = settings.overflow_waits_s  # parsed once: read for every message
         self.campaigns = campaigns or Campaigns(settings, budget.client, budget.scripts)
         from ses_ramp.worker.fleet.metrics import Metrics
 
@@ -149,7 +150,7 @@ class Sender:
         token = uuid.uuid4().hex
         providers = self.budget.providers_of(message.recipients)  # each charged against its own provider's cap
 
-        overflow_at_ms = overflow_at(self.settings.overflow_waits_s, kind, int(message.created_at.timestamp() * 1000),
+        overflow_at_ms = overflow_at(self.overflow_waits_s, kind, int(message.created_at.timestamp() * 1000),
                                      self.budget.two_routes)
 
         def claim() -> str:
