@@ -100,3 +100,36 @@ def test_demand_at_ten_times_the_cap_goes_out_by_both_routes(two_routes, moto_se
     assert overflow_today["dedicated_share"] == round(10 / 150, 4)
     gauges = {(m.name, tuple(s.labels.values())): s.value for m in StateCollector(rt).collect() for s in m.samples}
     assert gauges[("ses_ramp_sent_today", ("dedicated",))] == 10 and gauges[("ses_ramp_sent_today", ("overflow",))] == 140
+
+
+def test_the_gate_routes_transactional_to_overflow_after_its_wait_and_books_each_route_apart(two_routes, redis_client):
+    """One gate call decides: a transactional message the full dedicated day refuses waits at most its 1 s,
+    then is reserved on the overflow route (the dedicated counters untouched); a retried call after a lost
+    reply finds its own overflow claim; a refund gives back only the overflow route's and the account's."""
+    from tests.helpers import set_clock
+
+    s = two_routes
+    rt = Runtime.build(s, transport=NoopTransport())
+    assert rt.budget.gate("transactional", 1, "opener").code == Gate.NO_DAY
+    rt.budget.roll_day()
+    rt.budget.store_account_quota(1000, 0, 0)
+    k, hour_allow = rt.budget.keys, int(redis_client.hget(rt.budget.keys.day, "hour_allow"))
+    for i in range(hour_allow):  # the dedicated route's hour, used up
+        assert rt.budget.gate("transactional", 1, f"d{i}", "t", "other=1").code == Gate.GO
+    created_ms = rt.budget.now_ms()
+    refused = rt.budget.gate("transactional", 1, "late", "tok", "other=1", overflow_at_ms=created_ms + 1000)
+    assert refused.code == Gate.HOUR and 0 < refused.wait_ms <= 1000  # waits for the dedicated IP at most its 1 s
+    set_clock(rt, datetime.fromtimestamp((created_ms + 1500) / 1000).astimezone())
+    routed = rt.budget.gate("transactional", 1, "late", "tok", "other=1", overflow_at_ms=created_ms + 1000)
+    assert routed.code == Gate.OVERFLOW
+    assert rt.budget.gate("transactional", 1, "late", "tok", "other=1", overflow_at_ms=created_ms + 1000).code == Gate.OVERFLOW
+    day = redis_client.hgetall(k.day)
+    assert int(day["used"]) == hour_allow and int(day["hour_used"]) == hour_allow  # the dedicated route: unchanged
+    assert int(day["ov_used"]) == 1 and int(day["ov_used_tx"]) == 1 and int(day["ov_used@other"]) == 1
+    assert int(day["acct_used"]) == hour_allow + 1  # the account counts both routes
+    assert redis_client.get(k.idem("late")).endswith(":tok~o")
+    assert rt.budget.settle("deferred", "transactional", 1, routed.detail, "late", token="tok", providers="other=1") == 1
+    day = redis_client.hgetall(k.day)
+    assert int(day["ov_used"]) == 0 and int(day["ov_used@other"]) == 0 and int(day["ov_deferred"]) == 1
+    assert int(day["used"]) == hour_allow and int(day["acct_used"]) == hour_allow
+    assert redis_client.get(k.idem("late")) is None
