@@ -133,3 +133,31 @@ def test_the_gate_routes_transactional_to_overflow_after_its_wait_and_books_each
     assert int(day["ov_used"]) == 0 and int(day["ov_used@other"]) == 0 and int(day["ov_deferred"]) == 1
     assert int(day["used"]) == hour_allow and int(day["acct_used"]) == hour_allow
     assert redis_client.get(k.idem("late")) is None
+
+
+def test_a_worker_that_died_in_an_overflow_send_leaves_it_unconfirmed_on_the_overflow_route(two_routes, redis_client):
+    """Crash safety on the overflow route: a claim whose worker died during the SES call is never resent
+    blindly. The next delivery finds the overflow claim aged past any live call, keeps the message as
+    unconfirmed, and counts it on the overflow route's counters, not the dedicated IP's."""
+    from tests.helpers import set_clock
+
+    s = two_routes
+    rt = Runtime.build(s, transport=NoopTransport())
+    rt.sender.sleep = lambda _s: None
+    assert rt.budget.gate("transactional", 1, "opener").code == Gate.NO_DAY
+    rt.budget.roll_day()
+    k, hour_allow = rt.budget.keys, int(redis_client.hget(rt.budget.keys.day, "hour_allow"))
+    for i in range(hour_allow):
+        assert rt.budget.gate("transactional", 1, f"d{i}", "t", "other=1").code == Gate.GO
+    p = Producer(s)
+    wire = p.prepare({"to": ["x@example.com"], "subject": "s", "text": "t", "kind": "transactional"}).to_wire()
+    p.close()
+    # A worker claimed it on the overflow route, then died inside its SES call (no settle).
+    assert rt.budget.gate("transactional", 1, wire["id"], "dead", "other=1", overflow_at_ms=0).code == Gate.OVERFLOW
+    now_s = rt.budget.now_ms() / 1000
+    set_clock(rt, datetime.fromtimestamp(now_s + 2 * s.ses_timeout_s + 10).astimezone())
+    assert rt.sender.handle(wire).outcome == "unconfirmed"
+    day = redis_client.hgetall(k.day)
+    assert int(day["ov_unconfirmed"]) == 1 and int(day["ov_used"]) == 1
+    assert int(day["used"]) == hour_allow and int(day.get("unconfirmed", 0)) == 0
+    assert redis_client.hexists(k.unconfirmed, wire["id"])
