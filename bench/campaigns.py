@@ -15,7 +15,7 @@ import redis
 
 from bench.bare_app import make_app
 from bench.guard import PREFIX, Processes
-from bench.hotpath import WORKER_FLAGS, scoped, wait_until
+from bench.hotpath import WORKER_FLAGS, first_to_last, scoped
 from bench.pairs import Paired, abba
 from bench.size import HTML, TEXT
 from ses_ramp.config import Settings
@@ -135,14 +135,9 @@ def drain_pairs(base: Settings, n: int, concurrency: int, pairs: int, procs: Pro
     client = redis.Redis.from_url(url)
 
     def timed(read, argv: list[str], env: dict, name: str, prefix: str) -> float:
-        worker = procs.start(argv, env, f"{tmp}/{name}.log")
         try:
-            wait_until(lambda: read() >= 1, 120, f"{name}: the first message")
-            t0 = time.perf_counter()
-            wait_until(lambda: read() >= n, 300, f"{name}: all {n} messages")
-            return (n - 1) / (time.perf_counter() - t0)
+            return first_to_last(procs, argv, env, f"{tmp}/{name}.log", read, n, name)
         finally:
-            procs.stop(worker)
             drop(client, prefix)
 
     def bare() -> float:

@@ -37,6 +37,19 @@ def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.005
         time.sleep(interval_s)
 
 
+def first_to_last(procs: Processes, argv: list[str], env: dict, log: str, read, n: int, name: str) -> float:
+    """Start a worker and time its drain from the first of `n` messages to the last (`read` counts them):
+    msg/s, with neither start-up nor publishing timed. The worker is stopped whatever happens."""
+    worker = procs.start(argv, env, log)
+    try:
+        wait_until(lambda: read() >= 1, 120, f"{name}: the first message")
+        t0 = time.perf_counter()
+        wait_until(lambda: read() >= n, 300, f"{name}: all {n} messages")
+        return (n - 1) / (time.perf_counter() - t0)
+    finally:
+        procs.stop(worker)
+
+
 def commands_total(client: redis.Redis) -> int:
     """Every command Redis has executed (commands run inside Lua scripts included)."""
     return sum(v.get("calls", 0) for v in client.info("commandstats").values())

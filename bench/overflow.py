@@ -6,12 +6,11 @@ are routed to overflow by the same single gate call. Timed from the first send t
 from __future__ import annotations
 
 import sys
-import time
 
 import redis
 
 from bench.guard import Processes
-from bench.hotpath import WORKER_FLAGS, messages, scoped, wait_until
+from bench.hotpath import WORKER_FLAGS, first_to_last, messages, scoped
 from bench.pairs import Paired, abba
 from ses_ramp.config import Settings
 from ses_ramp.config.keys import Keys
@@ -32,15 +31,9 @@ def drain_pairs(base: Settings, n: int, concurrency: int, pairs: int, procs: Pro
             done = client.hmget(day, "sent", "ov_sent")
             return sum(int(v or 0) for v in done)
 
-        worker = procs.start([sys.executable, "-m", "celery", "-A", "ses_ramp.worker.app", "worker", "-Q", "transactional,bulk",
-                              "-c", str(concurrency), *WORKER_FLAGS], env_of(s), f"{tmp}/{s.key_prefix}.log")
-        try:
-            wait_until(lambda: sent() >= 1, 120, f"{tag}: the first message")
-            t0 = time.perf_counter()
-            wait_until(lambda: sent() >= n, 300, f"{tag}: all {n} messages")
-            return (n - 1) / (time.perf_counter() - t0)
-        finally:
-            procs.stop(worker)
+        argv = [sys.executable, "-m", "celery", "-A", "ses_ramp.worker.app", "worker", "-Q", "transactional,bulk",
+                "-c", str(concurrency), *WORKER_FLAGS]
+        return first_to_last(procs, argv, env_of(s), f"{tmp}/{s.key_prefix}.log", sent, n, tag)
 
     one_route = lambda: drain("o1")  # noqa: E731
     two_routes = lambda: drain("o2", overflow_configuration_set="ses-ramp-overflow", overflow_after_s="transactional=0,bulk=0",  # noqa: E731

@@ -11,6 +11,7 @@ from ses_ramp.config.provider_ramp import PROVIDERS
 from ses_ramp.producers.queues import queue_depths
 from ses_ramp.producers.redis_client import text_hash
 from ses_ramp.producers.wire import QUEUES
+from ses_ramp.worker.guards import cohorts
 from ses_ramp.worker.ops import ses_warmup
 
 
@@ -62,8 +63,6 @@ def collect(runtime) -> dict[str, Any]:
     data["events_watermark"] = EventStore(runtime.client, k).watermark()
     from datetime import date, timedelta
 
-    from ses_ramp.worker.guards import cohorts
-
     today = date.fromisoformat(data["date"])
     data["send_days"] = {d.isoformat(): cohorts.read(runtime.client, k, d.isoformat()) for d in (today, today - timedelta(days=1))}
     data["providers"] = {d.isoformat(): cohorts.read_providers(runtime.client, k, d.isoformat()) for d in (today, today - timedelta(days=1))}
@@ -103,8 +102,6 @@ def outgoing_ips(client: Any, keys: Keys, days: list[str], warmup: dict[str, Any
     """Deliveries per outgoing IP (SES's `ses:outgoing-ip`) of the dedicated route's mail, per send day;
     `outside_pool`: IPs that carried it but are not in the pool as SES last listed it (SES's own warm-up
     sends part of a warming IP's share over other IPs)."""
-    from ses_ramp.worker.guards import cohorts
-
     pool_ips = {i["ip"] for i in (warmup or {}).get("ips", [])}
     out: dict[str, Any] = {}
     for day in days:
