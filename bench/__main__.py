@@ -170,10 +170,14 @@ def run(args, url: str, procs: guard.Processes, tmp: str) -> list[tuple[str, str
         if "overflow" in want:
             from bench import overflow
 
-            o = overflow.drain_pairs(base, n, c, pairs, procs, tmp, env_of)
+            of = overflow.drain_pairs(base, n, c, pairs, procs, tmp, env_of)
+            o = of.paired
             rows.append(("drain with the overflow route (9 in 10 by overflow)", f"{o.b_median:,.0f} msg/s",
                          f"{o.ratio_text()} of the drain without it ({o.a_median:,.0f} msg/s, prefork -c {c}, {n:,} msgs); "
                          "goal >= 1.0x: no worse"))
+            rows.append(("  control: the drain without it against itself", f"{of.control.b_median:,.0f} msg/s",
+                         f"{of.control.ratio_text()}: the noise floor of this machine"))
+            rows.append(("  worker CPU per message, with overflow", f"{of.cpu_ms['two']:.2f} ms", of.cost_text()))
         if "ses" in want:
             ses = bench_ses_drain(base, n, c, procs, tmp, env_of)
             rows.append(("drain, gate + moto SES API", f"{ses:,.0f} msg/s", f"one run, {n:,} msgs, prefork -c {c}"))

@@ -4,9 +4,11 @@ drain against bare Celery's, and the Redis commands each spends per message."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 
 import redis
 
@@ -37,17 +39,53 @@ def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.005
         time.sleep(interval_s)
 
 
-def first_to_last(procs: Processes, argv: list[str], env: dict, log: str, read, n: int, name: str) -> float:
+def first_to_last(procs: Processes, argv: list[str], env: dict, log: str, read, n: int, name: str,
+                  spent: Callable[[int], tuple[float, ...]] | None = None, costs: list | None = None) -> float:
     """Start a worker and time its drain from the first of `n` messages to the last (`read` counts them):
-    msg/s, with neither start-up nor publishing timed. The worker is stopped whatever happens."""
+    msg/s, with neither start-up nor publishing timed. The worker is stopped whatever happens.
+    `spent(pid)`: cumulative costs (CPU seconds, server microseconds...) read at the first and the last
+    message; their differences per message are appended to `costs`."""
     worker = procs.start(argv, env, log)
     try:
         wait_until(lambda: read() >= 1, 120, f"{name}: the first message")
-        t0 = time.perf_counter()
+        t0, before = time.perf_counter(), spent(worker.pid) if spent else ()
         wait_until(lambda: read() >= n, 300, f"{name}: all {n} messages")
-        return (n - 1) / (time.perf_counter() - t0)
+        rate = (n - 1) / (time.perf_counter() - t0)
+        if spent and costs is not None:
+            costs.append(tuple((b - a) / (n - 1) for a, b in zip(before, spent(worker.pid))))
+        return rate
     finally:
         procs.stop(worker)
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process `pid` and every live descendant (Linux /proc):
+    a prefork worker's main process and its pool children."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    tree, total, grew = {pid}, 0.0, True
+    while grew:
+        more = {p for p, (ppid, _) in stats.items() if ppid in tree and p not in tree}
+        tree |= more
+        grew = bool(more)
+    for p in tree:
+        total += stats.get(p, (0, 0.0))[1]
+    return total
+
+
+def redis_usec(client: redis.Redis) -> float:
+    """Microseconds of server time Redis has spent on commands so far (INFO commandstats, scripts' own
+    commands included)."""
+    return float(sum(v.get("usec", 0) for v in client.info("commandstats").values()))
 
 
 def commands_total(client: redis.Redis) -> int:
