@@ -91,6 +91,16 @@ def test_ramp_forecast_reads_the_queues_and_the_deferred_set(settings, redis_cli
     assert all(d["overflow"] == 0 for d in with_overflow[1:])
     text = " ".join(ramp(routed, "forecast").stdout.split())
     assert "recipients leave by it once they have waited 14400 s" in text
+    # Today's sends so far by route and provider, as the gate charged them: google's mail past the
+    # dedicated IP's room took the overflow route; the forecast shows both and the dedicated share.
+    gate = Runtime.build(routed, transport=NoopTransport()).budget
+    codes = [gate.gate("bulk", 1, f"g{i}", "t", "google=1", 0).code for i in range(120)]
+    dedicated, overflowed = codes.count(Gate.GO), codes.count(Gate.OVERFLOW)
+    assert dedicated > 0 and overflowed > 0
+    so_far = json.loads(ramp(routed, "forecast", "--json").stdout)[0]["so_far"]
+    assert so_far["by_provider"] == {"google": {"dedicated_used": dedicated, "overflow_used": overflowed}}
+    text = " ".join(ramp(routed, "forecast").stdout.split())
+    assert f"google {dedicated:,} {overflowed:,} {dedicated / (dedicated + overflowed):.1%}" in text
 
 
 def test_receipts_carry_the_forecast_date_and_bulk_that_would_expire_first_is_refused(settings, redis_client):

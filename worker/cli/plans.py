@@ -8,8 +8,10 @@ from pathlib import Path
 
 import typer
 
+from ses_ramp.producers.redis_client import text_hash
 from ses_ramp.worker.cli import render
 from ses_ramp.worker.cli.common import cli, err, fail, out, ping_or_exit, runtime_from_env, settings_or_exit
+from ses_ramp.worker.ops.status import overflow_figures
 
 
 @cli.command("schedule")
@@ -168,10 +170,16 @@ def forecast_cmd(
     state, today, waiting = forecast.read_inputs(runtime.client, settings)
     days = forecast.days(schedule.ScheduleConfig.from_settings(settings), state, today,
                          settings.transactional_reserve_share, waiting, horizon_days)
-    overflow = forecast.by_overflow(days, waiting, settings.overflow_waits_s) if settings.overflow_configuration_set else {}
+    routed = settings.overflow_configuration_set is not None
+    overflow = forecast.by_overflow(days, waiting, settings.overflow_waits_s) if routed else {}
+    # Today's sends by route and provider so far: the same figures as `ramp status` (one plain function).
+    so_far = overflow_figures(settings.overflow_configuration_set, days[0].on.isoformat(),
+                                     text_hash(runtime.client.hgetall(runtime.budget.keys.day))) if routed else {}
     if as_json:
-        print(json.dumps([{**d.__dict__, "on": d.on.isoformat(), **({"overflow": sum(overflow.values()) if i == 0 else 0}
-                                                                     if settings.overflow_configuration_set else {})}
+        print(json.dumps([{**d.__dict__, "on": d.on.isoformat(),
+                           **({"overflow": sum(overflow.values()) if i == 0 else 0} if routed else {}),
+                           **({"so_far": {f: so_far[f] for f in ("dedicated_sent", "overflow_sent", "dedicated_share",
+                                                                  "by_provider")}} if routed and i == 0 else {})}
                           for i, d in enumerate(days)]))
         return
     table = render.table("date", "cap", "transactional", "bulk", "still waiting",
@@ -182,6 +190,8 @@ def forecast_cmd(
         table.add_row(d.on.isoformat(), f"{d.cap:,}", f"{d.transactional:,}", f"{d.bulk:,}", f"{d.left:,}")
     out.print(table)
     last = days[-1]
+    if routed and so_far["by_provider"]:
+        out.print(render.routes_by_provider(so_far))
     if overflow:
         waits = settings.overflow_waits_s
         out.print("with the overflow route (" + str(settings.overflow_configuration_set) + "): " + ", ".join(

@@ -189,6 +189,17 @@ def provider_table(by_day: dict[str, dict[str, dict[str, int]]]) -> Table | None
     return t if rows else None
 
 
+def routes_by_provider(figures: dict[str, Any]) -> Table:
+    """`ramp forecast` with an overflow route: today's recipients so far per provider and route."""
+    t = table("provider", "dedicated IP", "overflow", "dedicated share", title="today so far, by route",
+              right=("dedicated IP", "overflow", "dedicated share"))
+    for provider, c in figures["by_provider"].items():
+        both = c["dedicated_used"] + c["overflow_used"]
+        t.add_row(provider, f"{c['dedicated_used']:,}", f"{c['overflow_used']:,}",
+                  f"{c['dedicated_used'] / both:.1%}" if both else "-")
+    return t
+
+
 def provider_ramp_table(ramps: dict[str, dict[str, Any]], today: dict[str, dict[str, int]]) -> Table | None:
     """`ramp status`: each mailbox provider's own ramp today, with today's sends' SES events so far."""
     if not ramps:
