@@ -15,6 +15,8 @@ import pytest
 from ses_ramp.producers import Producer
 from ses_ramp.worker.budget.store import Gate
 from ses_ramp.worker.fleet.metrics import StateCollector
+from ses_ramp.worker.fleet.reconcile import resolve_unconfirmed
+from ses_ramp.worker.guards.events import EventStore
 from ses_ramp.worker.ops.status import collect
 from ses_ramp.worker.runtime import Runtime
 from ses_ramp.worker.send.transports.noop import NoopTransport
@@ -138,7 +140,8 @@ def test_the_gate_routes_transactional_to_overflow_after_its_wait_and_books_each
 def test_a_worker_that_died_in_an_overflow_send_leaves_it_unconfirmed_on_the_overflow_route(two_routes, redis_client):
     """Crash safety on the overflow route: a claim whose worker died during the SES call is never resent
     blindly. The next delivery finds the overflow claim aged past any live call, keeps the message as
-    unconfirmed, and counts it on the overflow route's counters, not the dedicated IP's."""
+    unconfirmed, and counts it on the overflow route's counters, not the dedicated IP's; the reconciler
+    resends it once, and only once the events prove SES never had it."""
     from tests.helpers import set_clock
 
     s = two_routes
@@ -161,3 +164,16 @@ def test_a_worker_that_died_in_an_overflow_send_leaves_it_unconfirmed_on_the_ove
     assert int(day["ov_unconfirmed"]) == 1 and int(day["ov_used"]) == 1
     assert int(day["used"]) == hour_allow and int(day.get("unconfirmed", 0)) == 0
     assert redis_client.hexists(k.unconfirmed, wire["id"])
+    # Only once the events watermark proves SES never had it is it resent, once: the overflow route's
+    # charge is given back (not the dedicated IP's), and the resend goes out and is counted a single time.
+    EventStore(rt.client, k).note_progress(None, rt.budget.now_ms() + 120_000)
+    assert resolve_unconfirmed(rt, 60) == 1 and resolve_unconfirmed(rt, 60) == 0
+    day = redis_client.hgetall(k.day)
+    assert int(day["ov_unconfirmed"]) == 0 and int(day["ov_used"]) == 0 and int(day["used"]) == hour_allow
+    due = rt.deferrals.claim_due(10)
+    assert [mid for mid, _ in due] == [wire["id"]]
+    rt.deferrals.ack([wire["id"]])
+    assert rt.sender.handle(due[0][1]["message"]).outcome == "sent"
+    assert rt.sender.handle(due[0][1]["message"]).outcome == "duplicate"
+    day = redis_client.hgetall(k.day)
+    assert int(day.get("ov_sent", 0)) + int(day.get("sent", 0)) == 1
