@@ -129,7 +129,7 @@ def gate_vs_ping(base: Settings, k: int, pairs: int) -> tuple[Paired, Paired, Pa
     `return 1`): the floor any Lua gate starts from. Also the EVALSHA calls Redis counted per gate call
     with a provider budget (its round trips: the gate is one script call)."""
     from ses_ramp.worker.budget.store import Gate
-    from ses_ramp.worker.runtime import Runtime
+    from ses_ramp.worker.send.runtime import Runtime
     from ses_ramp.worker.send.transports.noop import NoopTransport
 
     rt = Runtime.build(scoped(base, "gp"), transport=NoopTransport())

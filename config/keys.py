@@ -137,7 +137,7 @@ class Keys:
         return self.key(f"parked:{kind}")
 
     def sendday(self, day: str) -> str:
-        """SES events counted by the day their message was sent (see `guards/cohorts.py`)."""
+        """SES events counted by the day their message was sent (see `budget/cohorts.py`)."""
         return self.key(f"sendday:{day}")
 
     def unsubscribed(self, list_id: str) -> str:

@@ -16,10 +16,10 @@ import functools
 import math
 from dataclasses import asdict, dataclass, replace
 from datetime import date
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-if TYPE_CHECKING:  # settings.py imports this module to count the ramp's steps
-    from ses_ramp.config.settings import Settings
+from ses_ramp.config.settings import Settings
+from ses_ramp.config.steps import caps_between
 
 Verdict = Literal["advance", "hold", "step_back", "idle", "no_events", "unsettled"]
 #: Verdicts that keep the step where it is (the day still counts as a sending day).
@@ -73,8 +73,6 @@ class ScheduleConfig:
     @classmethod
     def of(cls, **overrides: Any) -> ScheduleConfig:
         """`Settings`' defaults (never the environment), with `overrides` applied."""
-        from ses_ramp.config.settings import Settings
-
         return replace(cls.from_settings(Settings.model_construct()), **overrides)
 
     @property
@@ -85,16 +83,6 @@ class ScheduleConfig:
             f"target {self.target_per_day}/day is under ~{DEDICATED_IP_FLOOR_PER_DAY}/day: a dedicated IP will not "
             "build a stable reputation at that volume; a shared SES pool serves you better"
         )
-
-
-def caps_between(start_per_day: int, target_per_day: int, multiplier: float) -> list[int]:
-    """Cap (recipients/day) of every step; strictly increasing, first = start, last = target.
-    The one definition of the ramp's steps: `Settings` counts them with it too."""
-    caps = [start_per_day]
-    while caps[-1] < target_per_day:
-        nxt = min(target_per_day, round(start_per_day * multiplier ** len(caps)))
-        caps.append(max(nxt, caps[-1] + 1))
-    return caps
 
 
 def step_caps(cfg: ScheduleConfig) -> tuple[int, ...]:
@@ -173,7 +161,7 @@ class RampState:
 class DayReport:
     """One closed sending day: the worker's own counters (`sent`, `failed`: recipients SES accepted or
     refused) and what SES's events have said so far about the recipients sent that day (`events_*`,
-    counted by send day, however late they arrived; see `worker/guards/cohorts.py`).
+    counted by send day, however late they arrived; see `worker/budget/cohorts.py`).
 
     SES, not the worker, meets the receivers: a receiver's 421 reaches the ramp only as a
     DeliveryDelay event. So the deferral rate is the share of the day's recipients with a delay that

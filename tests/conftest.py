@@ -90,7 +90,7 @@ def redis_client(settings):
 
 @pytest.fixture
 def runtime(settings, redis_client):
-    from ses_ramp.worker.runtime import Runtime
+    from ses_ramp.worker.send.runtime import Runtime
     from ses_ramp.worker.send.transports.noop import NoopTransport
 
     return Runtime.build(settings, transport=NoopTransport())

@@ -16,8 +16,8 @@ from celery import Celery, bootsteps, signals
 from ses_ramp.config import Settings, SettingsError, load_settings
 from ses_ramp.producers.wire import celery_config
 from ses_ramp.worker.logs import configure_logging
-from ses_ramp.worker.runtime import get_runtime
 from ses_ramp.worker.send.delivery import UnreadableSink, transport_for
+from ses_ramp.worker.send.runtime import get_runtime
 
 
 class HousekeepingStep(bootsteps.StartStopStep):
@@ -29,7 +29,7 @@ class HousekeepingStep(bootsteps.StartStopStep):
     def start(self, worker):
         from ses_ramp.worker.fleet.consumers import ConsumerSync
         from ses_ramp.worker.fleet.housekeeping import Housekeeper, fleet_duties
-        from ses_ramp.worker.runtime import Runtime
+        from ses_ramp.worker.send.runtime import Runtime
 
         settings: Settings = worker.app.ramp_settings
         runtime = Runtime.build(settings)
@@ -40,7 +40,8 @@ class HousekeepingStep(bootsteps.StartStopStep):
         self.housekeeper = Housekeeper(duties, settings.mover_interval_s)
         self.housekeeper.start()
         if settings.metrics_port:
-            from ses_ramp.worker.fleet.metrics import serve
+            # Imported only here: prometheus_client must load after `enable` chose its multiprocess mode.
+            from ses_ramp.worker.ops.exporter import serve
 
             serve(settings, runtime)
 
@@ -67,7 +68,7 @@ _settings: Settings | None = None  # of the app this process made: its signal ha
 
 def create_app(settings: Settings) -> Celery:
     global _settings
-    from ses_ramp.worker.fleet.metrics import enable
+    from ses_ramp.worker.send.metrics import enable
 
     enable(settings)  # before any process of this tree imports prometheus_client
     _settings = settings
@@ -82,7 +83,7 @@ def create_app(settings: Settings) -> Celery:
     app.ramp_settings = settings
     app.steps["worker"].add(HousekeepingStep)
 
-    from ses_ramp.worker.send.tasks import register_tasks
+    from ses_ramp.worker.tasks import register_tasks
 
     register_tasks(app, settings)
     return app
@@ -110,7 +111,7 @@ def _honour_pauses_at_startup(sender, instance, **_kwargs):
 
 @signals.worker_process_shutdown.connect
 def _metrics_child_exit(pid=None, **_kwargs):
-    from ses_ramp.worker.fleet.metrics import child_exited
+    from ses_ramp.worker.send.metrics import child_exited
 
     if pid:
         child_exited(pid)

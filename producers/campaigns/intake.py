@@ -15,21 +15,36 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import redis
 from redis.exceptions import RedisError
 
-from ses_ramp.config import mask_url
+from ses_ramp.config import Settings, mask_url
+from ses_ramp.config.keys import Keys
 from ses_ramp.producers.campaigns import store
 from ses_ramp.producers.campaigns.content import CampaignContent, Templates, recipient_message
 from ses_ramp.producers.campaigns.recipients import Recipient, recipient_from
 from ses_ramp.producers.errors import InvalidMessage, QueueUnavailable
 from ses_ramp.producers.message import Kind, Message
+from ses_ramp.producers.placement import Placement
 from ses_ramp.producers.redis_client import describe_redis_error
 from ses_ramp.producers.wire import priority_for
 
-if TYPE_CHECKING:
-    from ses_ramp.producers.enqueue import Producer
+
+class Producer(Protocol):
+    """What a campaign's intake needs of `enqueue.Producer` (which calls it: passed in, so this module
+    never imports the one above it)."""
+
+    settings: Settings
+    keys: Keys
+    placement: Placement
+
+    def redis_client(self) -> redis.Redis: ...
+
+    def now_ms(self) -> int: ...
+
+    def validate(self, data: Message | dict[str, Any]) -> Message: ...
 
 #: Recipients rendered at enqueue and checked as whole messages.
 SAMPLE = 20
@@ -52,7 +67,7 @@ class CampaignReceipt:
 
 def enqueue_campaign(producer: Producer, content: Any, recipients: Iterable[Any], *, campaign_id: str | None = None,
                      expire_ok: bool = False) -> CampaignReceipt:
-    settings, keys = producer.settings, producer._keys
+    settings, keys = producer.settings, producer.keys
     content = _with_sender(producer, CampaignContent.parse(content))
     templates = Templates(content)
     campaign_id = campaign_id or uuid.uuid4().hex
@@ -80,7 +95,7 @@ def enqueue_campaign(producer: Producer, content: Any, recipients: Iterable[Any]
                        {f"{kind.value}:{p}": n for p, n in groups.items()}, meta, producer.now_ms())
         except BaseException:
             for priority, n in taken:
-                producer._give_back_place(kind, priority, n)
+                producer.placement.give_back_group(kind, priority, n)
             raise
     except store.CampaignExists:
         raise InvalidMessage("campaign_id", f"campaign {campaign_id} already exists (nothing was added to it)") from None
@@ -160,7 +175,7 @@ def _places(producer: Producer, kind: Kind, groups: Counter[int]) -> tuple[date 
     first = last = None
     taken: list[tuple[int, int]] = []
     for priority in sorted(groups):
-        place = producer._take_group_place(kind, priority, groups[priority])
+        place = producer.placement.take_group(kind, priority, groups[priority])
         if place is None:  # the forecast cannot be read: no dates, never a refusal
             return None, None, False, taken
         if not taken:

@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 from ses_ramp.producers import Producer
-from ses_ramp.worker.guards.events import aws_client
 from ses_ramp.worker.guards.pause import flags
 from ses_ramp.worker.ops.status import queue_depths
+from ses_ramp.worker.send.transports.aws import aws_client
 from tests import ses_events as ev
 from tests.helpers import accepted_by_moto, ramp, settings_env, wait_for
 

@@ -66,7 +66,7 @@ def drain(runtime, prefix: str) -> Counter:
 
 
 def runtime_for(s):
-    from ses_ramp.worker.runtime import Runtime
+    from ses_ramp.worker.send.runtime import Runtime
     from ses_ramp.worker.send.transports.noop import NoopTransport
 
     return Runtime.build(s, transport=NoopTransport())

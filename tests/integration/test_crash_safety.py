@@ -9,9 +9,9 @@ import time
 import redis as redis_lib
 
 from ses_ramp.producers import Producer
-from ses_ramp.worker.guards.events import aws_client
 from ses_ramp.worker.ops.embedded import EmbeddedRedis, free_port
 from ses_ramp.worker.ops.status import queue_depths
+from ses_ramp.worker.send.transports.aws import aws_client
 from tests import ses_events as ev
 from tests.helpers import accepted_by_moto, ramp_id, settings_env, wait_for
 
@@ -121,7 +121,7 @@ def test_redis_restart_mid_drain_workers_reconnect_and_finish(settings, moto_ses
         server.stop()  # SIGTERM: Redis writes its append-only file and exits
         time.sleep(1.0)  # Redis really is down for a while (this is the outage being tested, not a sync)
         server.start()
-        from ses_ramp.worker.runtime import Runtime
+        from ses_ramp.worker.send.runtime import Runtime
         from ses_ramp.worker.send.transports.noop import NoopTransport
 
         rt = Runtime.build(s, transport=NoopTransport())

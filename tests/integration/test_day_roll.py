@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from ses_ramp.config import schedule
 from ses_ramp.worker.guards.probation import probation_off, probation_on
-from ses_ramp.worker.runtime import Runtime
+from ses_ramp.worker.send.runtime import Runtime
 from ses_ramp.worker.send.transports.noop import NoopTransport
 from tests.helpers import set_clock
 

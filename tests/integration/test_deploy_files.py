@@ -111,7 +111,7 @@ def test_worker_and_flower_commands_run(settings, tmp_path):
 def test_events_service_command_runs_against_sqs(settings, tmp_path, moto_ses):
     from ses_ramp.config.keys import Keys
     from ses_ramp.producers.redis_client import redis_from_settings
-    from ses_ramp.worker.guards.events import aws_client
+    from ses_ramp.worker.send.transports.aws import aws_client
     from tests import ses_events as ev
 
     cmd = compose()["services"]["events"]["command"]

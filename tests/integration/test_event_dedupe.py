@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ses_ramp.worker.guards import cohorts
+from ses_ramp.worker.budget import cohorts
+from ses_ramp.worker.fleet.events_loop import EventsConsumer
 from ses_ramp.worker.guards.breaker import Breaker
 from ses_ramp.worker.guards.event_parse import effects_of
-from ses_ramp.worker.guards.events import EventsConsumer, aws_client
+from ses_ramp.worker.send.transports.aws import aws_client
 from tests import ses_events as ev
 
 

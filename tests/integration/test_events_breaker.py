@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ses_ramp.config import schedule
-from ses_ramp.worker.guards import cohorts
+from ses_ramp.worker.budget import cohorts
+from ses_ramp.worker.fleet.events_loop import EventsConsumer
 from ses_ramp.worker.guards.breaker import Breaker
-from ses_ramp.worker.guards.events import EventsConsumer, aws_client
 from ses_ramp.worker.guards.pause import flags
+from ses_ramp.worker.send.transports.aws import aws_client
 from tests import ses_events as ev
 from tests.helpers import set_clock
 
@@ -212,7 +213,7 @@ def test_events_count_on_the_day_their_message_was_sent(events_setup, runtime):
     only reputation-type delays count as such (a full mailbox is not the IP's reputation)."""
     from datetime import UTC
 
-    from ses_ramp.worker.guards import cohorts
+    from ses_ramp.worker.budget import cohorts
 
     _, _, _, feed, drain, _, _, _ = events_setup
     now = datetime.now(UTC)

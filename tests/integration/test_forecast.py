@@ -8,7 +8,7 @@ from ses_ramp.config import schedule
 from ses_ramp.producers import Producer, forecast
 from ses_ramp.worker.budget.store import Gate
 from ses_ramp.worker.guards.events import Effects, EventStore
-from ses_ramp.worker.runtime import Runtime
+from ses_ramp.worker.send.runtime import Runtime
 from ses_ramp.worker.send.transports.noop import NoopTransport
 from tests.helpers import ramp, set_clock
 

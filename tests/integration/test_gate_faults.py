@@ -10,8 +10,8 @@ from celery.exceptions import Reject
 
 from ses_ramp.producers import Producer
 from ses_ramp.worker.budget.store import Gate
-from ses_ramp.worker.runtime import Runtime
 from ses_ramp.worker.send import tasks
+from ses_ramp.worker.send.runtime import Runtime
 from ses_ramp.worker.send.transports.ses_api import SesApiTransport
 from tests.helpers import set_clock
 

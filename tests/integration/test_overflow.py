@@ -14,11 +14,11 @@ import pytest
 
 from ses_ramp.producers import Producer
 from ses_ramp.worker.budget.store import Gate
-from ses_ramp.worker.fleet.metrics import StateCollector
 from ses_ramp.worker.fleet.reconcile import resolve_unconfirmed
 from ses_ramp.worker.guards.events import EventStore
+from ses_ramp.worker.ops.exporter import StateCollector
 from ses_ramp.worker.ops.status import collect
-from ses_ramp.worker.runtime import Runtime
+from ses_ramp.worker.send.runtime import Runtime
 from ses_ramp.worker.send.transports.noop import NoopTransport
 from tests.helpers import recorded_send_requests, reset_recording, wait_for
 

@@ -13,7 +13,7 @@ from ses_ramp.worker.budget.store import Gate
 from ses_ramp.worker.guards.events import EventStore, handle_body
 from ses_ramp.worker.ops.receivers import ses_event
 from ses_ramp.worker.ops.status import unacked
-from ses_ramp.worker.runtime import Runtime
+from ses_ramp.worker.send.runtime import Runtime
 from ses_ramp.worker.send.transports.noop import NoopTransport
 from tests.helpers import accepted_by_moto, ramp, ramp_id, set_clock, wait_for
 

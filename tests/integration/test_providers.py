@@ -79,7 +79,7 @@ def test_ses_events_are_counted_per_provider_on_their_send_day_and_ramp_status_s
     import json as _json
 
     from ses_ramp.producers.providers import Classifier, Known
-    from ses_ramp.worker.guards import cohorts
+    from ses_ramp.worker.budget import cohorts
     from ses_ramp.worker.guards.events import EventStore, handle_body
     from tests import ses_events
     from tests.helpers import ramp

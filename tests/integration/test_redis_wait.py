@@ -10,7 +10,7 @@ import redis
 from ses_ramp.producers import Producer
 from ses_ramp.worker.budget.store import ClaimNotDurable, Gate
 from ses_ramp.worker.ops.embedded import EmbeddedRedis, free_port, redis_server_binary
-from ses_ramp.worker.runtime import Runtime
+from ses_ramp.worker.send.runtime import Runtime
 from ses_ramp.worker.send.transports.ses_api import SesApiTransport
 from tests.helpers import accepted_by_moto, ramp_id, redis_answers, wait_for
 

@@ -7,7 +7,7 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from ses_ramp.producers import Producer
 from ses_ramp.worker.budget.store import Gate
-from ses_ramp.worker.runtime import Runtime
+from ses_ramp.worker.send.runtime import Runtime
 from ses_ramp.worker.send.transports.ses_api import SesApiTransport
 from tests.helpers import SesAnswers, accepted_by_moto
 

@@ -106,7 +106,7 @@ def test_the_days_cap_is_the_per_ip_schedule_times_the_ips_warming(settings, red
     schedule, as SES listed them; RAMP_DEDICATED_IPS overrides what SES says."""
     from ses_ramp.config import schedule
     from ses_ramp.worker.ops.ses_warmup import IpWarmup, SesWarmup, store
-    from ses_ramp.worker.runtime import Runtime
+    from ses_ramp.worker.send.runtime import Runtime
     from ses_ramp.worker.send.transports.noop import NoopTransport
 
     s = settings.model_copy(update={"dedicated_ips": dedicated_ips, "provider_mix": "google=0.5,other=0.5"})

@@ -1,7 +1,7 @@
 """`ramp setup` against moto (sesv2, sns, sqs, cloudwatch): creates once, finds everything the second time."""
 
-from ses_ramp.worker.guards.events import aws_client
 from ses_ramp.worker.ops.setup_aws import alarm_threshold, run_setup
+from ses_ramp.worker.send.transports.aws import aws_client
 from tests.helpers import answer_operation
 
 

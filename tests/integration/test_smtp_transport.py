@@ -9,7 +9,7 @@ from aiosmtpd.smtp import AuthResult
 
 from ses_ramp.producers import Producer
 from ses_ramp.worker.ops.embedded import free_port
-from ses_ramp.worker.runtime import Runtime
+from ses_ramp.worker.send.runtime import Runtime
 from ses_ramp.worker.send.transports.ses_smtp import SesSmtpTransport
 from tests.helpers import self_signed
 

@@ -12,7 +12,7 @@ from ses_ramp.producers import Producer
 from ses_ramp.worker.fleet.reconcile import resolve_unconfirmed, settle_unconfirmed
 from ses_ramp.worker.guards.events import EventStore
 from ses_ramp.worker.ops.unconfirmed import decide, entries
-from ses_ramp.worker.runtime import Runtime
+from ses_ramp.worker.send.runtime import Runtime
 from ses_ramp.worker.send.transports.ses_api import SesApiTransport
 from tests.helpers import SesAnswers, accepted_by_moto, assert_counter_invariant, day_counters, ramp
 
@@ -122,8 +122,9 @@ def test_two_reconcilers_on_one_entry_resend_it_once(ses, settings, moto_ses):
 
 
 def test_an_empty_poll_proves_nothing_while_another_consumer_holds_an_event(ses, settings, moto_ses):
+    from ses_ramp.worker.fleet.events_loop import EventsConsumer
     from ses_ramp.worker.guards.breaker import Breaker
-    from ses_ramp.worker.guards.events import EventsConsumer, aws_client
+    from ses_ramp.worker.send.transports.aws import aws_client
     from tests import ses_events as ev
 
     (w,) = unconfirmed_sends(ses, settings, 1)

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from ses_ramp.producers import Producer
-from ses_ramp.worker.guards.events import aws_client
 from ses_ramp.worker.ops.status import queue_depths
+from ses_ramp.worker.send.transports.aws import aws_client
 from tests import ses_events as ev
 from tests.helpers import accepted_by_moto, assert_counter_invariant, day_counters, ramp_id, settings_env, wait_for
 

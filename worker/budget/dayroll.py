@@ -19,16 +19,14 @@ from redis.exceptions import LockError, WatchError
 
 from ses_ramp.config import provider_ramp, schedule
 from ses_ramp.producers.redis_client import hash_fields, text_hash
-from ses_ramp.worker.budget import provider_days
-from ses_ramp.worker.guards import cohorts
+from ses_ramp.worker.budget import cohorts, provider_days
+from ses_ramp.worker.budget.window import account_left, day_window
 
 HISTORY_DAYS = 400
 LOCK_TTL_S = 15
 
 
 def roll_day(budget: Any, wait_s: float = 10.0) -> None:
-    from ses_ramp.worker.budget.store import day_window
-
     today, start_ms, end_ms = day_window(budget.now_ms(), budget.settings.day_timezone)
     day_key = budget.keys.day
     if budget.client.hget(day_key, "date") == today.isoformat():
@@ -87,8 +85,6 @@ def _roll(budget: Any, today: date, start_ms: int, end_ms: int) -> None:
 def _next_day(budget: Any, old: dict[str, str], ramp: dict[str, str], account: dict[str, str], probation: str | None,
               today: date, start_ms: int, end_ms: int, recent: list[dict[str, Any]], sendday: dict[str, str],
               ) -> tuple[dict[str, str | int], dict[str, Any], dict[str, Any] | None]:
-    from ses_ramp.worker.budget.store import _account_left
-
     s = budget.settings
     state = schedule.RampState.from_redis(ramp)
     by_provider = provider_days.read_states(ramp, state) if s.provider_ramps else {}
@@ -142,7 +138,7 @@ def _next_day(budget: Any, old: dict[str, str], ramp: dict[str, str], account: d
         "used": 0, "used_tx": 0, "used_bulk": 0, "sent": 0, "sent_tx": 0, "sent_bulk": 0, "deferred": 0, "failed": 0,
         "unconfirmed": 0, "dropped": 0,
         "hour_idx": 0, "hour_used": 0, "hour_used_tx": 0,
-        "acct_left": _account_left(account), "acct_used": 0, "cooled_down": int(cooled),
+        "acct_left": account_left(account), "acct_used": 0, "cooled_down": int(cooled),
     }
     fields.update(provider_fields)
     ramp_fields: dict[str, Any] = {**state.to_redis(), **provider_days.state_fields(by_provider)}

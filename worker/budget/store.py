@@ -11,10 +11,8 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
 from enum import IntEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import redis
 from redis.exceptions import RedisError
@@ -24,6 +22,8 @@ from ses_ramp.config.keys import Keys
 from ses_ramp.config.provider_ramp import PROVIDERS
 from ses_ramp.producers.providers import Known
 from ses_ramp.producers.redis_client import hash_fields, text_hash
+from ses_ramp.worker.budget.dayroll import roll_day
+from ses_ramp.worker.budget.window import account_left, day_window
 from ses_ramp.worker.lua import Scripts
 
 
@@ -60,15 +60,6 @@ class Decision:
     @property
     def wait_s(self) -> float:
         return self.wait_ms / 1000.0
-
-
-def day_window(now_ms: int, zone: str) -> tuple[date, int, int]:
-    """Local date of `now_ms` in `zone`, and that day's [start_ms, end_ms) in epoch ms (DST-aware)."""
-    tz = ZoneInfo(zone)
-    today = datetime.fromtimestamp(now_ms / 1000, tz).date()
-    start = datetime.combine(today, time(0), tz)
-    end = datetime.combine(today + timedelta(days=1), time(0), tz)
-    return today, int(start.timestamp() * 1000), int(end.timestamp() * 1000)
 
 
 class Budget:
@@ -180,7 +171,6 @@ class Budget:
     # -- once a day ----------------------------------------------------------------------------------
     def roll_day(self, wait_s: float = 10.0) -> None:
         """Close the previous day (advance/hold/step back), open today's budget. See `dayroll.py`."""
-        from ses_ramp.worker.budget.dayroll import roll_day
 
         roll_day(self, wait_s)
 
@@ -193,7 +183,7 @@ class Budget:
         with self.client.pipeline(transaction=True) as pipe:
             pipe.hset(k.account, mapping=hash_fields(account))
             # SentLast24Hours now includes what we sent, so the local count restarts from zero.
-            pipe.hset(k.day, mapping={"acct_left": _account_left(account), "acct_used": 0, "acct_epoch_ms": now})
+            pipe.hset(k.day, mapping={"acct_left": account_left(account), "acct_used": 0, "acct_epoch_ms": now})
             if max_rate_per_s and max_rate_per_s > 0:
                 pipe.hset(k.rate, "ses_max_per_s", max_rate_per_s)
             else:
@@ -220,7 +210,7 @@ class Budget:
             hour_idx = (now_ms - int(day["start_ms"])) // 3_600_000
             if int(day["hour_idx"]) == hour_idx:
                 hour_used = int(day.get("hour_used", 0))
-        acct_left = _account_left(account)
+        acct_left = account_left(account)
         effective_cap = cap if acct_left < 0 else min(cap, used + max(0, acct_left - int(day.get("acct_used", 0))))
         rate_now = self.settings.rate_per_s
         why = "configured RAMP_RATE_PER_S"
@@ -278,13 +268,6 @@ class Budget:
                 "verdict": closed.get(f"verdict@{p}", ""), "why": closed.get(f"why@{p}", ""),
             }
         return out
-
-
-def _account_left(account: dict[str, Any]) -> int:
-    """Max24HourSend - SentLast24Hours, or -1 when unknown or unlimited (SES reports -1)."""
-    if not account or float(account.get("max_24h", -1)) < 0:
-        return -1
-    return max(0, int(float(account["max_24h"]) - float(account["sent_24h"])))
 
 
 def _text(v: Any) -> str:

@@ -65,7 +65,7 @@ def open_runtime(settings: Settings, transport=None, patient: bool = False):
     from redis.exceptions import RedisError
 
     from ses_ramp.producers.redis_client import describe_redis_error
-    from ses_ramp.worker.runtime import Runtime
+    from ses_ramp.worker.send.runtime import Runtime
     from ses_ramp.worker.send.transports.noop import NoopTransport
 
     runtime = Runtime.build(settings, transport=transport or NoopTransport(), prompt=not patient)

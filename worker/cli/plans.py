@@ -8,10 +8,9 @@ from pathlib import Path
 
 import typer
 
-from ses_ramp.producers.redis_client import text_hash
 from ses_ramp.worker.cli import render
 from ses_ramp.worker.cli.common import cli, err, fail, out, ping_or_exit, runtime_from_env, settings_or_exit
-from ses_ramp.worker.ops.status import overflow_figures
+from ses_ramp.worker.ops.status import routes_today
 
 
 @cli.command("schedule")
@@ -173,8 +172,7 @@ def forecast_cmd(
     routed = settings.overflow_configuration_set is not None
     overflow = forecast.by_overflow(days, waiting, settings.overflow_waits_s) if routed else {}
     # Today's sends by route and provider so far: the same figures as `ramp status` (one plain function).
-    so_far = overflow_figures(settings.overflow_configuration_set, days[0].on.isoformat(),
-                                     text_hash(runtime.client.hgetall(runtime.budget.keys.day))) if routed else {}
+    so_far = routes_today(runtime, days[0].on.isoformat()) if routed else {}
     if as_json:
         print(json.dumps([{**d.__dict__, "on": d.on.isoformat(),
                            **({"overflow": sum(overflow.values()) if i == 0 else 0} if routed else {}),

@@ -19,7 +19,7 @@ from ses_ramp.worker.cli.common import (
 @cli.command("events")
 def events_cmd(once: bool = typer.Option(False, "--once", help="One poll, then exit.")) -> None:
     """Consume SES events (SNS -> SQS): counters, suppression, AIMD, the breaker and the CloudWatch alarm."""
-    from ses_ramp.worker.guards.events import poll_events_once, run_events
+    from ses_ramp.worker.fleet.events_loop import poll_events_once, run_events
     from ses_ramp.worker.logs import configure_logging
 
     settings = with_redis(settings_or_exit())
@@ -59,9 +59,9 @@ def beat_cmd() -> None:
     from ses_ramp.worker.app import create_app
     from ses_ramp.worker.fleet.housekeeping import run_beat
     from ses_ramp.worker.guards.breaker import Breaker
-    from ses_ramp.worker.guards.events import aws_client
     from ses_ramp.worker.logs import configure_logging
     from ses_ramp.worker.send.transports import make_transport
+    from ses_ramp.worker.send.transports.aws import aws_client
 
     settings = with_redis(settings_or_exit())
     configure_logging(settings)

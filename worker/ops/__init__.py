@@ -2,5 +2,5 @@
 (flush, restore), dead letters, suppression, status, `ramp setup`, the simulator, the demo and the
 embedded servers they use.
 
-May import: anything in `ses_ramp` except `ses_ramp.worker.cli`.
+May import: anything in `ses_ramp` except `ses_ramp.worker.cli` and the process edges (`app`, `tasks`, `logs`).
 """

@@ -59,7 +59,7 @@ def _demo_step(settings: Settings, n: int) -> int:
 def run_demo(settings: Settings, n: int, concurrency: int, timeout_s: float, out: Console) -> int:
     from ses_ramp.producers import Producer
     from ses_ramp.worker.ops.embedded import EmbeddedRedis, MotoSES, free_port, stop_process_group
-    from ses_ramp.worker.runtime import Runtime
+    from ses_ramp.worker.send.runtime import Runtime
     from ses_ramp.worker.send.transports.noop import NoopTransport
 
     workdir = Path(tempfile.mkdtemp(prefix="ses-ramp-demo-"))

@@ -136,7 +136,7 @@ def _configuration_set(ses: Any, name: str, pool: str | None) -> tuple[str, str,
 
 def setup_clients(settings: Settings) -> dict[str, Any]:
     """The four AWS clients `run_setup` uses (SES through its own endpoint override, if any)."""
-    from ses_ramp.worker.guards.events import aws_client
+    from ses_ramp.worker.send.transports.aws import aws_client
     from ses_ramp.worker.send.transports.ses_api import ses_client
 
     clients = {name: aws_client(settings, name) for name in ("sns", "sqs", "cloudwatch")}

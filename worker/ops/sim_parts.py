@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from ses_ramp.producers.message import Message
-from ses_ramp.worker.runtime import Runtime
+from ses_ramp.worker.send.runtime import Runtime
 
 MAX_RECIPIENTS = 50  # SES's per-message maximum
 SIM_UNSUBSCRIBE = {"List-Unsubscribe": "<https://sim.example/unsubscribe>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}

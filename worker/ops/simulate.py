@@ -25,12 +25,13 @@ from typing import Any
 from ses_ramp.config import Settings
 from ses_ramp.config.provider_ramp import PROVIDERS, split
 from ses_ramp.producers.providers import Known
-from ses_ramp.worker.guards import cohorts, pause
+from ses_ramp.worker.budget import cohorts
+from ses_ramp.worker.guards import pause
 from ses_ramp.worker.guards.breaker import Breaker
 from ses_ramp.worker.guards.events import EventStore, handle_body
 from ses_ramp.worker.ops.receivers import PROFILE_TOLERANCE, SIM_DOMAINS, ReceiverModel, SimulatedSes, sim_provider_of
 from ses_ramp.worker.ops.sim_parts import MAX_RECIPIENTS, Backlog, Clock
-from ses_ramp.worker.runtime import Runtime
+from ses_ramp.worker.send.runtime import Runtime
 
 __all__ = ["PROFILE_TOLERANCE", "ReceiverModel", "run_simulation", "simulate", "target_reached_on"]
 

@@ -11,7 +11,7 @@ from ses_ramp.config.provider_ramp import PROVIDERS
 from ses_ramp.producers.queues import queue_depths
 from ses_ramp.producers.redis_client import text_hash
 from ses_ramp.producers.wire import QUEUES
-from ses_ramp.worker.guards import cohorts
+from ses_ramp.worker.budget import cohorts
 from ses_ramp.worker.ops import ses_warmup
 
 
@@ -96,6 +96,12 @@ def overflow_figures(configuration_set: str | None, today: str, day: dict[str, s
         "by_provider": {p: {"dedicated_used": field(f"used@{p}"), "overflow_used": field(f"ov_used@{p}")}
                         for p in PROVIDERS if field(f"used@{p}") or field(f"ov_used@{p}")},
     }
+
+
+def routes_today(runtime: Any, today: str) -> dict[str, Any]:
+    """`overflow_figures` of the day hash as it stands (`ramp forecast`)."""
+    return overflow_figures(runtime.settings.overflow_configuration_set, today,
+                            text_hash(runtime.client.hgetall(runtime.budget.keys.day)))
 
 
 def outgoing_ips(client: Any, keys: Keys, days: list[str], warmup: dict[str, Any] | None) -> dict[str, Any]:

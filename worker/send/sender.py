@@ -27,6 +27,7 @@ from ses_ramp.worker.budget.store import CLAIMED, Budget, Decision, Gate, day_wi
 from ses_ramp.worker.send.campaign import RELEASING, Campaigns, ContentGone, ContentMissing
 from ses_ramp.worker.send.deferrals import DeferralStore
 from ses_ramp.worker.send.errors import Deferred, Misconfigured, Paused, Permanent, QuotaExhausted, Unconfirmed
+from ses_ramp.worker.send.metrics import Metrics
 from ses_ramp.worker.send.outcomes import classify
 from ses_ramp.worker.send.transports.base import Transport
 
@@ -78,8 +79,6 @@ class Sender:
         self.roll_wait_s = 10.0  # how long a gate waits for another process's day roll-over
         self.overflow_waits_s = settings.overflow_waits_s  # parsed once: read for every message
         self.campaigns = campaigns or Campaigns(settings, budget.client, budget.scripts)
-        from ses_ramp.worker.fleet.metrics import Metrics
-
         self.metrics = Metrics()
 
     def handle(self, wire: dict[str, Any], attempt: int = 0) -> Outcome:

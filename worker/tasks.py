@@ -14,7 +14,7 @@ from redis.exceptions import ConnectionError, RedisError, TimeoutError
 from ses_ramp.config import Settings
 from ses_ramp.producers.redis_client import describe_refusal
 from ses_ramp.producers.wire import CAMPAIGN_CHUNK_TASK, CAMPAIGN_TASK, SEND_TASK
-from ses_ramp.worker.runtime import get_runtime
+from ses_ramp.worker.send.runtime import get_runtime
 
 log = structlog.get_logger(logger_name="ses_ramp.task")
 
