@@ -9,8 +9,8 @@ import redis
 from celery.exceptions import Reject
 
 from ses_ramp.producers import Producer
+from ses_ramp.worker import tasks
 from ses_ramp.worker.budget.store import Gate
-from ses_ramp.worker.send import tasks
 from ses_ramp.worker.send.runtime import Runtime
 from ses_ramp.worker.send.transports.ses_api import SesApiTransport
 from tests.helpers import set_clock

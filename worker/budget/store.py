@@ -22,6 +22,7 @@ from ses_ramp.config.keys import Keys
 from ses_ramp.config.provider_ramp import PROVIDERS
 from ses_ramp.producers.providers import Known
 from ses_ramp.producers.redis_client import hash_fields, text_hash
+from ses_ramp.worker.budget.claim import Claim
 from ses_ramp.worker.budget.dayroll import roll_day
 from ses_ramp.worker.budget.window import account_left, day_window
 from ses_ramp.worker.lua import Scripts
@@ -111,6 +112,12 @@ class Budget:
             raise ClaimNotDurable(f"the claim reached {acked} of {replicas} Redis replicas (RAMP_REDIS_WAIT_REPLICAS) "
                                   f"within {self.settings.redis_wait_timeout_ms} ms: not sent, requeued")
         return decision
+
+    def settle_claim(self, outcome: str, claim: Claim, ses_id: str = "", from_unconfirmed: bool = False,
+                     release: tuple[list[str], list[Any]] | None = None, client: Any = None) -> int:
+        """`settle` of what `claim` reserved (see there)."""
+        return self.settle(outcome, claim.kind, claim.n, claim.day, claim.key, ses_id, claim.token, from_unconfirmed,
+                           release, claim.providers, client)
 
     def settle(self, outcome: str, kind: str, recipients: int, day: str, idempotency_key: str, ses_id: str = "",
                token: str = "-", from_unconfirmed: bool = False, release: tuple[list[str], list[Any]] | None = None,

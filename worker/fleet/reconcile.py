@@ -23,6 +23,8 @@ from typing import Any
 import structlog
 from redis.exceptions import WatchError
 
+from ses_ramp.worker.budget.claim import Claim
+
 log = structlog.get_logger(logger_name="ses_ramp.housekeeping")
 
 
@@ -52,8 +54,8 @@ def settle_unconfirmed(runtime: Any, mid: str, entry: dict[str, Any], outcome: s
             pipe.multi()
             if claim and claim["token"] in record.split(":", 2)[2:] and record.split(":", 1)[0] in ("inflight", "unconfirmed"):
                 settled = {"sent": "sent", "resend": "waiting", "dropped": "dropped"}[outcome]
-                budget.settle(settled, claim["kind"], int(claim["n"]), claim["day"], key, ses_id="event" if outcome == "sent" else "",
-                              token=claim["token"], from_unconfirmed=True, providers=claim.get("providers", ""), client=pipe)
+                budget.settle_claim(settled, Claim.from_record(claim), ses_id="event" if outcome == "sent" else "",
+                                    from_unconfirmed=True, client=pipe)
             elif outcome == "resend":  # an entry from before claims were kept, or a claim no longer on record
                 pipe.delete(idem_key)
             else:

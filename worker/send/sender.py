@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -23,6 +23,7 @@ from ses_ramp.producers.campaigns.recipients import chunk_wires
 from ses_ramp.producers.errors import InvalidMessage
 from ses_ramp.producers.message import Message, normalise_address
 from ses_ramp.producers.wire import is_campaign
+from ses_ramp.worker.budget.claim import Claim
 from ses_ramp.worker.budget.store import CLAIMED, Budget, Decision, Gate, day_window
 from ses_ramp.worker.send.campaign import RELEASING, Campaigns, ContentGone, ContentMissing
 from ses_ramp.worker.send.deferrals import DeferralStore
@@ -143,23 +144,22 @@ class Sender:
             self.deferrals.dead_letter(_kept(message, wire), attempt, "still deferred after RAMP_RETRY_MAX_AGE_S", now_ms())
             return Outcome("dead", detail="too old")
 
-        kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
-        claimed: list[str] = []
+        # Each recipient is charged against its own provider's cap too.
+        wanted = Claim(message.kind.value, message.recipient_count, message.idempotency_key or message.id, uuid.uuid4().hex,
+                       self.budget.providers_of(message.recipients))
+        claimed: list[Claim] = []
         routes: list[str] = []
-        token = uuid.uuid4().hex
-        providers = self.budget.providers_of(message.recipients)  # each charged against its own provider's cap
-
-        overflow_at_ms = overflow_at(self.overflow_waits_s, kind, int(message.created_at.timestamp() * 1000),
+        overflow_at_ms = overflow_at(self.overflow_waits_s, wanted.kind, int(message.created_at.timestamp() * 1000),
                                      self.budget.two_routes)
 
         def claim() -> str:
             """Called by the transport at the last moment before the request leaves: the budget is
             reserved and the idempotency record set only then, so a crash before it leaves nothing
             ambiguous behind. Returns the configuration set the gate routed the message to."""
-            decision = self._wait_for_gate(kind, n, key, token, providers, overflow_at_ms)
+            decision = self._wait_for_gate(wanted, overflow_at_ms)
             if decision.code not in CLAIMED:
                 raise NotNow(decision)
-            claimed.append(decision.detail)
+            claimed.append(wanted.on(decision.detail))
             overflow = self.settings.overflow_configuration_set if decision.code == Gate.OVERFLOW else None
             routes.append(overflow or self.settings.configuration_set)
             return routes[-1]
@@ -169,41 +169,40 @@ class Sender:
             ses_id = self.transport.send(message, claim)
             self.metrics.ses_call(time.perf_counter() - call_started)
         except NotNow as not_now:
-            return self._not_now(not_now.decision, message, wire, attempt, providers)
+            return self._not_now(not_now.decision, message, wire, attempt, wanted)
         except RedisError:
             if claimed:  # the claim stands and SES may have the message: the caller requeues, idempotency decides
                 raise
             # Redis failed or refused inside the gate (a lost connection, OOM, NOREPLICAS, READONLY, the
             # roll-over lock): SES was never called. The message goes back where it came from, and a gate
             # whose reply was lost after it reserved gives its charge back (only this token's claim).
-            self._give_back_lost_claim(kind, n, key, token, providers)
+            self._give_back_lost_claim(wanted)
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes unbooked
             error = classify(exc, message.recipients, message.from_address)
             if not claimed:  # failed before reaching SES: nothing reserved, nothing ambiguous
                 error = Permanent(str(error)) if isinstance(error, Unconfirmed) else error
-            return self._failed(error, message, wire, attempt, claimed[0] if claimed else "", token, providers)
+            return self._failed(error, message, wire, attempt, claimed[0] if claimed else wanted)
         # A campaign recipient is released from its content in the same call (one round trip, not two).
-        self.budget.settle("sent", kind, n, claimed[0], key, ses_id, token,
-                           release=self.campaigns.release_parts(wire) if is_campaign(wire) else None)
+        self.budget.settle_claim("sent", claimed[0], ses_id, release=self.campaigns.release_parts(wire) if is_campaign(wire) else None)
         return Outcome("sent", ses_id=ses_id, route=routes[-1] if routes else "")
 
-    def _give_back_lost_claim(self, kind: str, n: int, key: str, token: str, providers: str) -> None:
+    def _give_back_lost_claim(self, claim: Claim) -> None:
         """Refund what a gate call whose reply was lost may have reserved under `token` (a no-op when it
         reserved nothing). If Redis still refuses, the inflight record ages into "unconfirmed" on the next
         delivery and the reconciler resends it once the events prove no Send: late, never lost."""
         try:
-            booked = self.budget.settle("waiting", kind, n, self.budget.today(), key, token=token, providers=providers)
+            booked = self.budget.settle_claim("waiting", claim.on(self.budget.today()))
         except RedisError as exc:
-            log.warning("gate_claim_not_refunded", idempotency_key=key, error=str(exc))
+            log.warning("gate_claim_not_refunded", idempotency_key=claim.key, error=str(exc))
         else:
             if booked:
-                log.warning("gate_reply_lost_refunded", idempotency_key=key)
+                log.warning("gate_reply_lost_refunded", idempotency_key=claim.key)
 
-    def _wait_for_gate(self, kind: str, n: int, key: str, token: str, providers: str, overflow_at_ms: int = -1) -> Decision:
+    def _wait_for_gate(self, claim: Claim, overflow_at_ms: int = -1) -> Decision:
         """Gate once; roll the day or sleep out a short rate-limit wait in place (sub-second)."""
         for _ in range(1000):
-            decision = self.budget.gate(kind, n, key, token, providers, overflow_at_ms)
+            decision = self.budget.gate(claim.kind, claim.n, claim.key, claim.token, claim.providers, overflow_at_ms)
             self.metrics.decision(decision.code, decision.detail if decision.code in BY_PROVIDER else "")
             if decision.code == Gate.NO_DAY:
                 self.budget.roll_day(self.roll_wait_s)
@@ -213,7 +212,7 @@ class Sender:
                 return decision
         return decision
 
-    def _not_now(self, decision: Decision, message: Message, wire: dict[str, Any], attempt: int, providers: str) -> Outcome:
+    def _not_now(self, decision: Decision, message: Message, wire: dict[str, Any], attempt: int, claim: Claim) -> Outcome:
         if decision.code == Gate.DUPLICATE:
             state, _, value = decision.detail.partition(":")
             if state == "sent":
@@ -228,8 +227,8 @@ class Sender:
                 return Outcome("waiting", detail="inflight elsewhere")
             claim_ms, _, token = value.partition(":")
             day = day_window(int(claim_ms or 0), self.settings.day_timezone)[0].isoformat()
-            self._keep_unconfirmed(message, wire, "a worker died during the SES call; not resent", day, token,
-                                   providers)
+            # The claim on record is that delivery's (its token and day), not this one's.
+            self._keep_unconfirmed(message, wire, "a worker died during the SES call; not resent", replace(claim, token=token, day=day))
             return Outcome("unconfirmed", detail="inflight record without a result")
         if decision.code == Gate.PAUSED:
             self.deferrals.defer(wire, attempt, PAUSE_RECHECK_S, f"paused:{decision.detail}")
@@ -240,19 +239,17 @@ class Sender:
         self.deferrals.defer(wire, attempt, max(decision.wait_s, 0.05), why)
         return Outcome("waiting", detail=decision.code.name.lower())
 
-    def _failed(self, error: Exception, message: Message, wire: dict[str, Any], attempt: int, day: str, token: str,
-                providers: str) -> Outcome:
-        """Book a failed send. `day` is empty when the failure came before the claim (nothing to refund)."""
-        kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
+    def _failed(self, error: Exception, message: Message, wire: dict[str, Any], attempt: int, claim: Claim) -> Outcome:
+        """Book a failed send. `claim.day` is empty when the failure came before the claim (nothing to refund)."""
         detail = str(error)
 
         def refund(outcome: str) -> None:
-            if day:
-                self.budget.settle(outcome, kind, n, day, key, token=token, providers=providers)
+            if claim.day:
+                self.budget.settle_claim(outcome, claim)
 
         if isinstance(error, Unconfirmed):
             # Keep the idempotency record and the charge: SES may have it. Never resent blindly.
-            self._keep_unconfirmed(message, wire, detail, day, token, providers)
+            self._keep_unconfirmed(message, wire, detail, claim)
             return Outcome("unconfirmed", detail=detail)
         if isinstance(error, QuotaExhausted):
             refund("waiting")
@@ -285,15 +282,12 @@ class Sender:
         self.deferrals.dead_letter(_kept(message, wire), attempt + 1, detail, self.budget.now_ms())
         return Outcome("dead", detail=detail)
 
-    def _keep_unconfirmed(self, message: Message, wire: dict[str, Any], detail: str, day: str, token: str,
-                          providers: str) -> None:
+    def _keep_unconfirmed(self, message: Message, wire: dict[str, Any], detail: str, claim: Claim) -> None:
         """Park the message as unconfirmed with its claim (day, token, providers charged), which the
         reconciler or an operator settles later, and count it on the claim's day (used = sent + unconfirmed + ...)."""
-        kind, n, key = message.kind.value, message.recipient_count, message.idempotency_key or message.id
-        claim = {"kind": kind, "n": n, "day": day, "key": key, "token": token, "providers": providers}
-        self.deferrals.unconfirmed(_kept(message, wire), detail, self.budget.now_ms(), claim)
-        if day:
-            self.budget.settle("unconfirmed", kind, n, day, key, token=token)
+        self.deferrals.unconfirmed(_kept(message, wire), detail, self.budget.now_ms(), claim.record())
+        if claim.day:
+            self.budget.settle_claim("unconfirmed", claim)
 
     def on_deferral(self) -> None:
         """A receiver said "slow down": the adaptive rate backs off (see `rate.py`)."""
