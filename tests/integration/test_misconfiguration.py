@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ses_ramp.producers import Producer
 from ses_ramp.worker.ops.preflight import check_ses_api
+from ses_ramp.worker.send.deferrals import PAUSE_RECHECK_S
 from ses_ramp.worker.send.transports.ses_api import ses_client
 from tests.helpers import accepted_by_moto, ramp, settings_env, wait_for
 
@@ -56,5 +57,6 @@ def test_revoked_credentials_pause_the_fleet_and_dead_letter_nothing(settings, m
     assert accepted_by_moto(moto_ses, after) == []
     flag.unlink()  # new keys are in place
     ramp(s, "resume", "all")
-    wait_for(lambda: len(accepted_by_moto(moto_ses, after)) == 5, 90, what="every kept message to go after the resume")
+    # The resume brings the kept messages forward: they go well inside the pause's 30 s recheck.
+    wait_for(lambda: len(accepted_by_moto(moto_ses, after)) == 5, PAUSE_RECHECK_S - 10, what="every kept message to go after the resume")
     assert runtime.deferrals.counts()["dead"] == 0

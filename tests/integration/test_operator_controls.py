@@ -133,3 +133,30 @@ def test_a_consumer_added_by_hand_during_a_pause_is_cancelled_again(settings, wo
     assert done.returncode == 0 and "bulk" in done.stdout, done.stdout + done.stderr
     # The pause follower finds the consumer on its next tick and cancels it again.
     wait_for(lambda: active_queues(s, name) == {"transactional"}, 30, 0.5, "the hand-added bulk consumer to be cancelled")
+
+
+def test_resume_brings_forward_the_messages_that_met_the_pause_and_only_those(settings, runtime):
+    """`ramp resume` makes the messages waiting out a pause's recheck due now (mail flows at once); a kind
+    still paused, and a message waiting for budget, keep their due times."""
+    from ses_ramp.worker.send.deferrals import PAUSE_RECHECK_S
+
+    p = Producer(settings)
+    tx, bulk, budget = (p.prepare({"to": [f"{tag}@example.com"], "subject": "s", "text": "t", "kind": kind,
+                                   **({"list": "news"} if kind == "bulk" else {})}).to_wire()
+                        for tag, kind in (("t", "transactional"), ("b", "bulk"), ("w", "bulk")))
+    p.close()
+    d = runtime.deferrals
+    due_tx = d.defer(tx, 0, PAUSE_RECHECK_S, "paused:transactional")
+    due_bulk = d.defer(bulk, 0, PAUSE_RECHECK_S, "paused:bulk")
+    due_budget = d.defer(budget, 0, 20, "budget:hour")
+    ramp(settings, "pause", "transactional", "--reason", "template fix")
+    ramp(settings, "pause", "bulk", "--reason", "list cleanup")
+
+    def due(wire) -> int:
+        return int(runtime.client.zscore(runtime.budget.keys.deferred, wire["id"]))
+
+    # Transactional is resumed, bulk stays paused: only the transactional message is due now.
+    assert " ".join(ramp(settings, "resume", "transactional").stdout.split()) == "resumed transactional; 1 waiting messages are due now"
+    assert due(tx) <= d.now_ms() < due_tx and due(bulk) == due_bulk and due(budget) == due_budget
+    assert " ".join(ramp(settings, "resume", "bulk").stdout.split()) == "resumed bulk; 1 waiting messages are due now"
+    assert due(bulk) <= d.now_ms() < due_bulk and due(budget) == due_budget

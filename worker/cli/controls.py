@@ -31,10 +31,11 @@ def resume_cmd(target: str = Target) -> None:
 
     runtime = runtime_from_env()
     try:
-        cleared = resume(runtime, target)
+        cleared, due = resume(runtime, target)
     except ValueError as exc:
         fail(str(exc))
-    out.print(f"resumed {', '.join(cleared)}" if cleared else f"resumed {target} already (nothing was paused)")
+    out.print((f"resumed {', '.join(cleared)}" if cleared else f"resumed {target} already (nothing was paused)")
+              + (f"; {due:,} waiting messages are due now" if due else ""))
 
 
 @cli.command("flush")

@@ -101,14 +101,17 @@ class Breaker:
         return data
 
 
-def resume(runtime, target: str) -> list[str]:
+def resume(runtime, target: str) -> tuple[list[str], int]:
     """An operator's resume: clear the flag(s); once nothing is paused (or on `all`), the breaker
-    starts counting afresh, so the rates that tripped it cannot trip it again. Returns the flags cleared.
-    Raises ValueError for an unknown target."""
+    starts counting afresh, so the rates that tripped it cannot trip it again. The messages that met the
+    pause and wait out its recheck are brought forward (those of kinds still paused stay). Returns the
+    flags cleared and how many waiting messages are due now. Raises ValueError for an unknown target."""
     client, keys = runtime.client, runtime.budget.keys
     cleared = pause.resume(client, keys, target)
-    if target == "all" or not pause.flags(client, keys):
+    left = pause.flags(client, keys)
+    if target == "all" or not left:
         client.hdel(keys.breaker, "level", "why", "at_ms")
         client.hset(keys.breaker, "resumed_at_ms", runtime.budget.now_ms())
-    return cleared
+    free = {"transactional", "bulk"} - pause.paused_queues(left)
+    return cleared, runtime.deferrals.bring_forward_paused(free) if free else 0
 

@@ -16,6 +16,9 @@ from ses_ramp.config import Settings
 from ses_ramp.config.keys import Keys
 from ses_ramp.worker.lua import Scripts
 
+#: How long a message that met a pause waits before it looks again. A resume brings it forward at once.
+PAUSE_RECHECK_S = 30.0
+
 
 @dataclass(frozen=True)
 class Backoff:
@@ -61,6 +64,20 @@ class DeferralStore:
 
     def now_ms(self) -> int:
         return int(self.scripts.now(keys=[self.keys.clock_offset_ms]))
+
+    def bring_forward_paused(self, kinds: set[str], batch: int = 500) -> int:
+        """After a resume: messages of `kinds` waiting out a pause (reason `paused:*`, due within the
+        recheck) are due now, so mail flows at once instead of after PAUSE_RECHECK_S. Only members still in
+        the deferred set are moved (`ZADD XX`): one a mover already holds is left to it. Returns how many."""
+        now = self.now_ms()
+        ids: list[Any] = list(self.client.zrangebyscore(self.keys.deferred, now, now + int(PAUSE_RECHECK_S * 1000) + 1000))
+        moved = 0
+        for start in range(0, len(ids), batch):
+            chunk = ids[start : start + batch]
+            due = [mid for mid, raw in zip(chunk, self.client.hmget(self.keys.payload, chunk)) if raw and _paused(raw, kinds)]
+            if due:
+                moved += int(self.client.zadd(self.keys.deferred, dict.fromkeys(due, now), xx=True, ch=True) or 0)
+        return moved
 
     def ack(self, ids: list[str]) -> int:
         if not ids:
@@ -132,3 +149,8 @@ def _decode(raw: str) -> Any:
     except ValueError:
         return raw
 
+
+def _paused(raw: Any, kinds: set[str]) -> bool:
+    entry = _decode(raw)
+    message = entry.get("message") or {}
+    return str(entry.get("reason", "")).startswith("paused:") and message.get("kind", "transactional") in kinds

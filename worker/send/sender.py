@@ -26,7 +26,7 @@ from ses_ramp.producers.wire import is_campaign
 from ses_ramp.worker.budget.claim import Claim
 from ses_ramp.worker.budget.store import CLAIMED, Budget, Decision, Gate, day_window
 from ses_ramp.worker.send.campaign import RELEASING, Campaigns, ContentGone, ContentMissing
-from ses_ramp.worker.send.deferrals import DeferralStore
+from ses_ramp.worker.send.deferrals import PAUSE_RECHECK_S, DeferralStore
 from ses_ramp.worker.send.errors import Deferred, Misconfigured, Paused, Permanent, QuotaExhausted, Unconfirmed
 from ses_ramp.worker.send.metrics import Metrics
 from ses_ramp.worker.send.outcomes import classify
@@ -34,7 +34,6 @@ from ses_ramp.worker.send.transports.base import Transport
 
 log = structlog.get_logger(logger_name="ses_ramp.send")
 
-PAUSE_RECHECK_S = 30.0
 BY_PROVIDER = (Gate.PROVIDER, Gate.PROVIDER_RATE)  # gate answers that name a mailbox provider
 
 
