@@ -11,14 +11,18 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]' --config-settings editable_mode=strict
 	touch $@
 
-.PHONY: install demo test check docs bench
+.PHONY: install demo test test-unit check docs bench
 install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
 	$(BIN)/ramp demo
 
+# Two processes, each taking a whole test file at a time (a file's tests share its fixtures and state).
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+test-unit: $(BIN)/.installed
+	$(BIN)/python -m pytest tests/unit
 
 check: $(BIN)/.installed
 	$(BIN)/ruff check config producers worker tests bench

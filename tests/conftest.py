@@ -9,7 +9,10 @@ import uuid
 
 # moto's request recorder reads these when moto is first imported: set them before anything imports it.
 _RECORDING = os.path.join(tempfile.mkdtemp(prefix="ses-ramp-moto-"), "recording.jsonl")
-os.environ.setdefault("MOTO_RECORDER_FILEPATH", _RECORDING)
+if os.environ.get("PYTEST_XDIST_WORKER"):  # each xdist worker runs its own moto server: its own recording
+    os.environ["MOTO_RECORDER_FILEPATH"] = _RECORDING
+else:
+    os.environ.setdefault("MOTO_RECORDER_FILEPATH", _RECORDING)
 for _name, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
     os.environ.setdefault(_name, _value)
 

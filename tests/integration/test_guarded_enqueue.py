@@ -19,7 +19,25 @@ def producer(settings):
     p.close()
 
 
-def test_a_clean_message_is_checked_and_published_in_one_script_call(producer, redis_client, settings):
+@pytest.fixture
+def alone(settings, tmp_path):
+    """A Redis of this test's own: it counts every command the server ran (INFO commandstats), which other
+    tests running at the same time on the shared one would add to."""
+    import redis
+
+    from ses_ramp.worker.ops.embedded import EmbeddedRedis, free_port
+
+    server = EmbeddedRedis(free_port(), tmp_path / "redis", persist=False).start()
+    s = settings.model_copy(update={"redis_url": server.url})
+    p, client = Producer(s), redis.Redis.from_url(server.url)
+    yield p, client, s
+    p.close()
+    client.close()
+    server.stop()
+
+
+def test_a_clean_message_is_checked_and_published_in_one_script_call(alone):
+    producer, redis_client, settings = alone
     producer.enqueue({"to": ["warm@example.com"], "subject": "s", "text": "t"})  # connections and script loaded
     before = calls(redis_client, "evalsha", "smismember", "sismember", "lpush")
     receipt = producer.enqueue({"to": ["a@example.com"], "subject": "s", "text": "t", "kind": "bulk", "list": "news"})
