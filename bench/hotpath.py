@@ -173,13 +173,15 @@ def gate_vs_ping(base: Settings, k: int, pairs: int) -> tuple[Paired, Paired, Pa
 
 
 def drain_pairs(base: Settings, n: int, concurrency: int, pairs: int, procs: Processes, tmp: str, env_of) -> dict:
-    """msg/s of a real worker draining `n` queued messages, bare Celery's noop task (A) against
-    ses-ramp's worker with the gate and the no-op transport (B), same broker, pool and options;
-    timed from the first to the last message (queued before the worker starts, so neither publishing
-    nor start-up is timed); Redis commands per message over the whole run."""
+    """msg/s of a real worker draining `n` queued messages: ses-ramp's worker with the gate and the no-op
+    transport (B) against two baselines (A), each in its own ABBA: stock Celery's noop task as a user would
+    run it (same broker, pool and safety options), and Celery set up like ses-ramp (`tuned_app.py`: its
+    transport, exchange, queues and consumer, ses-ramp's messages), so that the gate and settle are the
+    difference. Timed from the first to the last message (queued before the worker starts, so neither
+    publishing nor start-up is timed); Redis commands per message over the whole run."""
     url = base.effective_redis_url
     client = redis.Redis.from_url(url)
-    per_message: dict[str, list[float]] = {"bare": [], "ramp": []}
+    per_message: dict[str, list[float]] = {"bare": [], "tuned": [], "ramp": []}
 
     def timed(read, argv: list[str], env: dict, name: str) -> float:
         polls = [0]
@@ -196,7 +198,7 @@ def drain_pairs(base: Settings, n: int, concurrency: int, pairs: int, procs: Pro
             wait_until(lambda: counted() >= n, 300, f"{name}: all {n} messages")
             rate = (n - 1) / (time.perf_counter() - t0)
             spent = commands_total(client) - before - polls[0] - 1  # - the INFO that took `before`
-            per_message["bare" if name.startswith("bare") else "ramp"].append(spent / n)
+            per_message[name.split("-", 1)[0]].append(spent / n)
             return rate
         finally:
             procs.stop(worker)
@@ -213,6 +215,16 @@ def drain_pairs(base: Settings, n: int, concurrency: int, pairs: int, procs: Pro
                      [sys.executable, "-m", "celery", "-A", "bench.bare_app", "worker", "-c", str(concurrency), *WORKER_FLAGS],
                      env, f"bare-{prefix[-6:]}")
 
+    def tuned() -> float:
+        s = scoped(base, "tu")
+        p = Producer(s)
+        p.enqueue_many(messages(n))  # the same messages as ses-ramp's, queued the same way
+        p.close()
+        done = f"{s.key_prefix}:done"
+        return timed(lambda: int(client.get(done) or 0),
+                     [sys.executable, "-m", "celery", "-A", "bench.tuned_app", "worker", "-Q", "transactional,bulk",
+                      "-c", str(concurrency), *WORKER_FLAGS], {**env_of(s), "BENCH_DONE_KEY": done}, f"tuned-{s.key_prefix}")
+
     def ramp() -> float:
         s = scoped(base, "dr", transport="noop")
         p = Producer(s)
@@ -224,5 +236,6 @@ def drain_pairs(base: Settings, n: int, concurrency: int, pairs: int, procs: Pro
                       "-c", str(concurrency), *WORKER_FLAGS], env_of(s), f"ramp-{s.key_prefix}")
 
     paired = abba(bare, ramp, pairs)
+    like = abba(tuned, ramp, pairs)
     client.close()
-    return {"paired": paired, "commands": per_message}
+    return {"paired": paired, "tuned": like, "commands": per_message}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import email
+import io
 import json
 import os
 import signal
@@ -213,15 +215,51 @@ class _Raw:
 
 
 def ramp(settings: Settings, *args: str, input: str | None = None, check: bool = True,
-         timeout_s: float = 120) -> subprocess.CompletedProcess:
-    """Run the real `ramp` CLI (as `python -m ses_ramp.worker`) against `settings`; `timeout_s` bounds a
-    hung command (a 45-day simulation takes about a minute here, more on a loaded CI machine)."""
+         timeout_s: float = 120, process: bool = False) -> subprocess.CompletedProcess:
+    """Run the real `ramp` CLI against `settings`, as an operator's shell would: its entry point `main()`
+    (the same parsing, commands and one-line error handling) with the environment a child process would
+    get, its standard streams captured. In this process by default (a child costs a second of start-up);
+    `process=True` runs it as a child `python -m ses_ramp.worker` (each command group keeps such a smoke
+    test), and `timeout_s` bounds a hung child."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAMP_")}
     env.update(settings_env(settings))
-    done = subprocess.run([sys.executable, "-m", "ses_ramp.worker", *args], env=env, capture_output=True, text=True, input=input, timeout=timeout_s)
+    if process:
+        done = subprocess.run([sys.executable, "-m", "ses_ramp.worker", *args], env=env, capture_output=True, text=True,
+                              input=input, timeout=timeout_s)
+    else:
+        done = _in_process(env, list(args), input)
     if check and done.returncode != 0:
         raise AssertionError(f"ramp {' '.join(args)} exited {done.returncode}: {done.stdout}{done.stderr}")
     return done
+
+
+def _swap_environ(env: dict[str, str]) -> None:
+    for name in [k for k in os.environ if k not in env]:
+        del os.environ[name]
+    os.environ.update(env)
+
+
+def _in_process(env: dict[str, str], args: list[str], input: str | None) -> subprocess.CompletedProcess:
+    from ses_ramp.worker.cli import main
+
+    saved_env, saved_argv, saved_stdin = dict(os.environ), sys.argv, sys.stdin
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code: int | str | None = 0
+    _swap_environ(env)  # never empty meanwhile: moto's server thread reads it too
+    sys.argv, sys.stdin = ["ramp", *args], io.StringIO(input or "")
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                main()
+            except SystemExit as exc:
+                code = exc.code
+    finally:
+        _swap_environ(saved_env)
+        sys.argv, sys.stdin = saved_argv, saved_stdin
+    if isinstance(code, str):  # sys.exit("message"): printed, exit status 1, as Python does for a child
+        stderr.write(code + "\n")
+        code = 1
+    return subprocess.CompletedProcess(["ramp", *args], int(code or 0), stdout.getvalue(), stderr.getvalue())
 
 
 def active_queues(settings: Settings, name: str) -> set[str]:

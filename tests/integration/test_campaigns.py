@@ -256,7 +256,8 @@ def test_ramp_enqueue_campaign_reads_a_csv_and_ramp_campaigns_shows_it(settings,
     content.write_text(json.dumps(CONTENT))
     csv_file = tmp_path / "recipients.csv"
     csv_file.write_text("email,first_name,code\n" + "".join(f"r{i}@example.com,R{i},C{i}\n" for i in range(30)))
-    done = ramp(settings, "enqueue", "--campaign", str(content), str(csv_file), "--campaign-id", "spring-news")
+    done = ramp(settings, "enqueue", "--campaign", str(content), str(csv_file), "--campaign-id", "spring-news",
+                process=True)  # `sending`'s subprocess smoke test
     receipt = json.loads(done.stdout)
     assert receipt["campaign_id"] == "spring-news" and receipt["recipients"] == 30 and receipt["first_send_date"]
     again = ramp(settings, "enqueue", "--campaign", str(content), str(csv_file), "--campaign-id", "spring-news", check=False)

@@ -155,9 +155,9 @@ def test_ses_account_quota_bounds_the_cap(runtime, settings):
 
 
 def test_unlimited_account_quota_minus_one():
-    from ses_ramp.worker.budget.store import _account_left
+    from ses_ramp.worker.budget.window import account_left
 
-    assert _account_left({"max_24h": "-1", "sent_24h": "5"}) == -1
+    assert account_left({"max_24h": "-1", "sent_24h": "5"}) == -1
 
 
 def test_bulk_leaves_rate_headroom_for_transactional(runtime):

@@ -22,7 +22,7 @@ def enqueue(s, kind, n, tag, **extra):
 
 def test_pause_resume_fleet_wide_including_a_worker_started_while_paused(settings, moto_ses, workers, runtime):
     s = settings.model_copy(update=BIG)
-    ramp(s, "pause", "bulk", "--reason", "list cleanup")
+    ramp(s, "pause", "bulk", "--reason", "list cleanup", process=True)  # `controls`' subprocess smoke test
     pool = workers(count=1, concurrency=2, s=s)  # started while bulk is paused
     name = pool.names[0]
     assert active_queues(s, name) == {"transactional"}
@@ -112,7 +112,7 @@ def test_dead_list_and_retry(settings, runtime, moto_ses, workers):
     wire = p.prepare({"to": ["later@example.com"], "subject": "retry me", "text": "x", "kind": "bulk", "list": "news"}).to_wire()
     p.close()
     runtime.deferrals.dead_letter(wire, 10, "TooManyRequestsException: attempts exhausted", runtime.budget.now_ms())
-    listed = json.loads(ramp(s, "dead", "list", "--json").stdout)
+    listed = json.loads(ramp(s, "dead", "list", "--json", process=True).stdout)  # `lists`' subprocess smoke test
     assert [e["message"]["id"] for e in listed] == [wire["id"]] and "attempts exhausted" in listed[0]["error"]
     assert "re-enqueued 1" in ramp(s, "dead", "retry", wire["id"]).stdout
     assert runtime.deferrals.dead_entries() == []
@@ -123,7 +123,7 @@ def test_dead_list_and_retry(settings, runtime, moto_ses, workers):
 
 def test_a_consumer_added_by_hand_during_a_pause_is_cancelled_again(settings, workers):
     s = settings.model_copy(update=BIG)
-    ramp(s, "pause", "bulk", "--reason", "list cleanup")
+    ramp(s, "pause", "bulk", "--reason", "list cleanup", process=True)  # `controls`' subprocess smoke test
     pool = workers(count=1, concurrency=1, s=s)
     name = pool.names[0]
     assert active_queues(s, name) == {"transactional"}

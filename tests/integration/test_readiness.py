@@ -93,7 +93,8 @@ def test_ramp_setup_check_through_the_cli(settings, dns_server, moto_ses):
     from tests.helpers import ramp
 
     ns = dns_server({"example.com": ["v=spf1 include:amazonses.com ~all"], "_dmarc.example.com": ["v=DMARC1; p=reject"]})
-    done = ramp(settings.model_copy(update={"dns_nameservers": ns}), "setup", "--check", check=False)
+    done = ramp(settings.model_copy(update={"dns_nameservers": ns}), "setup", "--check", check=False,
+                process=True)  # `services`' subprocess smoke test
     assert done.returncode == 1  # moto's SES has no domain identity for example.com
     lines = done.stdout.splitlines()
     assert any(ln.startswith("FIX  SES identity: SES has no identity for example.com") for ln in lines), done.stdout

@@ -82,7 +82,8 @@ def test_the_readmes_default_scenario_row_is_what_simulate_returns(settings, tmp
     from ses_ramp.config import Settings
 
     defaults = Settings(redis_url=settings.redis_url, key_prefix=settings.key_prefix, _env_file=None)
-    rows = json.loads(ramp(defaults, "simulate", "--json", "--plot", str(tmp_path / "sim.png"), timeout_s=400).stdout)
+    # `plans`' subprocess smoke test: the command as a child process.
+    rows = json.loads(ramp(defaults, "simulate", "--json", "--plot", str(tmp_path / "sim.png"), timeout_s=400, process=True).stdout)
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert row(SCENARIOS[0][0], summary(rows)) in readme
     assert (tmp_path / "sim.png").read_bytes()[:4] == b"\x89PNG"
