@@ -135,6 +135,9 @@ class Settings(RampSettings):
     unsubscribe_secret: SecretStr | None = Field(
         None, min_length=16, description="Signs unsubscribe tokens (HMAC); at least 16 characters; never logged."
     )
+    feedback_sender_id: str = Field(
+        "ses-ramp", pattern=r"^[A-Za-z0-9._-]{1,64}$", description="The SenderId field of the Feedback-ID header every "
+        "message carries (`campaign:list:kind:SenderId`, Gmail's format): one value for all of this sender's mail.")
     unsubscribe_mailto: EmailStr | None = Field(
         None, description="Optional mailbox offered as a second List-Unsubscribe route (mailto:, the token in the subject)."
     )

@@ -114,6 +114,7 @@ def test_a_campaign_ten_feed_windows_long_sends_each_recipient_its_own_message_o
         mime = email.message_from_string(raw)
         i = int(mime["To"].removeprefix("reader").removesuffix("@example.com"))
         assert str(make_header(decode_header(mime["Subject"]))) == f"News for Reader{i}"
+        assert mime["Feedback-ID"] == f"{receipt.campaign_id}:news:bulk:ses-ramp"  # Postmaster sees the campaign apart
         text = next(p for p in mime.walk() if p.get_content_type() == "text/plain").get_payload(decode=True).decode()
         assert f"your code is C{i:06d}" in text
     wait_for(lambda: not redis_client.exists(content), 2 * s.visibility_timeout_s + 10, what="the content key expired")

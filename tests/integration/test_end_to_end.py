@@ -38,6 +38,7 @@ def test_message_from_separate_producer_process_reaches_ses_with_config_set_and_
     mime = __import__("email").message_from_string(sent[0].raw_data)
     assert mime["Subject"] == subject and mime["To"] == "reader@example.com" and mime["Cc"] == "boss@example.com"
     assert mime["X-Entity-Ref-ID"] == "abc"
+    assert mime["Feedback-ID"] == "direct:nolist:transactional:ses-ramp"  # Gmail's a:b:c:SenderId (producers/feedback.py)
     bodies = {part.get_content_type(): part.get_payload(decode=True).decode() for part in mime.walk() if not part.is_multipart()}
     assert "123456" in bodies["text/plain"] and "<b>123456</b>" in bodies["text/html"]
 

@@ -1,6 +1,7 @@
 """The ses-smtp transport against a real SMTP server on loopback (aiosmtpd) speaking STARTTLS + AUTH,
 scripted to answer 250, 421, 454 and 550 5.1.1 by recipient."""
 
+import email
 import ssl
 
 import pytest
@@ -77,6 +78,7 @@ def test_250_is_sent_with_ses_headers(smtp_runtime):
     sender, rcpts, content = handler.delivered[0]
     assert rcpts == ["ok@example.com"]
     assert b"X-SES-CONFIGURATION-SET: ses-ramp" in content and f"message_id={w['id']}".encode() in content
+    assert email.message_from_bytes(content)["Feedback-ID"] == "direct:nolist:transactional:ses-ramp"
     assert rt.budget.status()["sent"] == 1
 
 

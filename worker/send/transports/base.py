@@ -5,7 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from ses_ramp.config import Settings
+from ses_ramp.producers.feedback import feedback_id, has_own
 from ses_ramp.producers.message import Message
+from ses_ramp.producers.unsubscribe import headers_for
+
+
+def added_headers(settings: Settings, message: Message) -> dict[str, str]:
+    """The headers every transport adds to the app's: List-Id and RFC 8058's pair (bulk with a list), and
+    Gmail's Feedback-ID (every message, unless it brings its own; `producers/feedback.py`)."""
+    headers = headers_for(settings, message)
+    if not has_own(message):
+        headers["Feedback-ID"] = feedback_id(message, settings.feedback_sender_id)
+    return headers
 
 
 class Transport(Protocol):

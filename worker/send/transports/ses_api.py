@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from ses_ramp.config import Settings
 from ses_ramp.producers.message import Message
 from ses_ramp.producers.mime import build_mime
-from ses_ramp.producers.unsubscribe import headers_for
+from ses_ramp.worker.send.transports.base import added_headers
 
 
 def ses_client(settings: Settings) -> Any:
@@ -54,7 +54,7 @@ class SesApiTransport:
             request.data = json.dumps(body).encode()
 
     def send(self, message: Message, claim: Callable[[], str]) -> str:
-        mime = build_mime(message, message.formatted_from(), headers_for(self.settings, message))
+        mime = build_mime(message, message.formatted_from(), added_headers(self.settings, message))
         tags = [
             {"Name": "kind", "Value": message.kind.value},
             {"Name": "message_id", "Value": message.id},

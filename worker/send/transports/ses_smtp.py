@@ -13,8 +13,8 @@ from collections.abc import Callable
 from ses_ramp.config import Settings
 from ses_ramp.producers.message import Message
 from ses_ramp.producers.mime import build_mime
-from ses_ramp.producers.unsubscribe import headers_for
 from ses_ramp.worker.send.errors import Unconfirmed
+from ses_ramp.worker.send.transports.base import added_headers
 
 
 class SesSmtpTransport:
@@ -58,7 +58,7 @@ class SesSmtpTransport:
             self._smtp = None
 
     def send(self, message: Message, claim: Callable[[], str]) -> str:
-        mime = build_mime(message, message.formatted_from(), headers_for(self.settings, message))
+        mime = build_mime(message, message.formatted_from(), added_headers(self.settings, message))
         tags = {"kind": message.kind.value, "message_id": message.id, **message.tags}
         extra = (
             f"X-SES-MESSAGE-TAGS: {', '.join(f'{k}={v}' for k, v in tags.items())}\r\n"
