@@ -33,3 +33,10 @@ def feedback_id(message: Message, sender_id: str) -> str:
 
 def has_own(message: Message) -> bool:
     return any(name.lower() == "feedback-id" for name in message.headers)
+
+
+def pause_scopes(message: Message) -> str:
+    """The pause flags that stop this message alone (`list:<id>`, `campaign:<id>`): what a Feedback-ID
+    Postmaster Tools flagged as spammy pauses, never the whole ramp."""
+    campaign = campaign_of(message)
+    return ",".join([*([f"list:{message.list_id}"] if message.list_id else []), *([f"campaign:{campaign}"] if campaign else [])])

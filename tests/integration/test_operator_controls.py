@@ -160,3 +160,22 @@ def test_resume_brings_forward_the_messages_that_met_the_pause_and_only_those(se
     assert due(tx) <= d.now_ms() < due_tx and due(bulk) == due_bulk and due(budget) == due_budget
     assert " ".join(ramp(settings, "resume", "bulk").stdout.split()) == "resumed bulk; 1 waiting messages are due now"
     assert due(bulk) <= d.now_ms() < due_bulk and due(budget) == due_budget
+
+
+def test_a_list_or_campaign_paused_alone_holds_its_own_mail_and_nothing_else(settings, runtime):
+    """What a spammy Feedback-ID pauses (issue 25): one list's or one campaign's mail, never the ramp."""
+    s = settings.model_copy(update=BIG)
+    rt = runtime.__class__.build(s, transport=runtime.sender.transport)
+    rt.sender.sleep = lambda _s: None
+    p = Producer(s)
+    news, deals = (p.prepare({"to": [f"{tag}@example.com"], "subject": "s", "text": "t", "kind": "bulk", "list": tag}).to_wire()
+                   for tag in ("news", "deals"))
+    p.close()
+    assert ramp(s, "pause", "list:news", "--reason", "Postmaster flagged news").returncode == 0
+    out = rt.sender.handle(news)
+    assert (out.outcome, out.detail) == ("paused", "list:news")
+    assert rt.sender.handle(deals).outcome == "sent"  # another list goes on
+    assert rt.client.hget(rt.budget.keys.pause, "bulk") is None  # the kind is not paused
+    assert " ".join(ramp(s, "resume", "list:news").stdout.split()) == "resumed list:news; 1 waiting messages are due now"
+    refused = ramp(s, "pause", "list:bad list", "--reason", "x", check=False)
+    assert refused.returncode != 0 and "list:<id> or campaign:<id>" in refused.stderr

@@ -88,15 +88,16 @@ class Budget:
         return ",".join(f"{p}={n}" for p, n in sorted(Counter(self.known.of(addresses)).items()))
 
     def gate(self, kind: str, recipients: int, idempotency_key: str, token: str = "-", providers: str = "",
-             overflow_at_ms: int = -1) -> Decision:
+             overflow_at_ms: int = -1, scopes: str = "") -> Decision:
         """`token` identifies this delivery attempt: a call redis-py retries after a lost reply sees
         its own claim and gets GO (or OVERFLOW) again, never a false DUPLICATE. `providers`: `providers_of`
         the recipients, each charged against its provider's cap in the same call. `overflow_at_ms`: when
-        the message may take the overflow route if the dedicated one refuses (-1: never; config/overflow.py)."""
+        the message may take the overflow route if the dedicated one refuses (-1: never; config/overflow.py).
+        `scopes`: the message's own pause scopes ("list:news,campaign:spring"), checked with the fleet's flags."""
         k = self.keys
         keys = [k.clock_offset_ms, k.day, k.pause, k.rate, k.idem(idempotency_key)]
         args: list[Any] = [kind, recipients, self.settings.rate_per_s, self.settings.rate_burst, self.idem_ttl_s, self.tx_headroom, token,
-                providers, overflow_at_ms, "1" if self.two_routes else "0"]
+                providers, overflow_at_ms, "1" if self.two_routes else "0", scopes]
         replicas = self.settings.redis_wait_replicas
         if not replicas:
             code, wait_ms, detail = self.scripts.gate(keys=keys, args=args)

@@ -6,7 +6,7 @@ import typer
 
 from ses_ramp.worker.cli.common import cli, fail, kind_or_exit, out, runtime_from_env, settings_or_exit, with_redis
 
-Target = typer.Argument(..., help="transactional, bulk or all")
+Target = typer.Argument(..., help="transactional, bulk, all, or one list's or campaign's mail: list:<id>, campaign:<id>")
 
 
 @cli.command("pause")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import redis
@@ -11,20 +12,26 @@ from ses_ramp.config.keys import Keys
 from ses_ramp.producers.redis_client import text_hash
 
 TARGETS = ("transactional", "bulk", "all")
+#: One list's or one campaign's mail alone (`list:news`, `campaign:spring-news`): what a spammy Feedback-ID pauses.
+SCOPED = re.compile(r"\A(list|campaign):[A-Za-z0-9._-]{1,64}\Z")
+
+
+def _check(verb: str, target: str) -> None:
+    if target not in TARGETS and not SCOPED.match(target):
+        raise ValueError(f"{verb} target must be one of {', '.join(TARGETS)}, list:<id> or campaign:<id>, not {target!r}")
 
 
 def pause(client: redis.Redis, keys: Keys, target: str, by: str, reason: str, now_ms: int) -> bool:
     """Set the flag; returns False if it was already set (the first pause's record is kept)."""
-    if target not in TARGETS:
-        raise ValueError(f"pause target must be one of {', '.join(TARGETS)}, not {target!r}")
+    _check("pause", target)
     entry = json.dumps({"by": by, "reason": reason, "at_ms": now_ms})
     return bool(client.hsetnx(keys.pause, target, entry))
 
 
 def resume(client: redis.Redis, keys: Keys, target: str) -> list[str]:
-    """Clear `target` (`all` clears every flag). Returns the flags cleared."""
-    if target not in TARGETS:
-        raise ValueError(f"resume target must be one of {', '.join(TARGETS)}, not {target!r}")
+    """Clear `target` (`all` clears the fleet-wide flags; a list's or a campaign's is resumed by name).
+    Returns the flags cleared."""
+    _check("resume", target)
     names = list(TARGETS) if target == "all" else [target]
     with client.pipeline(transaction=True) as pipe:
         for name in names:

@@ -22,10 +22,12 @@
 -- ARGV[9]  overflow_at_ms   when this message may take the overflow route (-1 or absent: never)
 -- ARGV[10] two_routes       "1" when an overflow route is configured: every send is then also charged to the
 --                           account's rate (rate hash acct_tat_ms), which binds both routes
+-- ARGV[11] scopes           this message's own pause scopes, "list:news,campaign:spring" ("" = none): a flag
+--                           on one of them (Postmaster flagged its Feedback-ID) pauses it alone
 -- Returns  {code, wait_ms, detail}
 --   0 GO         reserved; detail = day date
 --   1 NO_DAY     no budget open for now (first call of a day): roll the day, then call again
---   2 PAUSED     kind or all paused; detail = which
+--   2 PAUSED     kind, all, or one of the message's scopes paused; detail = which
 --   3 DUPLICATE  idempotency record exists; detail = its value (inflight:<ms>:<token> |
 --                unconfirmed:<ms>:<token> | sent:<ses id>)
 --   4 RATE       rate limit; wait_ms until the next slot
@@ -51,9 +53,12 @@ if idem then
   return {3, 0, idem}
 end
 
-local paused = redis.call('HMGET', KEYS[3], 'all', kind)
-if paused[1] then return {2, 0, 'all'} end
-if paused[2] then return {2, 0, kind} end
+local pause_fields = {'all', kind}
+for scope in string.gmatch(ARGV[11] or '', '[^,]+') do pause_fields[#pause_fields + 1] = scope end
+local paused = redis.call('HMGET', KEYS[3], unpack(pause_fields))
+for i = 1, #pause_fields do
+  if paused[i] then return {2, 0, pause_fields[i]} end
+end
 
 -- The message's providers: their cap/used fields are read in the same HMGET as the day's own.
 local prov, prov_n, day_fields, rate_fields = {}, {}, {'date', 'start_ms', 'end_ms', 'cap', 'reserve', 'hour_allow',

@@ -21,6 +21,7 @@ from ses_ramp.config import Settings
 from ses_ramp.config.overflow import overflow_at_ms as overflow_at
 from ses_ramp.producers.campaigns.recipients import chunk_wires
 from ses_ramp.producers.errors import InvalidMessage
+from ses_ramp.producers.feedback import pause_scopes
 from ses_ramp.producers.message import Message, normalise_address
 from ses_ramp.producers.wire import is_campaign
 from ses_ramp.worker.budget.claim import Claim
@@ -150,12 +151,13 @@ class Sender:
         routes: list[str] = []
         overflow_at_ms = overflow_at(self.overflow_waits_s, wanted.kind, int(message.created_at.timestamp() * 1000),
                                      self.budget.two_routes)
+        scopes = pause_scopes(message)
 
         def claim() -> str:
             """Called by the transport at the last moment before the request leaves: the budget is
             reserved and the idempotency record set only then, so a crash before it leaves nothing
             ambiguous behind. Returns the configuration set the gate routed the message to."""
-            decision = self._wait_for_gate(wanted, overflow_at_ms)
+            decision = self._wait_for_gate(wanted, overflow_at_ms, scopes)
             if decision.code not in CLAIMED:
                 raise NotNow(decision)
             claimed.append(wanted.on(decision.detail))
@@ -198,10 +200,10 @@ class Sender:
             if booked:
                 log.warning("gate_reply_lost_refunded", idempotency_key=claim.key)
 
-    def _wait_for_gate(self, claim: Claim, overflow_at_ms: int = -1) -> Decision:
+    def _wait_for_gate(self, claim: Claim, overflow_at_ms: int = -1, scopes: str = "") -> Decision:
         """Gate once; roll the day or sleep out a short rate-limit wait in place (sub-second)."""
         for _ in range(1000):
-            decision = self.budget.gate(claim.kind, claim.n, claim.key, claim.token, claim.providers, overflow_at_ms)
+            decision = self.budget.gate(claim.kind, claim.n, claim.key, claim.token, claim.providers, overflow_at_ms, scopes)
             self.metrics.decision(decision.code, decision.detail if decision.code in BY_PROVIDER else "")
             if decision.code == Gate.NO_DAY:
                 self.budget.roll_day(self.roll_wait_s)
