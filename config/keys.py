@@ -17,6 +17,8 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `history`                   | list   | JSON of each closed day (newest first, capped)                         |
 | `account`                   | hash   | SES GetAccount quota: max_24h, sent_24h, max_rate_per_s, fetched_ms     |
 | `ses_warmup`                | string | JSON: SES's own warm-up as last read (auto warm-up, pool mode, IPs)     |
+| `gmail`                     | hash   | Postmaster Tools: `day:<domain>:<date>` -> JSON report and when it     |
+|                             |        | arrived; `applied_ms` (the last roll-over that judged them); `status`  |
 | `rate`                      | hash   | adaptive rate: current per-second rate, why, last change (ms); SES's   |
 |                             |        | max rate; `tat_ms`, the GCRA rate limiter's theoretical arrival time;  |
 |                             |        | the same fields `@<provider>` for a provider whose receivers deferred  |
@@ -88,6 +90,7 @@ class Keys:
     history = property(lambda self: self.key("history"))
     account = property(lambda self: self.key("account"))
     ses_warmup = property(lambda self: self.key("ses_warmup"))
+    gmail = property(lambda self: self.key("gmail"))
     rate = property(lambda self: self.key("rate"))
     pause = property(lambda self: self.key("pause"))
     deferred = property(lambda self: self.key("deferred"))

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from ses_ramp.config import schedule
+from ses_ramp.config.gmail_reports import worse
 from ses_ramp.config.mix import DEFAULT_MIX, PROVIDERS, parse_mix
 from ses_ramp.config.schedule import DayReport, RampState, ScheduleConfig, Verdict
 
@@ -85,9 +86,10 @@ def overall_report(report: DayReport, providers: Mapping[str, DayReport], min_se
 
 
 def close_provider_day(cfg: ScheduleConfig, state: RampState, report: DayReport, overall: Verdict,
-                       min_sends: int) -> tuple[RampState, Verdict]:
-    """A provider's state after its day: its own verdict, or the overall one when it sent too little."""
-    v = schedule.verdict(cfg, report) if judged_alone(report, min_sends) else overall
+                       min_sends: int, reported: Verdict | None = None) -> tuple[RampState, Verdict]:
+    """A provider's state after its day: its own verdict, or the overall one when it sent too little;
+    `reported`, the provider's own reports' verdict (Gmail's Postmaster Tools), makes it worse, never better."""
+    v = worse(schedule.verdict(cfg, report) if judged_alone(report, min_sends) else overall, reported)
     return schedule.apply_verdict(cfg, state, v, report.on), v
 
 

@@ -80,6 +80,11 @@ class RampSettings(BaseSettings):
     complaint_warn_rate: float = Field(0.0005, gt=0, description="Complaint rate that holds the ramp / pauses bulk.")
     bounce_trip_rate: float = Field(0.04, gt=0, description="Hard-bounce rate that pauses everything.")
     complaint_trip_rate: float = Field(0.0008, gt=0, description="Complaint rate that pauses everything.")
+    gmail_spam_hold_rate: float = Field(
+        0.001, gt=0, lt=1, description="Gmail's user-reported spam rate (Postmaster Tools) at which the google ramp holds "
+        "(Gmail recommends staying under 0.1%).")
+    gmail_spam_step_back_rate: float = Field(
+        0.003, gt=0, lt=1, description="That rate at which the google ramp steps back (Gmail's limit for bulk senders: 0.3%).")
     probation_cap_share: float = Field(0.5, gt=0, le=1, description="`ramp probation on` lowers today's cap to this share.")
     probation_rate_share: float = Field(
         0.5, gt=0, le=1, description="`ramp probation on` multiplies the breaker's warn and trip rates by this."

@@ -135,6 +135,11 @@ class Settings(RampSettings):
     unsubscribe_secret: SecretStr | None = Field(
         None, min_length=16, description="Signs unsubscribe tokens (HMAC); at least 16 characters; never logged."
     )
+    postmaster_credentials: str | None = Field(
+        None, description="Gmail Postmaster Tools: path to a service account key file or an OAuth token file (JSON) with the "
+        "postmaster.readonly scope. Unset: Postmaster Tools is not read (one line in `ramp status` says so).")
+    postmaster_domains: str = Field(
+        "", description="Comma-separated sending domains registered in Postmaster Tools; empty: RAMP_FROM_ADDRESS's domain.")
     feedback_sender_id: str = Field(
         "ses-ramp", pattern=r"^[A-Za-z0-9._-]{1,64}$", description="The SenderId field of the Feedback-ID header every "
         "message carries (`campaign:list:kind:SenderId`, Gmail's format): one value for all of this sender's mail.")
@@ -288,6 +293,11 @@ class Settings(RampSettings):
     @property
     def provider_shares(self) -> dict[str, float]:
         return parse_mix(self.provider_mix)
+
+    @property
+    def postmaster_domain_list(self) -> list[str]:
+        named = [d.strip().lower() for d in self.postmaster_domains.split(",") if d.strip()]
+        return named or ([str(self.from_address).rpartition("@")[2].lower()] if self.from_address else [])
 
     @property
     def effective_aws_endpoint_url(self) -> str | None:

@@ -17,9 +17,9 @@ from typing import Any
 
 from redis.exceptions import LockError, WatchError
 
-from ses_ramp.config import provider_ramp, schedule
+from ses_ramp.config import gmail_reports, provider_ramp, schedule
 from ses_ramp.producers.redis_client import hash_fields, text_hash
-from ses_ramp.worker.budget import cohorts, provider_days
+from ses_ramp.worker.budget import cohorts, gmail_days, provider_days
 from ses_ramp.worker.budget.window import account_left, day_window
 
 HISTORY_DAYS = 400
@@ -56,7 +56,8 @@ def _roll(budget: Any, today: date, start_ms: int, end_ms: int) -> None:
                 closing = budget.client.hget(k.day, "date")
                 sendday = text_hash(budget.client.hgetall(k.sendday(closing))) if closing else {}
                 recent = [json.loads(h) for h in budget.client.lrange(k.history, 0, provider_ramp.SHARE_DAYS - 2)]
-                pipe.watch(k.day, k.ramp, k.breaker)
+                gmail = text_hash(budget.client.hgetall(k.gmail))  # Postmaster Tools' reports (watched: one may land)
+                pipe.watch(k.day, k.ramp, k.breaker, k.gmail)
                 old = text_hash(pipe.hgetall(k.day))
                 if old.get("date") == today.isoformat():
                     pipe.unwatch()
@@ -67,13 +68,16 @@ def _roll(budget: Any, today: date, start_ms: int, end_ms: int) -> None:
                 ramp = text_hash(pipe.hgetall(k.ramp))
                 account = text_hash(pipe.hgetall(k.account))
                 probation = pipe.hget(k.breaker, "probation")
-                fields, ramp_fields, history = _next_day(budget, old, ramp, account, probation, today, start_ms, end_ms, recent, sendday)
+                fields, ramp_fields, history = _next_day(budget, old, ramp, account, probation, today, start_ms, end_ms, recent, sendday,
+                                                         gmail_days.pending(gmail))
+                applied_ms = budget.now_ms()
                 pipe.multi()
                 pipe.delete(k.day)
                 pipe.hset(k.day, mapping=hash_fields(fields))
                 pipe.delete(k.ramp)
                 pipe.hset(k.ramp, mapping=hash_fields(ramp_fields))
                 if history is not None:
+                    pipe.hset(k.gmail, gmail_days.APPLIED, applied_ms)  # the reports judged: never judged again
                     pipe.lpush(k.history, json.dumps(history))
                     pipe.ltrim(k.history, 0, HISTORY_DAYS - 1)
                 pipe.execute()
@@ -84,6 +88,7 @@ def _roll(budget: Any, today: date, start_ms: int, end_ms: int) -> None:
 
 def _next_day(budget: Any, old: dict[str, str], ramp: dict[str, str], account: dict[str, str], probation: str | None,
               today: date, start_ms: int, end_ms: int, recent: list[dict[str, Any]], sendday: dict[str, str],
+              gmail: list[gmail_reports.GmailDay] | None = None,
               ) -> tuple[dict[str, str | int], dict[str, Any], dict[str, Any] | None]:
     s = budget.settings
     state = schedule.RampState.from_redis(ramp)
@@ -106,12 +111,19 @@ def _next_day(budget: Any, old: dict[str, str], ramp: dict[str, str], account: d
         state, verdict = schedule.close_day(budget.cfg, state, report)
         history = {**old, "verdict": verdict, "why": schedule.why(budget.cfg, report, verdict), "step_after": state.step,
                    "events": heard}
+        # Gmail's own numbers (Postmaster Tools, received since the last roll-over) judge the google ramp too.
+        reported, reported_why = gmail_reports.verdict(gmail or [], gmail_reports.Thresholds(
+            s.gmail_spam_hold_rate, s.gmail_spam_step_back_rate)) if gmail else (None, "")
         for p, p_report in provider_reports.items():
             by_provider[p], p_verdict = provider_ramp.close_provider_day(budget.cfg, by_provider[p], p_report, verdict,
-                                                                         s.provider_min_sends)
+                                                                         s.provider_min_sends, reported if p == "google" else None)
             history[f"verdict@{p}"] = p_verdict
             history[f"why@{p}"] = schedule.why(budget.cfg, p_report, p_verdict) if p_verdict == "idle" or provider_ramp.judged_alone(
                 p_report, s.provider_min_sends) else f"{p_report.sent:,} sends, under {s.provider_min_sends:,}: follows the overall verdict"
+            if p == "google" and reported is not None and p_verdict == reported:
+                history[f"why@{p}"] = reported_why
+        if gmail:
+            history["gmail"] = reported_why or "Gmail's reports within limits"
     state, cooled = schedule.open_day(budget.cfg, state, today)
     if cooled:
         by_provider = {p: provider_ramp.cool_down(budget.cfg, ps) for p, ps in by_provider.items()}

@@ -19,6 +19,7 @@ from ses_ramp.producers.providers import Classifier
 from ses_ramp.worker.budget.store import Budget
 from ses_ramp.worker.fleet.feeder import Feeder
 from ses_ramp.worker.fleet.mover import Mover
+from ses_ramp.worker.fleet.postmaster import PostmasterReader
 from ses_ramp.worker.fleet.reconcile import resolve_unconfirmed
 from ses_ramp.worker.send.transports.base import Transport
 
@@ -79,7 +80,11 @@ def fleet_duties(settings, runtime, app: Any) -> list[Callable[[], Any]]:
         purge_expired_dead(runtime, settings.dead_retention_days)
         return False
 
-    return [move_due, feed_campaigns, resolve_providers, account_quota, adaptive_rate, unconfirmed, dead_retention]
+    duties: list[Callable[[], Any]] = [move_due, feed_campaigns, resolve_providers, account_quota, adaptive_rate,
+                                        unconfirmed, dead_retention]
+    if settings.postmaster_credentials:  # Gmail's own numbers for the google ramp, once a day
+        duties.append(PostmasterReader(settings, runtime).run_once)
+    return duties
 
 
 def breaker_duties(settings, breaker) -> list[Callable[[], Any]]:
