@@ -21,10 +21,12 @@ from ses_ramp.producers import Producer
 from ses_ramp.worker.fleet.postmaster import LOOK_BACK_DAYS, PostmasterReader
 from ses_ramp.worker.guards.events import EventStore, handle_body
 from ses_ramp.worker.guards.postmaster import Postmaster
+from ses_ramp.worker.ops.exporter import StateCollector
+from ses_ramp.worker.ops.status import collect
 from ses_ramp.worker.ops.receivers import ses_event
 from ses_ramp.worker.send.runtime import Runtime
 from ses_ramp.worker.send.transports.noop import NoopTransport
-from tests.helpers import set_clock
+from tests.helpers import ramp, set_clock
 
 DAY1 = datetime(2027, 3, 1, 0, 0, 1, tzinfo=UTC)
 NOT_FOUND = ({"status": "404"}, json.dumps({"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}}))
@@ -101,6 +103,15 @@ def test_a_spam_rate_report_holds_the_google_ramp_at_the_next_roll_over_while_th
     today = DAY1.date()
     # Gmail reports 0.2% of the day before yesterday's mail as spam (late, as its reports are).
     assert reader(s, rt, answers(today, {2: (v2_answer(today - timedelta(days=2), spam=0.002), NOT_FOUND)})).run_once() == 1
+    # What operators see: the figures by the day they describe, beside ses-ramp's own google counts, and metrics.
+    reported = (today - timedelta(days=2)).isoformat()
+    figures = collect(rt)["postmaster"]
+    assert figures["enabled"] and figures["status"]["ok"] and figures["days"][reported]["example.com"]["spam_rate"] == 0.002
+    text = " ".join(ramp(s, "status").stdout.split())
+    assert f"{reported} example.com spam 0.20%, domain no data, IP no data" in text
+    gauges = {m.name: m for m in StateCollector(rt).collect()}
+    assert [(x.labels, x.value) for x in gauges["ses_ramp_gmail_spam_rate"].samples] == [
+        ({"domain": "example.com", "day": reported}, 0.002)]
     closed = next_day(rt)
     assert closed["verdict@google"] == "hold" and "Gmail spam rate 0.20%" in closed["why@google"]
     assert closed["verdict@other"] == "advance"
@@ -160,6 +171,11 @@ def test_a_timeout_is_one_line_and_changes_nothing(fleet):
     st = json.loads(rt.client.hget(rt.budget.keys.gmail, "status"))
     assert st["ok"] is False and "no answer" in st["line"] and "example.com" in st["line"]
     assert rt.client.hget(rt.budget.keys.gmail, "read_on") is None  # tried again later (RETRY_S)
+
+
+def test_without_credentials_the_reader_is_off_and_status_says_so(settings):
+    text = " ".join(ramp(settings, "status").stdout.split())
+    assert "Gmail Postmaster Tools off (RAMP_POSTMASTER_CREDENTIALS unset)" in text
 
 
 def test_no_data_below_gmails_threshold_neither_holds_nor_advances(fleet):

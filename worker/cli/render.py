@@ -86,6 +86,20 @@ def status_rows(st: dict[str, Any], now_ms: float) -> list[tuple[str, str]]:
         rows.append((f"IPs that delivered {day}'s mail", ", ".join(f"{ip} {n:,}" for ip, n in sorted(ips["deliveries"].items()))))
         if ips["outside_pool"]:
             rows.append(("", "outside the pool: " + ", ".join(ips["outside_pool"]) + " (SES's own warm-up?)"))
+    pm = st.get("postmaster") or {}
+    if not pm.get("enabled"):
+        rows.append(("Gmail Postmaster Tools", "off (RAMP_POSTMASTER_CREDENTIALS unset): the google ramp has no spam figures"))
+    else:
+        line = (pm.get("status") or {}).get("line") or "not read yet"
+        rows.append(("Gmail Postmaster Tools", ("" if (pm.get("status") or {}).get("ok", True) else "FAILED: ") + line))
+        for day, domains in (pm.get("days") or {}).items():
+            for domain, f in domains.items():
+                spam = "no data" if f["spam_rate"] is None else f"{f['spam_rate']:.2%}"
+                reps = ", ".join(f"IP {ip} {r}" for ip, r in f["ip_reputation"].items()) or "IP no data"
+                own = f["ses_ramp_google"]
+                mine = f"; ses-ramp's google: {own['sends']:,} sent, {own['complaints']:,} complaints" if own else ""
+                flagged = f"; spammy: {', '.join(f['spammy_ids'])}" if f["spammy_ids"] else ""
+                rows.append((f"  {day} {domain}", f"spam {spam}, domain {f['domain_reputation'] or 'no data'}, {reps}{flagged}{mine}"))
     quota = st.get("ses_account_quota")
     rows.append(("SES account quota", "not read yet" if not quota else
                  (f"{quota['max_24h']:,.0f} per 24 h, {quota['sent_24h']:,.0f} sent, {quota['max_rate_per_s']:g}/s"

@@ -80,6 +80,16 @@ class StateCollector:
         yield per_route
         if ov.get("dedicated_share") is not None:
             yield gauge("ses_ramp_dedicated_share", "The dedicated IP's share of today's sends.", ov["dedicated_share"])
+        latest: dict[str, tuple[str, dict[str, Any]]] = {}
+        for day, domains in (st.get("postmaster") or {}).get("days", {}).items():
+            for domain, f in domains.items():
+                if f["spam_rate"] is not None and (domain not in latest or day > latest[domain][0]):
+                    latest[domain] = (day, f)
+        gmail = GaugeMetricFamily("ses_ramp_gmail_spam_rate", "Gmail's user-reported spam rate (Postmaster Tools), newest day reported.",
+                                  labels=["domain", "day"])
+        for domain, (day, f) in latest.items():
+            gmail.add_metric([domain, day], float(f["spam_rate"]))
+        yield gmail
         for ip in (st.get("ses_warmup") or {}).get("ips", []):
             if ip.get("percentage") is not None:
                 yield gauge("ses_ramp_ses_warmup_percentage", "SES's own warm-up percentage of each pool IP.", ip["percentage"],

@@ -11,7 +11,7 @@ from ses_ramp.config.provider_ramp import PROVIDERS
 from ses_ramp.producers.queues import queue_depths
 from ses_ramp.producers.redis_client import text_hash
 from ses_ramp.producers.wire import QUEUES
-from ses_ramp.worker.budget import cohorts
+from ses_ramp.worker.budget import cohorts, gmail_days
 from ses_ramp.worker.ops import ses_warmup
 
 
@@ -71,6 +71,8 @@ def collect(runtime) -> dict[str, Any]:
     data["ses_warmup"] = ses_warmup.load(runtime.client, k)
     data["outgoing_ips"] = outgoing_ips(runtime.client, k, [d.isoformat() for d in (today, today - timedelta(days=1))],
                                         data["ses_warmup"])
+    data["postmaster"] = postmaster_figures(runtime.settings.postmaster_credentials is not None,
+                                            text_hash(runtime.client.hgetall(k.gmail)), data["providers"])
     last = runtime.client.lindex(k.history, 0)
     data["last_verdict"] = {f: json.loads(last).get(f) for f in ("date", "verdict", "why", "step_after")} if last else None
     data["bad_events"] = runtime.client.llen(k.bad_events)
@@ -96,6 +98,19 @@ def overflow_figures(configuration_set: str | None, today: str, day: dict[str, s
         "by_provider": {p: {"dedicated_used": field(f"used@{p}"), "overflow_used": field(f"ov_used@{p}")}
                         for p in PROVIDERS if field(f"used@{p}") or field(f"ov_used@{p}")},
     }
+
+
+def postmaster_figures(enabled: bool, raw: dict[str, str], providers: dict[str, Any]) -> dict[str, Any]:
+    """Gmail's Postmaster Tools figures per day they describe, beside ses-ramp's own google counts for the
+    days status shows; the reader's last line. Missing figures are "no data", never zero."""
+    days: dict[str, Any] = {}
+    for report, received_ms in gmail_days.reports(raw):
+        own = (providers.get(report.on.isoformat()) or {}).get("google") or {}
+        days.setdefault(report.on.isoformat(), {})[report.domain] = {
+            "spam_rate": report.spam_rate, "ip_reputation": report.ip_reputation, "domain_reputation": report.domain_reputation,
+            "spammy_ids": list(report.spammy_ids), "received_ms": received_ms,
+            "ses_ramp_google": {m: own.get(m, 0) for m in ("sends", "deliveries", "complaints")} if own else None}
+    return {"enabled": enabled, "status": gmail_days.status(raw), "days": dict(sorted(days.items(), reverse=True)[:7])}
 
 
 def routes_today(runtime: Any, today: str) -> dict[str, Any]:
