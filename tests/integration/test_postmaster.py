@@ -22,8 +22,8 @@ from ses_ramp.worker.fleet.postmaster import LOOK_BACK_DAYS, PostmasterReader
 from ses_ramp.worker.guards.events import EventStore, handle_body
 from ses_ramp.worker.guards.postmaster import Postmaster
 from ses_ramp.worker.ops.exporter import StateCollector
-from ses_ramp.worker.ops.status import collect
 from ses_ramp.worker.ops.receivers import ses_event
+from ses_ramp.worker.ops.status import collect
 from ses_ramp.worker.send.runtime import Runtime
 from ses_ramp.worker.send.transports.noop import NoopTransport
 from tests.helpers import ramp, set_clock
@@ -134,6 +134,8 @@ def test_a_spammy_feedback_id_pauses_its_campaign_alone(fleet):
     flags = rt.client.hgetall(rt.budget.keys.pause)
     assert set(flags) == {"campaign:spring-news"}  # not the ramp, not the kind, not the list
     assert "flagged Feedback-ID spring-news as spammy" in json.loads(flags["campaign:spring-news"])["reason"]
+    listed = " ".join(ramp(s, "campaigns", "list").stdout.split())
+    assert "flagged Feedback-ID spring-news as spammy" in listed and "ramp resume campaign:spring-news" in listed
     # Other bulk mail goes on; the campaign's own is held until a person resumes it.
     p = Producer(s)
     other = p.prepare({"to": ["b@example.com"], "subject": "s", "text": "t", "kind": "bulk", "list": "news"}).to_wire()
@@ -184,3 +186,19 @@ def test_no_data_below_gmails_threshold_neither_holds_nor_advances(fleet):
     assert reader(s, rt, answers(DAY1.date(), {})).run_once() == 0
     assert "no data yet" in json.loads(rt.client.hget(Keys(s.key_prefix).gmail, "status"))["line"]
     assert next_day(rt)["verdict@google"] == "advance"  # SES's events alone decide, as before
+
+
+def test_setup_check_says_whether_postmaster_access_works_for_each_domain(settings):
+    from ses_ramp.worker.ops.readiness import check_postmaster
+
+    s = settings.model_copy(update={"postmaster_credentials": "/nonexistent/postmaster.json",
+                                    "postmaster_domains": "example.com,other.example"})
+    seq = [({"status": "200"}, json.dumps({"name": "domains/example.com", "permission": "OWNER"})),
+           ({"status": "403"}, json.dumps({"error": {"code": 403, "message": "denied", "status": "PERMISSION_DENIED"}}))]
+    checks = check_postmaster(s, api=lambda: Postmaster(HttpMockSequence(seq)))
+    assert [(c.what, c.ok) for c in checks] == [("Postmaster Tools: example.com", True), ("Postmaster Tools: other.example", False)]
+    assert "HTTP 403, permission denied" in checks[1].detail
+    unreadable = check_postmaster(s)  # the credentials file is missing: one line, no traceback
+    assert len(unreadable) == 1 and not unreadable[0].ok and "RAMP_POSTMASTER_CREDENTIALS /nonexistent/postmaster.json" in unreadable[0].detail
+    assert check_postmaster(settings)[0].ok and "off" in check_postmaster(settings)[0].detail
+

@@ -179,12 +179,14 @@ def simulation_table(rows: list[dict[str, Any]], title: str) -> Table:
 
 def campaign_table(rows: list[dict[str, Any]]) -> Table:
     """`ramp campaigns`: one row per campaign still sending."""
-    t = table("campaign", "kind", "recipients", "fed", "settled", "waiting", "left out", keep=("campaign",),
+    t = table("campaign", "kind", "recipients", "fed", "settled", "waiting", "left out", "paused", keep=("campaign", "paused"),
               right=("recipients", "fed", "settled", "waiting", "left out"))
     for r in rows:
         total, fed, settled = int(r.get("total", 0)), int(r.get("fed", 0)), int(r.get("settled", 0))
         left_out = int(r.get("suppressed", 0)) + int(r.get("duplicates", 0))
-        t.add_row(r["id"], r.get("kind", "bulk"), f"{total:,}", f"{fed:,}", f"{settled:,}", f"{total - fed:,}", f"{left_out:,}")
+        paused = r.get("paused")
+        t.add_row(r["id"], r.get("kind", "bulk"), f"{total:,}", f"{fed:,}", f"{settled:,}", f"{total - fed:,}", f"{left_out:,}",
+                  "yes" if paused else "-")
     return t
 
 

@@ -130,6 +130,9 @@ def campaigns_list(as_json: bool = typer.Option(False, "--json")) -> None:
         print(json.dumps(rows))
     else:
         out.print(campaign_table(rows) if rows else "no campaign is sending")
+        for r in rows:  # a pause's reason in full, whatever the terminal's width
+            if r.get("paused"):
+                out.print(f"paused {r['id']}: {r['paused']['reason']} (`ramp resume campaign:{r['id']}`)", soft_wrap=True, markup=False)
 
 
 @campaigns_cli.command("cancel")

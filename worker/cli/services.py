@@ -94,9 +94,9 @@ def setup_cmd(ip: str | None = typer.Option(None, help="Dedicated IP to put in t
     if any(level == "refuse" for level, _ in notes):
         raise typer.Exit(1)
     if check:
-        from ses_ramp.worker.ops.readiness import check_domain, resolver_for
+        from ses_ramp.worker.ops.readiness import check_domain, check_postmaster, resolver_for
 
-        results = check_domain(settings, ses, resolver_for(settings))
+        results = check_domain(settings, ses, resolver_for(settings)) + check_postmaster(settings)
         for c in results:
             out.print(f"{'ok ' if c.ok else 'FIX'}  {c.what}: {c.detail}", soft_wrap=True, markup=False)
         if not all(c.ok for c in results):

@@ -56,6 +56,14 @@ class Postmaster:
     def from_credentials(cls, path: str, timeout_s: float = 20.0) -> Postmaster:
         return cls(google_auth_httplib2.AuthorizedHttp(credentials_from(path), http=httplib2.Http(timeout=timeout_s)))
 
+    def access(self, domain: str) -> None:
+        """Raise `PostmasterUnavailable` unless these credentials may read `domain` (`ramp setup --check`)."""
+        try:
+            self._call(domain, self.v2.domains().get(name=f"domains/{domain}"), v2=True)
+        except _NotThere:
+            raise PostmasterUnavailable(f"Postmaster Tools has no domain {domain} for these credentials "
+                                        "(add and verify it at postmaster.google.com)") from None
+
     def day(self, domain: str, on: date) -> GmailDay:
         """What Postmaster Tools reports for `domain` on `on`."""
         spam, spammy, v2_there = self._v2(domain, on)

@@ -11,6 +11,7 @@ from ses_ramp.producers.message import Kind
 from ses_ramp.producers.redis_client import text_hash
 from ses_ramp.producers.wire import priority_for
 from ses_ramp.worker.fleet.feeder import LOCK_S
+from ses_ramp.worker.guards import pause
 
 
 class NoSuchCampaign(LookupError):
@@ -18,7 +19,11 @@ class NoSuchCampaign(LookupError):
 
 
 def listing(runtime) -> list[dict[str, Any]]:
-    return store.progress(runtime.client, runtime.budget.keys)
+    """Each campaign still sending, with its pause when it has one (a spammy Feedback-ID, or an operator's):
+    `paused` = {by, reason, at_ms}; `ramp resume campaign:<id>` lifts it."""
+    rows = store.progress(runtime.client, runtime.budget.keys)
+    flags = pause.flags(runtime.client, runtime.budget.keys)
+    return [{**r, **({"paused": flags[f"campaign:{r['id']}"]} if f"campaign:{r['id']}" in flags else {})} for r in rows]
 
 
 def cancel(runtime, campaign_id: str) -> dict[str, int]:

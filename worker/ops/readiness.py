@@ -8,6 +8,7 @@ domain's DNS (DMARC, SPF); each line says ok or what to fix.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from ses_ramp.config import Settings
 from ses_ramp.producers import providers
+from ses_ramp.worker.guards.postmaster import Postmaster, PostmasterUnavailable
 
 
 @dataclass(frozen=True)
@@ -98,3 +100,23 @@ def check_domain(settings: Settings, sesv2: Any, resolver: dns.resolver.Resolver
         note = "; p=none only monitors: move to quarantine once reports are clean" if policy == "none" else ""
         checks.append(Check("DMARC", True, f"p={policy}{note}"))
     return checks
+
+
+def check_postmaster(settings: Settings, api: Callable[[], Postmaster] | None = None) -> list[Check]:
+    """Whether Postmaster Tools answers for each sending domain (the google ramp's spam figures)."""
+    if not settings.postmaster_credentials:
+        return [Check("Postmaster Tools", True, "off (RAMP_POSTMASTER_CREDENTIALS unset): Gmail's spam rate is not read")]
+    path = settings.postmaster_credentials
+    try:
+        client = (api or (lambda: Postmaster.from_credentials(path)))()
+    except PostmasterUnavailable as exc:
+        return [Check("Postmaster Tools", False, str(exc))]
+    out = []
+    for domain in settings.postmaster_domain_list:
+        try:
+            client.access(domain)
+        except PostmasterUnavailable as exc:
+            out.append(Check(f"Postmaster Tools: {domain}", False, str(exc)))
+        else:
+            out.append(Check(f"Postmaster Tools: {domain}", True, "these credentials may read its figures"))
+    return out
