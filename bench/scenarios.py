@@ -23,6 +23,7 @@ SCENARIOS: list[tuple[str, list[str]]] = [
     ("`--slow-provider microsoft --slow-provider-day 16 --slow-days 7`",
      ["--slow-provider", "microsoft", "--slow-provider-day", "16", "--slow-days", "7"]),
     ("`--complaint-rate 0.0006`", ["--complaint-rate", "0.0006"]),
+    ("Gmail users report 0.2% as spam: `--gmail-spam-rate 0.002`", ["--gmail-spam-rate", "0.002"]),
     ("`--overflow` (the default with RAMP_OVERFLOW_CONFIGURATION_SET)", ["--overflow"]),
 ]
 OVERFLOW = SCENARIOS[-1][0]
@@ -44,7 +45,11 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     held = [r["day"] for r in rows if r["verdict"] in ("hold", "unsettled", "no_events")]
     back = [r["day"] for r in rows if r["verdict"] == "step_back"]
     acted = [r for r in rows if r["breaker"] != "ok"]
+    last = rows[-1].get("steps") or {}
+    others = sorted(v for p, v in last.items() if p != "google")
     return {
+        "steps": (f"{last['google'] + 1} / {others[0] + 1}" + (f"-{others[-1] + 1}" if others[-1] != others[0] else "")
+                  if "google" in last and others else "-"),
         "reached": f"day {reached}" if reached else f"no (cap {rows[-1]['cap']:,} on day {rows[-1]['day']})",
         "sent": sent, "overflow": overflow, "overflow_share": overflow / (sent + overflow) if sent + overflow else 0.0,
         "delayed": delayed, "delayed_share": delayed / sent if sent else 0.0, "backlog": rows[-1]["backlog"],
@@ -62,7 +67,7 @@ def days_list(days: list[int]) -> str:
 def row(name: str, r: dict[str, Any]) -> str:
     overflow = f"{r['overflow']:,} ({r['overflow_share']:.1%})" if r["overflow"] else "off"
     return (f"| {name} | {r['reached']} | {r['sent']:,} | {overflow} | {r['delayed']:,} ({r['delayed_share']:.1%}) | {r['backlog']:,} "
-            f"| {days_list(r['held'])} | {days_list(r['back'])} | {r['breaker']} |")
+            f"| {days_list(r['held'])} | {days_list(r['back'])} | {r['steps']} | {r['breaker']} |")
 
 
 def weeks(rows: list[dict[str, Any]]) -> list[str]:
@@ -83,8 +88,8 @@ def main() -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = list(pool.map(lambda sc: run(sc[1]), SCENARIOS))
     print("| scenario | 50,000/day reached | sent in 45 days (dedicated IP) | sent by overflow (share) | delayed by receivers (share) "
-          "| backlog on day 45 | days held | days stepped back | breaker |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| backlog on day 45 | days held | days stepped back | step on day 45: google / the others | breaker |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for (name, _), rows in zip(SCENARIOS, runs):
         print(row(name, summary(rows)))
     print()

@@ -117,3 +117,17 @@ def test_with_overflow_the_backlog_goes_while_the_dedicated_ip_keeps_its_schedul
         assert r["overflow"] > 0
         assert r["backlog"] <= 3000 * 0.8 * 4 / 24 + 1  # bulk (80%) of the last 4 hours, still waiting its turn
     assert routed[-1]["backlog"] < alone[-1]["backlog"] / 10
+
+
+def test_gmail_users_reporting_spam_hold_the_google_ramp_and_no_other(settings):
+    """Issue 25: Gmail's users' spam reports never come back as Complaint events; they reach the google ramp as
+    Postmaster Tools' daily figure, two days late and only above Gmail's volume threshold. At 0.2% the
+    google ramp falls behind where it advances without them, and the other providers' ramps are untouched."""
+    mix = "google=0.5,other=0.5"
+    clean = run(settings, "--days", "24", "--mix", mix, "--complaint-rate", "0")
+    reported = run(settings, "--days", "24", "--mix", mix, "--complaint-rate", "0", "--gmail-spam-rate", "0.002")
+    assert all(r["complaint_rate"] == 0 for r in reported)  # no Complaint event from Gmail, whatever its users press
+    assert reported[-1]["steps"]["google"] < clean[-1]["steps"]["google"]
+    assert [r["steps"]["other"] for r in reported] == [r["steps"]["other"] for r in clean]
+    # Gmail has nothing to say about the first days: below its threshold, and two days late.
+    assert reported[3]["steps"] == clean[3]["steps"]

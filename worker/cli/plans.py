@@ -88,7 +88,11 @@ def simulate_cmd(
     multiplier: float | None = typer.Option(None, min=1.01, help="Cap growth per step, overriding the profile's (e.g. 1.5 or 2.0)."),
     daily_demand: int = typer.Option(50_000, "--daily-demand", min=50, help="Recipients the app wants to send per day."),
     bounce_rate: float = typer.Option(0.005, "--bounce-rate", min=0, max=1, help="Hard bounces per recipient: list hygiene."),
-    complaint_rate: float = typer.Option(0.0001, "--complaint-rate", min=0, max=1, help="Complaints per delivered recipient."),
+    complaint_rate: float = typer.Option(0.0001, "--complaint-rate", min=0, max=1, help="Complaints per delivered recipient "
+                                         "(Gmail's users' only reach Postmaster Tools, never a Complaint event)."),
+    gmail_spam_rate: float | None = typer.Option(None, "--gmail-spam-rate", min=0, max=1, help="Share of Gmail's delivered "
+                                                 "recipients who press Report spam (default: --complaint-rate); Postmaster "
+                                                 "Tools reports it two days later, above Gmail's volume threshold."),
     dirty_list_day: int | None = typer.Option(None, "--dirty-list-day", help="Day an unverified list goes out (12% hard bounces)."),
     demand_days: int | None = typer.Option(None, "--demand-days", min=1, help="Demand arrives on the first N days only."),
     forecast_day: int | None = typer.Option(
@@ -132,7 +136,7 @@ def simulate_cmd(
     if slow_provider is not None and slow_provider_day is None:
         fail("--slow-provider needs --slow-provider-day: the day its receivers start deferring")
     model = ReceiverModel(seed=seed, tolerance=tolerance or PROFILE_TOLERANCE[settings.warmup_profile], bounce_rate=bounce_rate,
-                          complaint_rate=complaint_rate, dirty_day=dirty_list_day, slow_day=slow_provider_day,
+                          complaint_rate=complaint_rate, gmail_spam_rate=gmail_spam_rate, dirty_day=dirty_list_day, slow_day=slow_provider_day,
                           slow_provider=slow_provider, slow_days=slow_days,
                           slow_share=slow_share if slow_share is not None else (0.2 if slow_provider else 0.3))
     if settings.redis_url is None:

@@ -60,7 +60,9 @@ class ReceiverModel:
       whatever the volume (a provider having a bad week with the IP). Without `slow_provider`, a
       provider with `slow_provider_share` of the recipients has a bad day.
     * Bounces: hard bounces at the list-hygiene rate (`dirty_bounce_rate` on `dirty_day`).
-    * Complaints: at `complaint_rate` of delivered recipients.
+    * Complaints: at `complaint_rate` of delivered recipients, as Complaint events, except Gmail's: Gmail runs
+      no feedback loop for SES, so its users' "Report spam" (at `gmail_spam_rate`, else `complaint_rate`)
+      is only counted per day (`gmail`: day -> [delivered, reported]), which Postmaster Tools publishes.
     * Memory: a day whose hard-bounce rate passes 3% halves the trust receivers give (spam traps and
       unknown users are what they judge a new IP by), so a dirty list costs deferrals for days.
     """
@@ -69,6 +71,7 @@ class ReceiverModel:
     tolerance: float = 2.0
     bounce_rate: float = 0.005
     complaint_rate: float = 0.0001
+    gmail_spam_rate: float | None = None
     dirty_day: int | None = None
     dirty_bounce_rate: float = 0.12
     slow_day: int | None = None
@@ -77,6 +80,7 @@ class ReceiverModel:
     slow_provider: str | None = None
     slow_days: int = 1
     mix: dict[str, float] = field(default_factory=lambda: {"other": 1.0})  # the recipients' mix, for the floors
+    gmail: dict[int, list[int]] = field(default_factory=dict)
     trusted: dict[str, int] = field(default_factory=dict)
     today: dict[str, int] = field(default_factory=dict)
     bounced_today: int = 0
@@ -119,6 +123,8 @@ class ReceiverModel:
         provider = sim_provider_of(addresses[0]) if addresses else "other"
         pb = self.hard_bounce_p()
         pd = 0.01 if trusted_pool else self.deferral_p(provider)  # a simulated message goes to one provider
+        gmail = provider == "google"
+        pc = self.gmail_spam_rate if gmail and self.gmail_spam_rate is not None else self.complaint_rate
         for address in addresses:
             r = self.rng.random()
             if r < pb:
@@ -131,8 +137,12 @@ class ReceiverModel:
                     continue
             else:
                 out["delivered"].append(address)
-            if self.rng.random() < self.complaint_rate:
+            if self.rng.random() < pc:
                 out["complained"].append(address)
+        if gmail:
+            tally = self.gmail.setdefault(self.day, [0, 0])
+            tally[0] += len(out["delivered"]) + len(out["delayed"]) - len(out["given_up"])
+            tally[1] += len(out["complained"])
         if not trusted_pool:
             self.today[provider] = self.today.get(provider, 0) + len(addresses)
             self.bounced_today += len(out["bounced"])
@@ -192,7 +202,9 @@ class SimulatedSes:
         retried_s = m.rng.uniform(*RETRY_DELIVERED_LAG_S)
         at(retried_s, "Delivery", [a for a in fates["delayed"] if a not in fates["given_up"]])
         at(retried_s, "Bounce", fates["given_up"], bounce_type="Transient")
-        at(m.rng.uniform(*COMPLAINT_LAG_S), "Complaint", fates["complained"])
+        complaint_lag_s = m.rng.uniform(*COMPLAINT_LAG_S)  # drawn for every message: the same seed, the same run
+        if sim_provider_of(str(message.recipients[0])) != "google":  # Gmail's reports are Postmaster Tools' figures
+            at(complaint_lag_s, "Complaint", fates["complained"])
         return f"sim-{uuid.uuid4().hex[:12]}"
 
     def due(self, until_ms: int) -> list[dict[str, Any]]:

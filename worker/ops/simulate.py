@@ -23,9 +23,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ses_ramp.config import Settings
+from ses_ramp.config.gmail_reports import GmailDay
 from ses_ramp.config.provider_ramp import PROVIDERS, split
 from ses_ramp.producers.providers import Known
-from ses_ramp.worker.budget import cohorts
+from ses_ramp.worker.budget import cohorts, gmail_days
 from ses_ramp.worker.guards import pause
 from ses_ramp.worker.guards.breaker import Breaker
 from ses_ramp.worker.guards.events import EventStore, handle_body
@@ -36,6 +37,10 @@ from ses_ramp.worker.send.runtime import Runtime
 __all__ = ["PROFILE_TOLERANCE", "ReceiverModel", "run_simulation", "simulate", "target_reached_on"]
 
 KINDS = ("transactional", "bulk")
+#: Gmail publishes a day's Postmaster figures about two days later, and only above a volume: "only domains that
+#: send mail to at least 50 users per day receive statistics" (developers.google.com/workspace/gmail/postmaster).
+POSTMASTER_LAG_DAYS = 2
+POSTMASTER_MIN_DELIVERED = 50
 EVENTS_POLL_MS = 20_000  # how often, in simulated time, events are handled while mail goes out
 
 
@@ -106,6 +111,7 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
         clock.end_day_at(day_start + timedelta(days=1))
         feed()  # what arrived overnight counts before the day closes
         model.new_day(day)
+        _postmaster_report(client, keys, model, day, start, sender, budget.now_ms())
         if pause.flags(client, keys).keys() & {"all", "bulk"}:
             # The simulated operator: cleans the list overnight and resumes the next morning.
             pause.resume(client, keys, "all")
@@ -195,6 +201,15 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
         row.verdict = verdicts.get(row.date, "")
         row.breaker = actions.get(row.day, "").strip("; ") or "ok"
     return rows
+
+
+def _postmaster_report(client: Any, keys: Any, model: ReceiverModel, day: int, start: datetime, sender: str, now_ms: int) -> None:
+    """This morning's Postmaster Tools report, as Gmail publishes it: the spam rate of the mail delivered two
+    days ago, and only when that day's Gmail volume passed Gmail's threshold (POSTMASTER_MIN_DELIVERED)."""
+    delivered, reported = model.gmail.get(day - POSTMASTER_LAG_DAYS, [0, 0])
+    if delivered >= POSTMASTER_MIN_DELIVERED:
+        on = (start + timedelta(days=day - POSTMASTER_LAG_DAYS - 1)).date()
+        gmail_days.store(client, keys, GmailDay(sender.rpartition("@")[2], on, spam_rate=reported / delivered), now_ms)
 
 
 def _forecast(settings: Settings, runtime: Runtime, queues: dict[tuple[str, str], Backlog]) -> dict[str, int]:
