@@ -8,6 +8,7 @@ arrival time, so it is never judged twice; a day whose figures changed arrives a
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 from ses_ramp.config.gmail_reports import GmailDay
@@ -46,3 +47,10 @@ def set_status(client: Any, keys: Keys, ok: bool, line: str, now_ms: int) -> Non
 
 def status(raw: dict[str, str]) -> dict[str, Any] | None:
     return json.loads(raw[STATUS]) if raw.get(STATUS) else None
+
+
+def forget_before(client: Any, keys: Keys, cutoff: date) -> int:
+    """Drop the reports of days before `cutoff` (the hash stays small); returns how many."""
+    old = [f for f in client.hkeys(keys.gmail) if f.startswith("day:") and f.rsplit(":", 1)[1] < cutoff.isoformat()]
+    return int(client.hdel(keys.gmail, *old)) if old else 0
+

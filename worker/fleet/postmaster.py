@@ -18,7 +18,6 @@ import structlog
 from ses_ramp.config import Settings
 from ses_ramp.config.gmail_reports import GmailDay
 from ses_ramp.producers.feedback import NO_CAMPAIGN, NO_LIST
-from ses_ramp.producers.redis_client import text_hash
 from ses_ramp.worker.budget import gmail_days
 from ses_ramp.worker.budget.window import day_window
 from ses_ramp.worker.guards import pause
@@ -28,6 +27,7 @@ log = structlog.get_logger(logger_name="ses_ramp.postmaster")
 
 LOOK_BACK_DAYS = 3
 RETRY_S = 3600
+KEEP_DAYS = 40  # reports older than this are dropped (status shows the last week)
 READ_ON = "read_on"
 
 
@@ -42,9 +42,8 @@ class PostmasterReader:
         """Read today's reports unless done already (or `force`); returns how many reports were new."""
         client, keys, now_ms = self.runtime.client, self.runtime.budget.keys, self.runtime.budget.now_ms()
         today = day_window(now_ms, self.settings.day_timezone)[0]
-        state = text_hash(client.hgetall(keys.gmail))
-        if not force and (state.get(READ_ON) == today.isoformat() or now_ms - self._failed_at_ms < RETRY_S * 1000):
-            return 0
+        if not force and (client.hget(keys.gmail, READ_ON) == today.isoformat() or now_ms - self._failed_at_ms < RETRY_S * 1000):
+            return 0  # one HGET per housekeeping tick until tomorrow
         domains = self.settings.postmaster_domain_list
         try:
             api = self.api()
@@ -60,6 +59,7 @@ class PostmasterReader:
             self._pause_spammy(report, now_ms)
         line = (f"read {', '.join(domains)}: {len(fresh)} day(s) with data in the last {LOOK_BACK_DAYS}, {len(new)} new"
                 if fresh else f"read {', '.join(domains)}: no data yet (Gmail reports only above its volume threshold)")
+        gmail_days.forget_before(client, keys, today - timedelta(days=KEEP_DAYS))
         gmail_days.set_status(client, keys, True, line, now_ms)
         client.hset(keys.gmail, READ_ON, today.isoformat())
         return len(new)
