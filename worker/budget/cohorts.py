@@ -27,7 +27,8 @@ def send_day(mail_ms: int, zone: str) -> str:
     return datetime.fromtimestamp(mail_ms / 1000, ZoneInfo(zone)).date().isoformat()
 
 
-METRICS = ("sends", "deliveries", "delays", "hard_bounces", "soft_bounces", "complaints", "rejects")
+METRICS = ("sends", "deliveries", "delays", "hard_bounces", "soft_bounces", "complaints", "rejects",
+           "account_suppressed")  # SES dropped it: on the account's suppression list (never sent, not a bounce)
 
 
 #: Field prefix of the overflow route's counts on a send day's hash: kept beside the dedicated IP's, never

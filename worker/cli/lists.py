@@ -123,6 +123,17 @@ def suppress_list() -> None:
         print(address)
 
 
+@suppress_cli.command("sync-ses")
+def suppress_sync_ses() -> None:
+    """Import SES's account-level suppression list (addresses SES would drop without sending)."""
+    from ses_ramp.worker.ops import suppression
+    from ses_ramp.worker.send.transports.ses_api import ses_client
+
+    runtime = runtime_from_env()
+    listed, added = suppression.sync_ses(runtime, ses_client(runtime.settings))
+    out.print(f"SES's account suppression list holds {listed:,} address(es); {added:,} newly suppressed here")
+
+
 @suppress_cli.command("import")
 def suppress_import(file: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
     """Import addresses from a CSV (first column with an @) or a file with one address per line."""

@@ -69,7 +69,12 @@ def effects_of(event: dict[str, Any]) -> Effects:
         elif kind == "Bounce":
             bounce = event["bounce"]
             addrs = fx.addresses = [r["emailAddress"] for r in bounce.get("bouncedRecipients") or []]
-            if bounce.get("bounceType") == "Permanent":
+            if bounce.get("bounceSubType") == "OnAccountSuppressionList":
+                # SES dropped it without sending: the address is on the account's suppression list. Not a
+                # receiver's bounce, so not the IP's hard-bounce rate; suppressed here too, never charged again.
+                fx.counts["account_suppressed"] = len(addrs) or 1
+                fx.suppress.extend(addrs)
+            elif bounce.get("bounceType") == "Permanent":
                 fx.counts["hard_bounces"] = len(addrs) or 1
                 fx.suppress.extend(addrs)
             else:  # Transient / Undetermined: the receiver said "not now"

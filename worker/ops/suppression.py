@@ -45,3 +45,19 @@ def import_text(runtime, text: str) -> tuple[int, int]:
     """Suppress every address in `text` (see `read_addresses`). Returns (read, newly suppressed)."""
     addresses = read_addresses(text)
     return len(addresses), add(runtime, addresses)
+
+
+def sync_ses(runtime, sesv2) -> tuple[int, int]:
+    """Import SES's account-level suppression list (`ListSuppressedDestinations`, every page) into ses-ramp's:
+    SES drops mail to those addresses without sending it, so ses-ramp must neither send nor charge it.
+    Returns (addresses SES lists, newly suppressed here)."""
+    seen, added, token = 0, 0, None
+    while True:
+        page = sesv2.list_suppressed_destinations(**({"NextToken": token} if token else {}), PageSize=1000)
+        addresses = [s["EmailAddress"] for s in page.get("SuppressedDestinationSummaries") or [] if s.get("EmailAddress")]
+        seen += len(addresses)
+        added += add(runtime, addresses) if addresses else 0
+        token = page.get("NextToken")
+        if not token:
+            return seen, added
+
