@@ -8,6 +8,11 @@ event waits on DNS: a domain nobody has looked up yet counts as `other` and is n
 `provider_pending` set, which a fleet duty (`Classifier.resolve_pending`, in every worker and in
 `ramp beat`) resolves within a second or two. A domain DNS cannot answer for within `LOOKUP_S` is
 `other`, cached briefly so it is asked again.
+
+A domain that accepts no mail at all is cached as `NOMAIL`: a null MX (RFC 7505: one MX record of
+preference 0 and host "."), no such domain, or no MX and no address record (RFC 5321's implicit MX). Its
+recipients are left out of a campaign at enqueue (counted, like suppressed ones) and judge nothing: as a
+provider it reads as `other`. A DNS failure never makes a domain `NOMAIL`: it is `other`, asked again.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from ses_ramp.config import Settings
 from ses_ramp.config.keys import Keys
 
 LOOKUP_S = 2.0
+#: The cached answer for a domain that accepts no mail (never a provider: it reads as `other`).
+NOMAIL = "nomail"
 #: Domains one process remembers (the most recently met beyond that are kept): ~100 B each.
 MEMORY_DOMAINS = 100_000
 #: A domain Redis had no provider for yet is asked again after this long (the fleet duty looks it up).
@@ -158,13 +165,29 @@ class Classifier:
         """(provider, seconds to keep the answer) from the domain's MX records."""
         try:
             answer = self.resolver.resolve(domain, "MX")
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return "other", MIN_TTL_S
+        except dns.resolver.NXDOMAIN:
+            return NOMAIL, MIN_TTL_S  # no such domain
+        except dns.resolver.NoAnswer:
+            return self._implicit_mx(domain)
         except dns.exception.DNSException:
             return "other", FAILED_TTL_S
-        hosts = [str(r.exchange) for r in sorted(answer, key=lambda r: r.preference)]
+        records = sorted(answer, key=lambda r: r.preference)
         ttl_s = min(MAX_TTL_S, max(MIN_TTL_S, int(answer.rrset.ttl if answer.rrset is not None else MIN_TTL_S)))
-        return from_mx(hosts), ttl_s
+        if len(records) == 1 and records[0].preference == 0 and str(records[0].exchange) in (".", ""):
+            return NOMAIL, ttl_s  # RFC 7505's null MX: the domain says it accepts no mail
+        return from_mx([str(r.exchange) for r in records]), ttl_s
+
+    def _implicit_mx(self, domain: str) -> tuple[str, int]:
+        """No MX: mail goes to the domain's own address record (RFC 5321 5.1), or nowhere without one."""
+        for rdtype in ("A", "AAAA"):
+            try:
+                self.resolver.resolve(domain, rdtype)
+                return "other", MIN_TTL_S
+            except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+                continue
+            except dns.exception.DNSException:
+                return "other", FAILED_TTL_S
+        return NOMAIL, MIN_TTL_S
 
 
 class Known:
@@ -197,6 +220,7 @@ class Known:
             pending = []
             for domain, hit in zip(ask, self.client.mget([self.keys.provider(d) for d in ask])):
                 provider = (hit.decode() if isinstance(hit, bytes) else hit) or "other"
+                provider = "other" if provider == NOMAIL else provider
                 found[domain] = provider
                 if hit is not None:
                     self._memory[domain] = provider
@@ -206,3 +230,14 @@ class Known:
             if pending:
                 self.client.sadd(self.keys.provider_pending, *pending)
         return [found[d] for d in domains]
+
+
+def undeliverable_domains(client: Any, keys: Keys, domains: Iterable[str]) -> set[str]:
+    """Of `domains`, those the cache knows accept no mail (one MGET; a domain not looked up yet is not
+    among them: enqueue never waits on DNS, and the fleet duty looks it up for the next time)."""
+    wanted = sorted({d.lower().rstrip(".") for d in domains})
+    if not wanted:
+        return set()
+    hits = client.mget([keys.provider(d) for d in wanted])
+    return {d for d, hit in zip(wanted, hits) if (hit.decode() if isinstance(hit, bytes) else hit) == NOMAIL}
+

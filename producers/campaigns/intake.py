@@ -28,6 +28,7 @@ from ses_ramp.producers.campaigns.recipients import Recipient, recipient_from
 from ses_ramp.producers.errors import InvalidMessage, QueueUnavailable
 from ses_ramp.producers.message import Kind, Message
 from ses_ramp.producers.placement import Placement
+from ses_ramp.producers.providers import undeliverable_domains
 from ses_ramp.producers.redis_client import describe_redis_error
 from ses_ramp.producers.wire import priority_for
 
@@ -63,6 +64,7 @@ class CampaignReceipt:
     #: When the first and the last recipient should go out at the current ramp (ISO; None: unknown or beyond 400 days).
     first_send_date: str | None = None
     last_send_date: str | None = None
+    undeliverable: int = 0  # left out: at a domain that accepts no mail (null MX, or no MX and no address record)
 
 
 def enqueue_campaign(producer: Producer, content: Any, recipients: Iterable[Any], *, campaign_id: str | None = None,
@@ -81,8 +83,13 @@ def enqueue_campaign(producer: Producer, content: Any, recipients: Iterable[Any]
     client = producer.redis_client()
     try:
         rows, suppressed = _without_suppressed(client, keys, rows, _lists(sample[0]))
+        # Domains that accept no mail (a null MX, no MX and no address record), as the MX lookups cached them.
+        nomail = undeliverable_domains(client, keys, {r.address.rpartition("@")[2] for r in rows})
+        kept = [r for r in rows if r.address.rpartition("@")[2].lower() not in nomail] if nomail else rows
+        undeliverable, rows = len(rows) - len(kept), kept
         if not rows:
-            raise InvalidMessage("recipients", f"all {suppressed} recipients are suppressed or unsubscribed")
+            raise InvalidMessage("recipients", f"all recipients are suppressed or unsubscribed ({suppressed}) or at domains "
+                                               f"that accept no mail ({undeliverable})")
         level = {e: priority_for(kind, e) for e in {r.engagement for r in rows}}
         rows.sort(key=lambda r: level[r.engagement])  # stable: the given order within a priority
         groups = Counter(level[r.engagement] for r in rows)
@@ -90,7 +97,7 @@ def enqueue_campaign(producer: Producer, content: Any, recipients: Iterable[Any]
         try:
             if known:
                 _check_expiry(producer, content, last, expire_ok)
-            meta = {"suppressed": suppressed, "duplicates": duplicates}
+            meta = {"suppressed": suppressed, "duplicates": duplicates, "undeliverable": undeliverable}
             store.save(client, keys, campaign_id, content.sha(), content.to_json(), kind.value, [r.pack() for r in rows],
                        {f"{kind.value}:{p}": n for p, n in groups.items()}, meta, producer.now_ms())
         except BaseException:
@@ -103,7 +110,7 @@ def enqueue_campaign(producer: Producer, content: Any, recipients: Iterable[Any]
         url = settings.effective_redis_url
         raise QueueUnavailable(mask_url(url), exc, describe_redis_error(exc, url)) from None
     return CampaignReceipt(campaign_id, content.sha(), kind.value, len(rows), suppressed, duplicates,
-                           first.isoformat() if first else None, last.isoformat() if last else None)
+                           first.isoformat() if first else None, last.isoformat() if last else None, undeliverable)
 
 
 def _with_sender(producer: Producer, content: CampaignContent) -> CampaignContent:

@@ -4,25 +4,32 @@ from a real DNS server on loopback (dnslib), cached in Redis for the record's TT
 from __future__ import annotations
 
 import pytest
-from dnslib import MX, QTYPE, RR
+from dnslib import MX, QTYPE, RCODE, RR, A
 from dnslib.server import BaseResolver, DNSServer
 
 from ses_ramp.config.keys import Keys
-from ses_ramp.producers.providers import Classifier, from_mx, from_table
+from ses_ramp.producers.providers import NOMAIL, Classifier, Known, from_mx, from_table
 from ses_ramp.worker.ops.embedded import free_port
 
 
 class MxZone(BaseResolver):
-    def __init__(self, mx: dict[str, list[tuple[int, str]]], ttl: int) -> None:
-        self.mx, self.ttl, self.asked = mx, ttl, []
+    """MX records by domain; `a`: domains with an address record; `missing`: domains that do not exist
+    (NXDOMAIN). Any other name exists and has no record of the type asked (NOERROR, no answer)."""
+
+    def __init__(self, mx: dict[str, list[tuple[int, str]]], ttl: int, a: set[str] = frozenset(), missing: set[str] = frozenset()) -> None:
+        self.mx, self.ttl, self.a, self.missing, self.asked = mx, ttl, a, missing, []
 
     def resolve(self, request, handler):
         reply = request.reply()
         name = str(request.q.qname).rstrip(".")
         self.asked.append(name)
-        if request.q.qtype == QTYPE.MX:
+        if name in self.missing:
+            reply.header.rcode = RCODE.NXDOMAIN
+        elif request.q.qtype == QTYPE.MX:
             for preference, host in self.mx.get(name, []):
                 reply.add_answer(RR(request.q.qname, QTYPE.MX, rdata=MX(host, preference), ttl=self.ttl))
+        elif request.q.qtype == QTYPE.A and name in self.a:
+            reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A("192.0.2.25"), ttl=self.ttl))
         return reply
 
 
@@ -30,8 +37,8 @@ class MxZone(BaseResolver):
 def mx_server():
     servers = []
 
-    def start(mx: dict[str, list[tuple[int, str]]], ttl: int = 3600) -> tuple[str, MxZone]:
-        zone = MxZone(mx, ttl)
+    def start(mx: dict[str, list[tuple[int, str]]], ttl: int = 3600, **zone_options) -> tuple[str, MxZone]:
+        zone = MxZone(mx, ttl, **zone_options)
         port = free_port()
         server = DNSServer(zone, port=port, address="127.0.0.1", tcp=False)
         server.start_thread()
@@ -59,9 +66,11 @@ def test_corporate_domains_are_known_by_their_mx_and_cached_for_its_ttl(settings
     s = settings.model_copy(update={"dns_nameservers": ns, "provider_domains": {"partner.example": "yahoo"}})
     classifier = Classifier(s, redis_client)
     found = classifier.domains(["acme.example", "Contoso.example", "plain.example", "nowhere.example", "gmail.com", "partner.example"])
-    assert found == {"acme.example": "google", "contoso.example": "microsoft", "plain.example": "other", "nowhere.example": "other",
+    # nowhere.example has no MX and no address record: it accepts no mail (RFC 5321's implicit MX finds nothing).
+    assert found == {"acme.example": "google", "contoso.example": "microsoft", "plain.example": "other", "nowhere.example": NOMAIL,
                      "gmail.com": "google", "partner.example": "yahoo"}
-    assert sorted(zone.asked) == ["acme.example", "contoso.example", "nowhere.example", "plain.example"], "the table needs no DNS"
+    assert sorted(zone.asked) == ["acme.example", "contoso.example", "nowhere.example", "nowhere.example", "nowhere.example",
+                                  "plain.example"], "the table needs no DNS; nowhere.example: MX, then A and AAAA"
     keys = Keys(s.key_prefix)
     assert 7100 < redis_client.ttl(keys.provider("acme.example")) <= 7200
     zone.asked.clear()
@@ -139,3 +148,30 @@ def test_a_process_remembers_a_bounded_number_of_domains_each_for_its_time(setti
     assert known.of([f"a@{d}" for d in remembered]) == ["google"] * 3  # from memory, no Redis read
     now[0] += 601
     assert known.of([f"a@{d}" for d in remembered]) == ["microsoft"] * 3  # expired: read again
+
+
+def test_domains_that_accept_no_mail_are_left_out_of_a_campaign_and_a_dns_outage_drops_nobody(settings, redis_client, mx_server):
+    """Issue 26: a null MX (RFC 7505), a domain that does not exist, and one with no MX and no address record
+    accept no mail: the fleet duty's MX lookups cache them so, and a campaign leaves their recipients out,
+    counted. A domain with an address record but no MX takes mail (the implicit MX). A domain not looked up
+    yet, or looked up while DNS is down, is kept: enqueue never waits on DNS and never drops on its failure."""
+    from ses_ramp.producers import Producer
+
+    ns, _ = mx_server({"nullmx.example": [(0, ".")], "fine.example": [(10, "mx.fine.example.")]},
+                      a={"aonly.example"}, missing={"gone.example"})
+    s = settings.model_copy(update={"dns_nameservers": ns})
+    found = Classifier(s, redis_client).domains(["nullmx.example", "gone.example", "bare.example", "aonly.example", "fine.example"])
+    assert found == {"nullmx.example": NOMAIL, "gone.example": NOMAIL, "bare.example": NOMAIL, "aonly.example": "other",
+                     "fine.example": "other"}
+    down = settings.model_copy(update={"dns_nameservers": f"127.0.0.1:{free_port()}"})  # DNS does not answer
+    assert Classifier(down, redis_client).domains(["flaky.example"]) == {"flaky.example": "other"}
+    assert Known(s, redis_client).of(["a@nullmx.example"]) == ["other"]  # it judges nothing as a provider
+    domains = ["nullmx.example", "gone.example", "bare.example", "aonly.example", "fine.example", "flaky.example", "unseen.example"]
+    p = Producer(s)
+    try:
+        receipt = p.enqueue_campaign({"subject": "s", "text": "t", "list": "news"},
+                                     [{"email": f"r@{d}"} for d in domains])
+    finally:
+        p.close()
+    assert (receipt.recipients, receipt.undeliverable, receipt.suppressed) == (4, 3, 0)
+

@@ -183,7 +183,7 @@ def campaign_table(rows: list[dict[str, Any]]) -> Table:
               right=("recipients", "fed", "settled", "waiting", "left out"))
     for r in rows:
         total, fed, settled = int(r.get("total", 0)), int(r.get("fed", 0)), int(r.get("settled", 0))
-        left_out = int(r.get("suppressed", 0)) + int(r.get("duplicates", 0))
+        left_out = int(r.get("suppressed", 0)) + int(r.get("duplicates", 0)) + int(r.get("undeliverable", 0))
         paused = r.get("paused")
         t.add_row(r["id"], r.get("kind", "bulk"), f"{total:,}", f"{fed:,}", f"{settled:,}", f"{total - fed:,}", f"{left_out:,}",
                   "yes" if paused else "-")
