@@ -17,6 +17,8 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `history`                   | list   | JSON of each closed day (newest first, capped)                         |
 | `account`                   | hash   | SES GetAccount quota: max_24h, sent_24h, max_rate_per_s, fetched_ms     |
 | `ses_warmup`                | string | JSON: SES's own warm-up as last read (auto warm-up, pool mode, IPs)     |
+| `known`                     | hash   | recipients delivered to: 64-bit address digest -> day number of the  |
+|                             |        | last Delivery (`producers/known.py`), pruned past the window         |
 | `gmail`                     | hash   | Postmaster Tools: `day:<domain>:<date>` -> JSON report and when it     |
 |                             |        | arrived; `applied_ms` (the last roll-over that judged them); `status`  |
 | `rate`                      | hash   | adaptive rate: current per-second rate, why, last change (ms); SES's   |
@@ -91,6 +93,7 @@ class Keys:
     account = property(lambda self: self.key("account"))
     ses_warmup = property(lambda self: self.key("ses_warmup"))
     gmail = property(lambda self: self.key("gmail"))
+    known = property(lambda self: self.key("known"))
     rate = property(lambda self: self.key("rate"))
     pause = property(lambda self: self.key("pause"))
     deferred = property(lambda self: self.key("deferred"))

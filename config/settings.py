@@ -140,6 +140,8 @@ class Settings(RampSettings):
         "postmaster.readonly scope. Unset: Postmaster Tools is not read (one line in `ramp status` says so).")
     postmaster_domains: str = Field(
         "", description="Comma-separated sending domains registered in Postmaster Tools; empty: RAMP_FROM_ADDRESS's domain.")
+    known_recipient_days: int = Field(
+        90, ge=1, le=400, description="A recipient SES delivered to within this many days is known; any other is new.")
     feedback_sender_id: str = Field(
         "ses-ramp", pattern=r"^[A-Za-z0-9._-]{1,64}$", description="The SenderId field of the Feedback-ID header every "
         "message carries (`campaign:list:kind:SenderId`, Gmail's format): one value for all of this sender's mail.")

@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from redis.exceptions import RedisError
 
+from ses_ramp.producers import known
 from ses_ramp.producers.providers import Classifier
 from ses_ramp.worker.budget.store import Budget
 from ses_ramp.worker.fleet.feeder import Feeder
@@ -80,8 +81,18 @@ def fleet_duties(settings, runtime, app: Any) -> list[Callable[[], Any]]:
         purge_expired_dead(runtime, settings.dead_retention_days)
         return False
 
+    pruned_on = [-1]
+
+    def known_recipients() -> bool:
+        """Once a day: forget the recipients last delivered to before RAMP_KNOWN_RECIPIENT_DAYS."""
+        today = known.day_number(runtime.budget.now_ms())
+        if pruned_on[0] != today:
+            known.forget_older(runtime.client, runtime.budget.keys, runtime.budget.now_ms(), settings.known_recipient_days)
+            pruned_on[0] = today
+        return False
+
     duties: list[Callable[[], Any]] = [move_due, feed_campaigns, resolve_providers, account_quota, adaptive_rate,
-                                        unconfirmed, dead_retention]
+                                        unconfirmed, dead_retention, known_recipients]
     if settings.postmaster_credentials:  # Gmail's own numbers for the google ramp, once a day
         duties.append(PostmasterReader(settings, runtime).run_once)
     return duties

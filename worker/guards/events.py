@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 
 from ses_ramp.config.keys import Keys
+from ses_ramp.producers import known
 from ses_ramp.producers.message import normalise_address
 from ses_ramp.producers.providers import Known
 from ses_ramp.worker.budget import cohorts
@@ -141,7 +142,10 @@ def apply_event(store: EventStore, budget, event: dict[str, Any], now_ms: int | 
     unsubscriptions, Send marks; a delay or soft bounce also backs the adaptive rate off.
     Raises MalformedEvent for an event of a known type missing what it needs."""
     fx = effects_of(event)
-    if store.record(fx, budget.now_ms() if now_ms is None else now_ms) != "counted":
+    now = budget.now_ms() if now_ms is None else now_ms
+    if fx.counts.get("deliveries") and fx.addresses:
+        known.remember(store.client, store.keys, fx.addresses, fx.mail_ms or now)  # idempotent: before the dedupe
+    if store.record(fx, now) != "counted":
         return fx  # counted before, or a delay its delivery has overtaken: no back-off (dedupe.py)
     if fx.deferral and not store.is_overflow(fx):  # the shared pool's receivers say nothing of the warming IP
         # Receivers deferring judge the IP for their own provider: with per-provider ramps only those
