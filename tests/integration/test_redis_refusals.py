@@ -18,7 +18,10 @@ def test_at_maxmemory_nothing_is_lost_and_sending_resumes_by_itself(settings, mo
         ids = {r.id for r in p.enqueue_many([{"to": [f"m{i}@example.com"], "subject": f"s{i}", "text": "t"} for i in range(5)])}
         p.close()
         client.config_set("maxmemory-policy", "noeviction")
-        client.config_set("maxmemory", str(client.info("memory")["used_memory"] + 256 * 1024))
+        # The headroom the filler takes must be larger than what the worker's own connections then use (their
+        # buffers count toward maxmemory, and a loaded machine opens and retries more of them): with only a
+        # little, deleting the filler could leave Redis still over the limit, and nothing would ever resume.
+        client.config_set("maxmemory", str(client.info("memory")["used_memory"] + 4 * 1024 * 1024))
         i = 0
         while True:  # fill to the limit with a key of our own
             try:
@@ -32,6 +35,7 @@ def test_at_maxmemory_nothing_is_lost_and_sending_resumes_by_itself(settings, mo
         wait_for(lambda: "Redis out of memory" in pool.logs(), 60, 0.2, "the worker to say Redis is out of memory")
         assert accepted_by_moto(moto_ses, ids) == []
         client.delete(*(f"filler:{j}" for j in range(i)))  # an operator frees memory
+        assert client.info("memory")["used_memory"] < int(client.config_get("maxmemory")["maxmemory"])
         wait_for(lambda: {ramp_id(m) for m in accepted_by_moto(moto_ses, ids)} == ids, 90, 0.2, "every message sent")
         from ses_ramp.config.keys import Keys
 
