@@ -120,6 +120,11 @@ def test_a_spam_rate_report_holds_the_google_ramp_at_the_next_roll_over_while_th
     # The report counted once: the next clean day advances google too (no new report arrived).
     send_clean_day(s, rt)
     assert next_day(rt, 2)["verdict@google"] == "advance"
+    # A report about a day ses-ramp sent on stands beside ses-ramp's own google counts of that day.
+    third = (DAY1 + timedelta(days=2)).date()
+    assert reader(s, rt, answers(third, {2: (v2_answer(DAY1.date(), spam=0.0004), NOT_FOUND)})).run_once(force=True) == 1
+    text = " ".join(ramp(s, "status").stdout.split())
+    assert f"{DAY1.date()} example.com spam 0.04%, domain no data, IP no data; ses-ramp's google: 25 sent, 0 complaints" in text
 
 
 def test_a_spammy_feedback_id_pauses_its_campaign_alone(fleet):

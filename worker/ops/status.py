@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ses_ramp.config.keys import Keys
@@ -72,7 +73,8 @@ def collect(runtime) -> dict[str, Any]:
     data["outgoing_ips"] = outgoing_ips(runtime.client, k, [d.isoformat() for d in (today, today - timedelta(days=1))],
                                         data["ses_warmup"])
     data["postmaster"] = postmaster_figures(runtime.settings.postmaster_credentials is not None,
-                                            text_hash(runtime.client.hgetall(k.gmail)), data["providers"])
+                                            text_hash(runtime.client.hgetall(k.gmail)),
+                                            lambda day: cohorts.read_providers(runtime.client, k, day))
     last = runtime.client.lindex(k.history, 0)
     data["last_verdict"] = {f: json.loads(last).get(f) for f in ("date", "verdict", "why", "step_after")} if last else None
     data["bad_events"] = runtime.client.llen(k.bad_events)
@@ -100,17 +102,23 @@ def overflow_figures(configuration_set: str | None, today: str, day: dict[str, s
     }
 
 
-def postmaster_figures(enabled: bool, raw: dict[str, str], providers: dict[str, Any]) -> dict[str, Any]:
-    """Gmail's Postmaster Tools figures per day they describe, beside ses-ramp's own google counts for the
-    days status shows; the reader's last line. Missing figures are "no data", never zero."""
+def postmaster_figures(enabled: bool, raw: dict[str, str], providers_on: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    """Gmail's Postmaster Tools figures per day they describe (the last week reported), beside ses-ramp's own
+    google counts for that send day (`providers_on(day)`); the reader's last line. Missing figures are
+    "no data", never zero."""
     days: dict[str, Any] = {}
-    for report, received_ms in gmail_days.reports(raw):
-        own = (providers.get(report.on.isoformat()) or {}).get("google") or {}
+    recent = sorted(gmail_days.reports(raw), key=lambda r: r[0].on, reverse=True)
+    newest = {r.on for r, _ in recent}
+    keep = set(sorted(newest, reverse=True)[:7])
+    for report, received_ms in recent:
+        if report.on not in keep:
+            continue
+        own = (providers_on(report.on.isoformat()) or {}).get("google") or {}
         days.setdefault(report.on.isoformat(), {})[report.domain] = {
             "spam_rate": report.spam_rate, "ip_reputation": report.ip_reputation, "domain_reputation": report.domain_reputation,
             "spammy_ids": list(report.spammy_ids), "received_ms": received_ms,
             "ses_ramp_google": {m: own.get(m, 0) for m in ("sends", "deliveries", "complaints")} if own else None}
-    return {"enabled": enabled, "status": gmail_days.status(raw), "days": dict(sorted(days.items(), reverse=True)[:7])}
+    return {"enabled": enabled, "status": gmail_days.status(raw), "days": dict(sorted(days.items(), reverse=True))}
 
 
 def routes_today(runtime: Any, today: str) -> dict[str, Any]:
