@@ -59,35 +59,38 @@ class Thresholds:
 
 def judge(day: GmailDay, t: Thresholds) -> tuple[Verdict | None, str]:
     """One report's verdict and why; None when it holds no figure that counts."""
-    worst: tuple[Verdict | None, str] = (None, "")
-    reps = [(f"IP {ip}", r) for ip, r in sorted(day.ip_reputation.items())]
-    if day.domain_reputation:
-        reps.append((f"domain {day.domain}", day.domain_reputation))
     found: list[tuple[Verdict, str]] = []
     if day.spam_rate is not None and day.spam_rate >= t.spam_step_back_rate:
         found.append(("step_back", f"Gmail spam rate {day.spam_rate:.2%} on {day.on} (limit {t.spam_step_back_rate:.1%})"))
     elif day.spam_rate is not None and day.spam_rate >= t.spam_hold_rate:
         found.append(("hold", f"Gmail spam rate {day.spam_rate:.2%} on {day.on} (aim under {t.spam_hold_rate:.1%})"))
+    reps = [(f"IP {ip}", r) for ip, r in sorted(day.ip_reputation.items())]
+    if day.domain_reputation:
+        reps.append((f"domain {day.domain}", day.domain_reputation))
     for what, rep in reps:
         if rep == "BAD":
             found.append(("step_back", f"Gmail reputation of {what} BAD on {day.on}"))
         elif rep == "LOW":
             found.append(("hold", f"Gmail reputation of {what} LOW on {day.on}"))
-    for v, why in found:
-        if worst[0] is None or WEIGHT[v] > WEIGHT[worst[0]]:
-            worst = (v, why)
-    return worst
+    return _worst(found) or (None, "")
 
 
 def verdict(reports: Sequence[GmailDay], t: Thresholds) -> tuple[Verdict | None, str]:
     """The worst verdict of `reports` (those received since the last roll-over); (None, why) for no data."""
-    worst: tuple[Verdict | None, str] = (None, "Gmail's reports within limits" if any(r.has_data for r in reports)
-                                         else "no Postmaster Tools data")
+    found: list[tuple[Verdict, str]] = []
     for report in reports:
         v, why = judge(report, t)
-        if v is not None and (worst[0] is None or WEIGHT[v] > WEIGHT[worst[0]]):
-            worst = (v, why)
-    return worst
+        if v is not None:
+            found.append((v, why))
+    worst = _worst(found)
+    if worst:
+        return worst
+    return None, "Gmail's reports within limits" if any(r.has_data for r in reports) else "no Postmaster Tools data"
+
+
+def _worst(found: Sequence[tuple[Verdict, str]]) -> tuple[Verdict, str] | None:
+    """The heaviest verdict found (the first of equals), or None."""
+    return max(found, key=lambda f: WEIGHT[f[0]]) if found else None
 
 
 def worse(own: Verdict, reported: Verdict | None) -> Verdict:

@@ -30,8 +30,8 @@ def store(client: Any, keys: Keys, report: GmailDay, now_ms: int) -> bool:
 
 def reports(raw: dict[str, str]) -> list[tuple[GmailDay, int]]:
     """Every stored report with its arrival time, oldest day first (`raw`: the hash as read)."""
-    out = [(GmailDay.from_json(json.loads(v)["report"]), int(json.loads(v)["received_ms"]))
-           for f, v in raw.items() if f.startswith("day:")]
+    stored = [json.loads(v) for f, v in raw.items() if f.startswith("day:")]
+    out = [(GmailDay.from_json(d["report"]), int(d["received_ms"])) for d in stored]
     return sorted(out, key=lambda r: (r[0].on, r[0].domain))
 
 

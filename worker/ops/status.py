@@ -107,11 +107,10 @@ def postmaster_figures(enabled: bool, raw: dict[str, str], providers_on: Callabl
     google counts for that send day (`providers_on(day)`); the reader's last line. Missing figures are
     "no data", never zero."""
     days: dict[str, Any] = {}
-    recent = sorted(gmail_days.reports(raw), key=lambda r: r[0].on, reverse=True)
-    newest = {r.on for r, _ in recent}
-    keep = set(sorted(newest, reverse=True)[:7])
-    for report, received_ms in recent:
-        if report.on not in keep:
+    stored = gmail_days.reports(raw)
+    week = set(sorted({r.on for r, _ in stored})[-7:])  # the last seven days reported
+    for report, received_ms in stored:
+        if report.on not in week:
             continue
         own = (providers_on(report.on.isoformat()) or {}).get("google") or {}
         days.setdefault(report.on.isoformat(), {})[report.domain] = {
