@@ -51,9 +51,14 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 |                             |        | not yet settled); expires a grace after `refs` reaches 0              |
 | `campaign:<id>`             | hash   | content sha, kind, total, fed (recipients turned into messages so far), |
 |                             |        | settled (released), suppressed and duplicates (left out), cancelled,   |
-|                             |        | created_ms                                                             |
+|                             |        | created_ms; a probe's: probe (sampling/released/parked), probe_reason, |
+|                             |        | sample, held, probe_fed_ms, probe_day + probe_day_fed (today's share)  |
 | `campaign_rcpts:<id>`       | list   | recipients not yet fed, packed JSON `[address, name, engagement, merge]` |
 |                             |        | (the head is recipient number `fed`); trimmed as they are fed          |
+| `campaign_sample:<id>`      | list   | a probe's sample not yet fed (packed as above; fed before the rest)    |
+| `campaign_held:<id>`        | list   | new recipients held until the probe is judged (then appended to rcpts) |
+| `campaign_probe:<id>`       | hash   | the sample's SES events: deliveries, hard_bounces, soft_bounces, ...   |
+| `probe_fed:<date>`          | string | probe sample recipients fed on that day, all campaigns (`config/probe.py`) |
 | `campaign_done:<id>`        | string | bitmap: bit n set once recipient n no longer needs the content        |
 | `campaigns`                 | zset   | campaigns not yet settled to the last recipient: id -> created ms      |
 | `campaign_waiting`          | hash   | `<kind>:<priority>` -> campaign recipients not yet fed (`ramp forecast`) |
@@ -123,6 +128,18 @@ class Keys:
 
     def campaign_rcpts(self, campaign_id: str) -> str:
         return self.key(f"campaign_rcpts:{campaign_id}")
+
+    def campaign_sample(self, campaign_id: str) -> str:
+        return self.key(f"campaign_sample:{campaign_id}")
+
+    def campaign_held(self, campaign_id: str) -> str:
+        return self.key(f"campaign_held:{campaign_id}")
+
+    def campaign_probe(self, campaign_id: str) -> str:
+        return self.key(f"campaign_probe:{campaign_id}")
+
+    def probe_fed(self, day: str) -> str:
+        return self.key(f"probe_fed:{day}")
 
     def campaign_done(self, campaign_id: str) -> str:
         return self.key(f"campaign_done:{campaign_id}")

@@ -85,6 +85,22 @@ class RampSettings(BaseSettings):
         "(Gmail recommends staying under 0.1%).")
     gmail_spam_step_back_rate: float = Field(
         0.003, gt=0, lt=1, description="That rate at which the google ramp steps back (Gmail's limit for bulk senders: 0.3%).")
+    # --- list hygiene: a campaign of many new recipients is probed first (`config/probe.py`) ---------
+    probe_new_recipients: int = Field(
+        1000, ge=0, description="A campaign bringing more new recipients than this (none delivered to within "
+        "RAMP_KNOWN_RECIPIENT_DAYS) sends a sample of them first and holds the rest until it is judged; 0: never probe.")
+    probe_sample_min: int = Field(200, ge=1, description="A probe's sample: at least this many new recipients...")
+    probe_sample_share: float = Field(0.02, gt=0, le=1, description="...or this share of them, whichever is larger.")
+    probe_day_share: float = Field(
+        0.1, gt=0, le=1, description="Share of a day's cap a probe's sample may take: a sample that bounces at 12% adds at "
+        "most 1.2% to the day's hard-bounce rate, under the level that holds the ramp.")
+    probe_max_bounce_rate: float = Field(
+        0.02, gt=0, lt=1, description="Hard-bounce rate of a probe's sample above which its campaign's held recipients are parked.")
+    probe_settled_share: float = Field(
+        0.9, gt=0, le=1, description="Share of a sample that must be delivered or bounced (SES events) before it is judged...")
+    probe_deadline_s: int = Field(
+        21_600, ge=60, description="...or seconds after the last of the sample was fed, whatever has settled by then "
+        "(too little: parked as inconclusive, for the operator to release or cancel).")
     probation_cap_share: float = Field(0.5, gt=0, le=1, description="`ramp probation on` lowers today's cap to this share.")
     probation_rate_share: float = Field(
         0.5, gt=0, le=1, description="`ramp probation on` multiplies the breaker's warn and trip rates by this."

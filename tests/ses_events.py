@@ -26,13 +26,13 @@ def send(message_id: str, destination: list[str], sent_at: datetime | None = Non
     return {"eventType": "Send", "mail": _mail(message_id, destination, {"message_id": [message_id]}, sent_at), "send": {}}
 
 
-def delivery(destination: list[str], sent_at: datetime | None = None) -> dict:
-    return {"eventType": "Delivery", "mail": _mail("x", destination, sent_at=sent_at),
+def delivery(destination: list[str], sent_at: datetime | None = None, tags: dict[str, list[str]] | None = None) -> dict:
+    return {"eventType": "Delivery", "mail": _mail("x", destination, tags, sent_at=sent_at),
             "delivery": {"timestamp": "2026-11-27T12:00:01.000Z", "processingTimeMillis": 900, "recipients": destination,
                          "smtpResponse": "250 2.0.0 OK", "reportingMTA": "a8-70.smtp-out.amazonses.com"}}
 
 
-def bounce(address: str, permanent: bool = True, sent_at: datetime | None = None) -> dict:
+def bounce(address: str, permanent: bool = True, sent_at: datetime | None = None, tags: dict[str, list[str]] | None = None) -> dict:
     return {
         "eventType": "Bounce",
         "bounce": {
@@ -44,7 +44,7 @@ def bounce(address: str, permanent: bool = True, sent_at: datetime | None = None
             "timestamp": "2026-11-27T12:00:00.000Z",
             "reportingMTA": "dsn; mta.example.com",
         },
-        "mail": _mail("x", [address], sent_at=sent_at),
+        "mail": _mail("x", [address], tags, sent_at=sent_at),
     }
 
 

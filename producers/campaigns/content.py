@@ -128,10 +128,16 @@ def recipient_message(templates: Templates, wire: dict[str, Any], trusted: bool 
         "engagement": wire.get("engagement", 0.5),
         "kind": wire.get("kind", content.kind.value),
         **({"created_at": wire["created_at"]} if wire.get("created_at") else {}),
+        # A probe's sample carries its campaign in an SES tag: its events come back with it (`config/probe.py`).
+        **({"tags": {**content.tags, PROBE_TAG: wire["campaign"]}} if wire.get("probe") else {}),
     }
     if trusted:
         return Message.from_wire(data)
     return Message.parse(data)
+
+
+#: The SES message tag naming the campaign whose probe sample a message belongs to.
+PROBE_TAG = "ses-ramp-probe"
 
 
 def idempotency_key(campaign_id: str, seq: int) -> str:

@@ -22,7 +22,8 @@ from redis.exceptions import RedisError
 
 from ses_ramp.config import Settings, mask_url
 from ses_ramp.config.keys import Keys
-from ses_ramp.producers.campaigns import store
+from ses_ramp.config.probe import SAMPLING, ProbePolicy
+from ses_ramp.producers.campaigns import probe, store
 from ses_ramp.producers.campaigns.content import CampaignContent, Templates, recipient_message
 from ses_ramp.producers.campaigns.recipients import Recipient, recipient_from
 from ses_ramp.producers.errors import InvalidMessage, QueueUnavailable
@@ -65,6 +66,9 @@ class CampaignReceipt:
     first_send_date: str | None = None
     last_send_date: str | None = None
     undeliverable: int = 0  # left out: at a domain that accepts no mail (null MX, or no MX and no address record)
+    new: int = 0  # recipients ses-ramp has not delivered to within RAMP_KNOWN_RECIPIENT_DAYS
+    sample: int = 0  # with a probe: new recipients sent first (`config/probe.py`)...
+    held: int = 0  # ...and those that wait for its verdict
 
 
 def enqueue_campaign(producer: Producer, content: Any, recipients: Iterable[Any], *, campaign_id: str | None = None,
@@ -97,9 +101,12 @@ def enqueue_campaign(producer: Producer, content: Any, recipients: Iterable[Any]
         try:
             if known:
                 _check_expiry(producer, content, last, expire_ok)
-            meta = {"suppressed": suppressed, "duplicates": duplicates, "undeliverable": undeliverable}
-            store.save(client, keys, campaign_id, content.sha(), content.to_json(), kind.value, [r.pack() for r in rows],
-                       {f"{kind.value}:{p}": n for p, n in groups.items()}, meta, producer.now_ms())
+            parts = probe.split(client, keys, rows, ProbePolicy.from_settings(settings), campaign_id, producer.now_ms(),
+                                settings.known_recipient_days)
+            meta = {"suppressed": suppressed, "duplicates": duplicates, "undeliverable": undeliverable, **parts.meta(SAMPLING)}
+            store.save(client, keys, campaign_id, content.sha(), content.to_json(), kind.value, [r.pack() for r in parts.flowing],
+                       {f"{kind.value}:{p}": n for p, n in groups.items()}, meta, producer.now_ms(),
+                       sample=[r.pack() for r in parts.sample], held=[r.pack() for r in parts.held])
         except BaseException:
             for priority, n in taken:
                 producer.placement.give_back_group(kind, priority, n)
@@ -110,7 +117,8 @@ def enqueue_campaign(producer: Producer, content: Any, recipients: Iterable[Any]
         url = settings.effective_redis_url
         raise QueueUnavailable(mask_url(url), exc, describe_redis_error(exc, url)) from None
     return CampaignReceipt(campaign_id, content.sha(), kind.value, len(rows), suppressed, duplicates,
-                           first.isoformat() if first else None, last.isoformat() if last else None, undeliverable)
+                           first.isoformat() if first else None, last.isoformat() if last else None, undeliverable,
+                           parts.new, len(parts.sample), len(parts.held))
 
 
 def _with_sender(producer: Producer, content: CampaignContent) -> CampaignContent:

@@ -115,10 +115,12 @@ def from_csv(path: Path) -> Iterator[Recipient]:
             yield recipient_from(row, f"{path} line {reader.line_num}")
 
 
-def chunk(campaign_id: str, content: str, kind: str, first: int, created_at: str, rows: list[Recipient]) -> dict[str, Any]:
-    """Consecutive recipients `first`, `first + 1`, ... of a campaign as one task's argument."""
+def chunk(campaign_id: str, content: str, kind: str, first: int, created_at: str, rows: list[Recipient],
+          probe: bool = False) -> dict[str, Any]:
+    """Consecutive recipients `first`, `first + 1`, ... of a campaign as one task's argument (`probe`: of
+    its probe's sample, whose SES events are counted for the campaign's verdict)."""
     return {"campaign": campaign_id, "content": content, "kind": kind, "first": first, "created_at": created_at,
-            "recipients": [[r.address, r.name, r.engagement, r.merge] for r in rows]}
+            "recipients": [[r.address, r.name, r.engagement, r.merge] for r in rows], **({"probe": 1} if probe else {})}
 
 
 def chunk_wires(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -126,5 +128,6 @@ def chunk_wires(data: dict[str, Any]) -> list[dict[str, Any]]:
     campaign_id, first = data["campaign"], int(data["first"])
     return [{"id": f"{campaign_id}-{first + i}", "campaign": campaign_id, "content": data["content"], "seq": first + i,
              "to": [address], **({"name": name} if name else {}), **({"merge": merge} if merge else {}),
-             "kind": data["kind"], "engagement": engagement, "created_at": data["created_at"]}
+             "kind": data["kind"], "engagement": engagement, "created_at": data["created_at"],
+             **({"probe": 1} if data.get("probe") else {})}
             for i, (address, name, engagement, merge) in enumerate(data["recipients"])]

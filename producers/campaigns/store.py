@@ -21,31 +21,39 @@ class CampaignExists(Exception):
 
 
 def save(client: Any, keys: Keys, campaign_id: str, sha: str, content_json: str, kind: str, packed: Sequence[str],
-         waiting: dict[str, int], meta: dict[str, Any], created_ms: int) -> None:
+         waiting: dict[str, int], meta: dict[str, Any], created_ms: int, sample: Sequence[str] = (),
+         held: Sequence[str] = ()) -> None:
     """Store one campaign. `packed`: its recipients in sending order; `waiting`: `<kind>:<priority>` ->
-    how many of them (for the forecast). Raises CampaignExists when the id is taken."""
-    campaign, rcpts = keys.campaign(campaign_id), keys.campaign_rcpts(campaign_id)
-    if client.exists(campaign, rcpts):
+    how many of them (for the forecast). With a probe (`config/probe.py`), `sample` goes first and `held`
+    waits for its verdict; `meta` then carries the probe's fields. Raises CampaignExists when the id is taken."""
+    campaign = keys.campaign(campaign_id)
+    lists = [(name, rows) for name, rows in ((keys.campaign_rcpts(campaign_id), packed), (keys.campaign_sample(campaign_id), sample),
+                                             (keys.campaign_held(campaign_id), held)) if rows]
+    if client.exists(campaign, keys.campaign_rcpts(campaign_id)):
         raise CampaignExists(campaign_id)
     with client.pipeline(transaction=False) as pipe:
-        for i, start in enumerate(range(0, len(packed), _CHUNK)):
-            pipe.rpush(rcpts, *packed[start : start + _CHUNK])
-            if start == 0:
-                pipe.expire(rcpts, UNFINISHED_TTL_S)
-            if (i + 1) % _FLUSH == 0:
-                pipe.execute()
+        pushes = 0
+        for name, rows in lists:
+            for start in range(0, len(rows), _CHUNK):
+                pipe.rpush(name, *rows[start : start + _CHUNK])
+                if start == 0:
+                    pipe.expire(name, UNFINISHED_TTL_S)
+                pushes += 1
+                if pushes % _FLUSH == 0:
+                    pipe.execute()
         pipe.execute()
-    content = keys.content(sha)
+    content, total = keys.content(sha), sum(len(rows) for _, rows in lists)
     with client.pipeline(transaction=True) as pipe:
         pipe.watch(campaign)
         if pipe.exists(campaign):
             raise CampaignExists(campaign_id)
         pipe.multi()
         pipe.hsetnx(content, "body", content_json)
-        pipe.hincrby(content, "refs", len(packed))
+        pipe.hincrby(content, "refs", total)
         pipe.persist(content)  # content another campaign finished with may be in its grace period
-        pipe.persist(rcpts)
-        pipe.hset(campaign, mapping={**meta, "content": sha, "kind": kind, "total": len(packed), "fed": 0, "settled": 0,
+        for name, _ in lists:
+            pipe.persist(name)
+        pipe.hset(campaign, mapping={**meta, "content": sha, "kind": kind, "total": total, "fed": 0, "settled": 0,
                                      "created_ms": created_ms})
         for field, n in waiting.items():
             pipe.hincrby(keys.campaign_waiting, field, n)

@@ -148,6 +148,8 @@ def status_rows(st: dict[str, Any], now_ms: float) -> list[tuple[str, str]]:
     if st.get("expire_ok_accepted"):
         rows.append(("accepted past expiry", f"{int(st['expire_ok_accepted']):,} bulk message(s) enqueued with expire_ok "
                                              "although the forecast had them go out after they expire"))
+    for probe in st.get("probes") or []:
+        rows.append((f"probe of {probe['id']}", probe["line"]))
     rows.append(("cooled down", yes_no(st.get("cooled_down"))))
     return rows
 
@@ -179,14 +181,14 @@ def simulation_table(rows: list[dict[str, Any]], title: str) -> Table:
 
 def campaign_table(rows: list[dict[str, Any]]) -> Table:
     """`ramp campaigns`: one row per campaign still sending."""
-    t = table("campaign", "kind", "recipients", "fed", "settled", "waiting", "left out", "paused", keep=("campaign", "paused"),
+    t = table("campaign", "kind", "recipients", "fed", "settled", "waiting", "left out", "probe", "paused", keep=("campaign", "paused"),
               right=("recipients", "fed", "settled", "waiting", "left out"))
     for r in rows:
         total, fed, settled = int(r.get("total", 0)), int(r.get("fed", 0)), int(r.get("settled", 0))
         left_out = int(r.get("suppressed", 0)) + int(r.get("duplicates", 0)) + int(r.get("undeliverable", 0))
         paused = r.get("paused")
         t.add_row(r["id"], r.get("kind", "bulk"), f"{total:,}", f"{fed:,}", f"{settled:,}", f"{total - fed:,}", f"{left_out:,}",
-                  "yes" if paused else "-")
+                  r.get("probe", "-"), "yes" if paused else "-")
     return t
 
 

@@ -130,14 +130,31 @@ def campaigns_list(as_json: bool = typer.Option(False, "--json")) -> None:
         print(json.dumps(rows))
     else:
         out.print(campaign_table(rows) if rows else "no campaign is sending")
-        for r in rows:  # a pause's reason in full, whatever the terminal's width
+        for r in rows:  # a pause's reason and a probe's line in full, whatever the terminal's width
             if r.get("paused"):
                 out.print(f"paused {r['id']}: {r['paused']['reason']} (`ramp resume campaign:{r['id']}`)", soft_wrap=True, markup=False)
+            if r.get("probe_line"):
+                hint = f" (`ramp campaigns release|cancel {r['id']}`)" if r.get("probe") == "parked" else ""
+                out.print(f"{r['id']}: {r['probe_line']}{hint}", soft_wrap=True, markup=False)
+
+
+@campaigns_cli.command("release")
+def campaigns_release(campaign_id: str,
+                      by: str | None = typer.Option(None, "--by", help="Who releases (default RAMP_OPERATOR, else USER).")) -> None:
+    """Send a probed campaign's held new recipients (after a failed or inconclusive probe, or without waiting for it)."""
+    from ses_ramp.worker.ops.campaigns import NoSuchCampaign, release
+
+    runtime = open_runtime(with_redis(settings_or_exit()))
+    try:
+        n = release(runtime, campaign_id, by or runtime.settings.operator)
+    except NoSuchCampaign:
+        fail(f"campaign {campaign_id} holds no recipients for a probe (see `ramp campaigns list`)")
+    out.print(f"campaign {campaign_id}: {n:,} held recipients released; they go out as the ramp allows", soft_wrap=True)
 
 
 @campaigns_cli.command("cancel")
 def campaigns_cancel(campaign_id: str) -> None:
-    """Drop a campaign's recipients not yet fed; those already queued go on (pause bulk to hold them)."""
+    """Drop a campaign's recipients not yet fed (held by a probe too); those already queued go on (pause bulk to hold them)."""
     from ses_ramp.worker.ops.campaigns import NoSuchCampaign, cancel
 
     try:

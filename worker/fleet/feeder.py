@@ -26,6 +26,7 @@ from redis.exceptions import LockError
 
 from ses_ramp.config import Settings
 from ses_ramp.config.keys import Keys
+from ses_ramp.config.probe import SAMPLING, ProbePolicy
 from ses_ramp.producers.campaigns.recipients import Recipient, chunk, unpack
 from ses_ramp.producers.message import Kind
 from ses_ramp.producers.redis_client import text_hash
@@ -48,6 +49,7 @@ class Feeder:
         self.now_ms = now_ms
         self.keys = Keys(settings.key_prefix)
         self.window = settings.campaign_feed_window
+        self.probe = ProbePolicy.from_settings(settings)
 
     def run_once(self) -> int:
         """Feed every campaign as far as there is room; returns how many recipients were fed."""
@@ -108,11 +110,17 @@ class Feeder:
     def _feed(self, campaign_id: str, room: int) -> int:
         k = self.keys
         meta = text_hash(self.client.hgetall(k.campaign(campaign_id)))
-        rcpts = k.campaign_rcpts(campaign_id)
+        rcpts, sample_key = k.campaign_rcpts(campaign_id), k.campaign_sample(campaign_id)
         if not meta or int(meta.get("fed", 0)) >= int(meta.get("total", 0)):
             return 0
         kind = meta.get("kind", Kind.bulk.value)
-        entries = [unpack(raw) for raw in self.client.lrange(rcpts, 0, room - 1)]
+        # A probe's sample first, within its share of today's cap; then the recipients that flow as usual.
+        today = day_window(self.now_ms(), self.settings.day_timezone)[0].isoformat()
+        sample_room = min(room, self._probe_allowance(today)) if meta.get("probe") == SAMPLING else 0
+        sample = [unpack(raw) for raw in self.client.lrange(sample_key, 0, sample_room - 1)] if sample_room > 0 else []
+        sample_left = self.client.llen(sample_key) if sample else 0
+        rest = [unpack(raw) for raw in self.client.lrange(rcpts, 0, room - len(sample) - 1)] if room > len(sample) else []
+        entries = sample + rest
         if not entries:
             return 0
         first, now = int(meta["fed"]), datetime.now(UTC).isoformat()
@@ -120,23 +128,38 @@ class Feeder:
             # Its recipients have waited since the campaign was enqueued: RAMP_OVERFLOW_AFTER_S counts from then.
             now = datetime.fromtimestamp(int(meta["created_ms"]) / 1000, UTC).isoformat()
         waiting: Counter[str] = Counter(f"{kind}:{priority_for(Kind(kind), r.engagement)}" for r in entries)
+        runs = [(start, rows, True) for start, rows in _chunks(sample, Kind(kind))]
+        runs += [(len(sample) + start, rows, False) for start, rows in _chunks(rest, Kind(kind))]
         with self.app.producer_or_acquire() as producer:
             with producer.batch(max_size=2 * len(entries) // CHUNK + 3):
-                for start, rows in _chunks(entries, Kind(kind)):
-                    data = chunk(campaign_id, meta["content"], kind, first + start, now, rows)
+                for start, rows, probing in runs:
+                    data = chunk(campaign_id, meta["content"], kind, first + start, now, rows, probe=probing)
                     self.app.send_task(CAMPAIGN_CHUNK_TASK, args=[data], kwargs={"attempt": 0}, producer=producer,
                                        task_id=f"{campaign_id}-{first + start}+{len(rows)}", queue=kind,
                                        priority=priority_for(Kind(kind), rows[0].engagement),
                                        argsrepr=f"<campaign {campaign_id} recipients {first + start}+{len(rows)}>", kwargsrepr="")
         # Only after the publish is flushed (see the module's note on a crash here).
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.ltrim(rcpts, len(entries), -1)
+            pipe.ltrim(sample_key, len(sample), -1)
+            pipe.ltrim(rcpts, len(rest), -1)
             pipe.hincrby(k.campaign(campaign_id), "fed", len(entries))
             for field, n in waiting.items():
                 pipe.hincrby(k.campaign_waiting, field, -n)
+            if sample:
+                pipe.incrby(k.probe_fed(today), len(sample))
+                pipe.expire(k.probe_fed(today), 2 * 86_400)
+                if len(sample) >= sample_left:  # the sample's last recipient
+                    pipe.hsetnx(k.campaign(campaign_id), "probe_fed_ms", self.now_ms())  # the verdict's deadline counts from here
             pipe.execute()
-        log.info("campaign_fed", campaign_id=campaign_id, recipients=len(entries), fed=first + len(entries), total=int(meta["total"]))
+        log.info("campaign_fed", campaign_id=campaign_id, recipients=len(entries), fed=first + len(entries), total=int(meta["total"]),
+                 **({"sample": len(sample)} if sample else {}))
         return len(entries)
+
+    def _probe_allowance(self, today: str) -> int:
+        """Probe sample recipients any campaign may still be fed today: RAMP_PROBE_DAY_SHARE of the day's cap (the
+        last day's while today's is not open yet; the ramp's first cap on a new install)."""
+        cap, fed = self.client.hget(self.keys.day, "cap"), self.client.get(self.keys.probe_fed(today))
+        return self.probe.day_allowance(int(cap or self.settings.warmup_start_per_day), int(fed or 0))
 
 
 def _chunks(rows: list[Recipient], kind: Kind) -> list[tuple[int, list[Recipient]]]:

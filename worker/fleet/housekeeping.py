@@ -1,5 +1,5 @@
 """Background duties: requeue due deferred messages, feed campaigns, refresh the SES account quota, restore the
-adaptive rate, settle unconfirmed sends (the fleet duties), and, in `ramp beat`, the breaker.
+adaptive rate, settle unconfirmed sends, judge list probes (the fleet duties), and, in `ramp beat`, the breaker.
 
 Each worker runs the fleet duties unless `RAMP_WORKER_HOUSEKEEPING=false` leaves them to `ramp beat`.
 Several processes run them at once safely: claims are atomic in Lua, the quota refresh takes a lock.
@@ -15,9 +15,11 @@ from typing import Any
 import structlog
 from redis.exceptions import RedisError
 
+from ses_ramp.config.probe import ProbePolicy
 from ses_ramp.producers import known
 from ses_ramp.producers.providers import Classifier
 from ses_ramp.worker.budget.store import Budget
+from ses_ramp.worker.fleet import probes
 from ses_ramp.worker.fleet.feeder import Feeder
 from ses_ramp.worker.fleet.mover import Mover
 from ses_ramp.worker.fleet.postmaster import PostmasterReader
@@ -91,8 +93,13 @@ def fleet_duties(settings, runtime, app: Any) -> list[Callable[[], Any]]:
             pruned_on[0] = today
         return False
 
+    policy = ProbePolicy.from_settings(settings)
+
+    def judge_probes() -> bool:
+        return probes.judge_all(runtime.client, runtime.budget.keys, policy, runtime.budget.now_ms()) > 0
+
     duties: list[Callable[[], Any]] = [move_due, feed_campaigns, resolve_providers, account_quota, adaptive_rate,
-                                        unconfirmed, dead_retention, known_recipients]
+                                        unconfirmed, dead_retention, known_recipients, judge_probes]
     if settings.postmaster_credentials:  # Gmail's own numbers for the google ramp, once a day
         duties.append(PostmasterReader(settings, runtime).run_once)
     return duties

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ses_ramp.producers.campaigns.content import PROBE_TAG
 from ses_ramp.worker.guards import dedupe
 
 EVENT_TYPES = {"Send", "Delivery", "Bounce", "Complaint", "Reject", "DeliveryDelay", "Open", "Click", "RenderingFailure", "Subscription"}
@@ -30,6 +31,7 @@ class Effects:
     ses_id: str = ""  # SES's message id
     configuration_set: str = ""  # the route it went by (SES's `ses:configuration-set` tag)
     outgoing_ip: str = ""  # the IP that delivered it (SES's `ses:outgoing-ip` tag, Delivery events)
+    probe: str = ""  # the campaign whose probe sample the message belongs to (our PROBE_TAG), or ""
 
 
 def parse_event(body: str) -> dict[str, Any]:
@@ -54,7 +56,7 @@ def parse_event(body: str) -> dict[str, Any]:
 def effects_of(event: dict[str, Any]) -> Effects:
     kind, mail = event["eventType"], event["mail"]
     fx = Effects(mail_ms=mail_ms(event), identity=dedupe.identity(event), ses_id=str(mail.get("messageId") or ""),
-                 configuration_set=ses_tag(mail, "ses:configuration-set"))
+                 configuration_set=ses_tag(mail, "ses:configuration-set"), probe=ses_tag(mail, PROBE_TAG))
     try:
         if kind == "Send":
             fx.counts["sends"] = max(1, len(mail.get("destination") or []))

@@ -25,6 +25,8 @@ log = structlog.get_logger(logger_name="ses_ramp.events")
 WINDOWS = ((300, 10), (86_400, 300))
 METRICS = ("sends", "deliveries", "hard_bounces", "soft_bounces", "complaints", "rejects", "delays")
 BAD_EVENTS_KEPT = 1000
+PROBE_METRICS = ("sends", "deliveries", "hard_bounces", "soft_bounces", "account_suppressed", "rejects", "complaints")
+PROBE_KEEP_S = 30 * 86_400
 
 
 class EventStore:
@@ -71,6 +73,11 @@ class EventStore:
             pipe.sadd(self.keys.suppressed, *(normalise_address(a) for a in fx.suppress))
         for list_id, address in fx.unsubscribe:
             pipe.sadd(self.keys.unsubscribed(list_id), normalise_address(address))
+        if fx.probe:  # a probe's sample: its receivers' verdicts judge the rest of its campaign (`fleet/probes.py`)
+            for metric in PROBE_METRICS:
+                if fx.counts.get(metric):
+                    pipe.hincrby(self.keys.campaign_probe(fx.probe), metric, fx.counts[metric])
+            pipe.expire(self.keys.campaign_probe(fx.probe), PROBE_KEEP_S)
         for mid in fx.send_ids:
             pipe.set(self.keys.send_event(mid), "1", ex=7 * 86400)
 

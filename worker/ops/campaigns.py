@@ -1,4 +1,5 @@
-"""Operator controls of campaigns: list them, cancel one (its recipients not yet fed are dropped)."""
+"""Operator controls of campaigns: list them, cancel one (its recipients not yet fed are dropped), release
+one whose probe holds its new recipients (`fleet/probes.py`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ses_ramp.producers.campaigns.recipients import unpack
 from ses_ramp.producers.message import Kind
 from ses_ramp.producers.redis_client import text_hash
 from ses_ramp.producers.wire import priority_for
+from ses_ramp.worker.fleet import probes
 from ses_ramp.worker.fleet.feeder import LOCK_S
 from ses_ramp.worker.guards import pause
 
@@ -20,10 +22,27 @@ class NoSuchCampaign(LookupError):
 
 def listing(runtime) -> list[dict[str, Any]]:
     """Each campaign still sending, with its pause when it has one (a spammy Feedback-ID, or an operator's):
-    `paused` = {by, reason, at_ms}; `ramp resume campaign:<id>` lifts it."""
-    rows = store.progress(runtime.client, runtime.budget.keys)
-    flags = pause.flags(runtime.client, runtime.budget.keys)
-    return [{**r, **({"paused": flags[f"campaign:{r['id']}"]} if f"campaign:{r['id']}" in flags else {})} for r in rows]
+    `paused` = {by, reason, at_ms}; `ramp resume campaign:<id>` lifts it. A probed campaign has `probe_line`
+    (what its probe says) and `probe_events` (its sample's SES events)."""
+    client, k = runtime.client, runtime.budget.keys
+    rows = store.progress(client, k)
+    flags = pause.flags(client, k)
+    out = []
+    for r in rows:
+        row = {**r, **({"paused": flags[f"campaign:{r['id']}"]} if f"campaign:{r['id']}" in flags else {})}
+        if r.get("probe"):
+            seen = probes.counts(client, k, r["id"])
+            row.update(probe_events=seen, probe_line=probes.described(r, seen, client.llen(k.campaign_sample(r["id"]))))
+        out.append(row)
+    return out
+
+
+def release(runtime, campaign_id: str, by: str) -> int:
+    """`ramp campaigns release`: a probed campaign's held recipients go out. Raises NoSuchCampaign."""
+    try:
+        return probes.release(runtime.client, runtime.budget.keys, campaign_id, by, runtime.budget.now_ms())
+    except probes.NotHeld:
+        raise NoSuchCampaign(campaign_id) from None
 
 
 def cancel(runtime, campaign_id: str) -> dict[str, int]:
@@ -36,12 +55,15 @@ def cancel(runtime, campaign_id: str) -> dict[str, int]:
         meta = text_hash(client.hgetall(k.campaign(campaign_id)))
         if not meta:
             raise NoSuchCampaign(campaign_id)
-        rcpts = k.campaign_rcpts(campaign_id)
+        lists = [k.campaign_rcpts(campaign_id), k.campaign_sample(campaign_id), k.campaign_held(campaign_id)]
         kind = Kind(meta.get("kind", Kind.bulk.value))
-        waiting = Counter(f"{kind.value}:{priority_for(kind, unpack(raw).engagement)}" for raw in client.lrange(rcpts, 0, -1))
+        waiting = Counter(f"{kind.value}:{priority_for(kind, unpack(raw).engagement)}"
+                          for name in lists for raw in client.lrange(name, 0, -1))
         dropped = sum(waiting.values())
         with client.pipeline(transaction=True) as pipe:
-            pipe.delete(rcpts)
+            pipe.delete(*lists)
+            if meta.get("held"):
+                pipe.hset(k.campaign(campaign_id), "held", 0)
             pipe.hincrby(k.campaign(campaign_id), "cancelled", dropped)
             pipe.hincrby(k.campaign(campaign_id), "total", -dropped)  # what is left to settle: the fed ones
             pipe.hincrby(k.content(meta["content"]), "refs", -dropped)

@@ -8,11 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ses_ramp.config.keys import Keys
+from ses_ramp.config.probe import PARKED, SAMPLING
 from ses_ramp.config.provider_ramp import PROVIDERS
+from ses_ramp.producers.campaigns import store
 from ses_ramp.producers.queues import queue_depths
 from ses_ramp.producers.redis_client import text_hash
 from ses_ramp.producers.wire import QUEUES
 from ses_ramp.worker.budget import cohorts, gmail_days
+from ses_ramp.worker.fleet import probes
 from ses_ramp.worker.ops import ses_warmup
 
 
@@ -79,10 +82,22 @@ def collect(runtime) -> dict[str, Any]:
     data["last_verdict"] = {f: json.loads(last).get(f) for f in ("date", "verdict", "why", "step_after")} if last else None
     data["bad_events"] = runtime.client.llen(k.bad_events)
     data["expire_ok_accepted"] = int(runtime.client.get(k.expire_ok) or 0)
+    data["probes"] = probe_lines(runtime.client, k)
     since = probation_since_ms(runtime)
     data["probation"] = since is not None
     data["probation_since_ms"] = since
     return data
+
+
+def probe_lines(client: Any, keys: Keys) -> list[dict[str, Any]]:
+    """Each campaign whose probe is sampling or parked (released ones are just sending): id, state, line."""
+    out = []
+    for row in store.progress(client, keys):
+        if row.get("probe") in (SAMPLING, PARKED):
+            seen = probes.counts(client, keys, row["id"])
+            out.append({"id": row["id"], "probe": row["probe"], "events": seen,
+                        "line": probes.described(row, seen, client.llen(keys.campaign_sample(row["id"])))})
+    return out
 
 
 def overflow_figures(configuration_set: str | None, today: str, day: dict[str, str]) -> dict[str, Any]:
