@@ -17,8 +17,8 @@ from ses_ramp.producers import Producer, known
 from ses_ramp.worker.budget import cohorts
 from ses_ramp.worker.budget.store import day_window
 from ses_ramp.worker.send.runtime import Runtime
-from ses_ramp.worker.send.transports.noop import NoopTransport
 from ses_ramp.worker.send.transports.aws import aws_client
+from ses_ramp.worker.send.transports.noop import NoopTransport
 from tests import ses_events as ev
 from tests.helpers import ramp, recorded_send_requests, reset_recording, set_clock, settings_env, wait_for
 
