@@ -30,6 +30,16 @@ def test_a_dirty_list_on_day_three_steps_the_ramp_back(settings):
     assert sum(r["sent"] for r in dirty) < sum(r["sent"] for r in clean)
 
 
+def test_a_dirty_list_probed_first_is_parked_on_its_sample_and_the_ramp_never_steps_back(settings):
+    probed = settings.model_copy(update={"probe_new_recipients": 1000})  # the default (the suite's fixture turns it off)
+    rows = run(probed, "--days", "8", "--daily-demand", "3000", "--seed", "5", "--dirty-list-day", "3")
+    sent_as_is = run(probed, "--days", "8", "--daily-demand", "3000", "--seed", "5", "--dirty-list-day", "3", "--no-probe")
+    assert any(r["verdict"] == "step_back" for r in sent_as_is)  # the same list without the probe
+    assert [r["verdict"] for r in rows] == ["advance"] * 8 and all(b["step"] >= a["step"] for a, b in zip(rows, rows[1:]))
+    parked = [r for r in rows if "probe failed" in r["breaker"]]
+    assert len(parked) == 1 and parked[0]["day"] > 3 and "of a sample of 200" in parked[0]["breaker"]
+
+
 def test_a_day_when_a_provider_defers_30_percent_holds_the_step_through_delivery_delay_events_alone(settings):
     """Half the recipients are at a provider that defers 30% of its mail on day 5. SES accepts every
     message (the transport never raises), so only the day's DeliveryDelay events can hold the step."""

@@ -93,7 +93,9 @@ def simulate_cmd(
     gmail_spam_rate: float | None = typer.Option(None, "--gmail-spam-rate", min=0, max=1, help="Share of Gmail's delivered "
                                                  "recipients who press Report spam (default: --complaint-rate); Postmaster "
                                                  "Tools reports it two days later, above Gmail's volume threshold."),
-    dirty_list_day: int | None = typer.Option(None, "--dirty-list-day", help="Day an unverified list goes out (12% hard bounces)."),
+    dirty_list_day: int | None = typer.Option(None, "--dirty-list-day", help="Day an unverified list (that day's bulk, 12% hard "
+                                              "bounces) arrives: probed first (RAMP_PROBE_*), or with --no-probe sent as it is."),
+    probe: bool = typer.Option(True, "--probe/--no-probe", help="Probe a list of new recipients before sending it all (RAMP_PROBE_NEW_RECIPIENTS)."),
     demand_days: int | None = typer.Option(None, "--demand-days", min=1, help="Demand arrives on the first N days only."),
     forecast_day: int | None = typer.Option(
         None, "--forecast-day", min=1, help="Keep the forecast made that morning beside each later day (--json: 'forecast')."),
@@ -124,6 +126,8 @@ def simulate_cmd(
     if mix:
         overrides["provider_mix"] = mix
     settings = settings_or_exit(**overrides)
+    if not probe:
+        settings = settings.model_copy(update={"probe_new_recipients": 0})
     if overflow is False:
         settings = settings.model_copy(update={"overflow_configuration_set": None})
     elif overflow and not settings.overflow_configuration_set:

@@ -59,7 +59,9 @@ class ReceiverModel:
     * `slow_day`: from that day, for `slow_days` days, `slow_provider` defers `slow_share` of its mail
       whatever the volume (a provider having a bad week with the IP). Without `slow_provider`, a
       provider with `slow_provider_share` of the recipients has a bad day.
-    * Bounces: hard bounces at the list-hygiene rate (`dirty_bounce_rate` on `dirty_day`).
+    * Bounces: hard bounces at the list-hygiene rate (`dirty_bounce_rate` on `dirty_day`: that day's mail is the
+      unverified list). With `dirty_local` set (the simulated probe holds the list apart), only the unverified
+      list's own addresses (local part starting with it) bounce at that rate, whenever they are sent.
     * Complaints: at `complaint_rate` of delivered recipients, as Complaint events, except Gmail's: Gmail runs
       no feedback loop for SES, so its users' "Report spam" (at `gmail_spam_rate`, else `complaint_rate`)
       is only counted per day (`gmail`: day -> [delivered, reported]), which Postmaster Tools publishes.
@@ -74,6 +76,7 @@ class ReceiverModel:
     gmail_spam_rate: float | None = None
     dirty_day: int | None = None
     dirty_bounce_rate: float = 0.12
+    dirty_local: str | None = None
     slow_day: int | None = None
     slow_share: float = 0.3
     slow_provider_share: float = 0.5
@@ -110,7 +113,9 @@ class ReceiverModel:
             p = max(p, self.slow_share * (self.slow_provider_share if self.slow_provider is None else 1.0))
         return p
 
-    def hard_bounce_p(self) -> float:
+    def hard_bounce_p(self, address: str = "") -> float:
+        if self.dirty_local is not None:
+            return self.dirty_bounce_rate if address.startswith(self.dirty_local) else self.bounce_rate
         return self.dirty_bounce_rate if self.day == self.dirty_day else self.bounce_rate
 
     def fates(self, addresses: list[str], trusted_pool: bool = False) -> dict[str, list[str]]:
@@ -121,7 +126,7 @@ class ReceiverModel:
         list: it bounces and draws complaints as much."""
         out: dict[str, list[str]] = {"bounced": [], "delayed": [], "delivered": [], "complained": [], "given_up": []}
         provider = sim_provider_of(addresses[0]) if addresses else "other"
-        pb = self.hard_bounce_p()
+        pb = self.hard_bounce_p(addresses[0] if addresses else "")  # a simulated message goes to one list
         pd = 0.01 if trusted_pool else self.deferral_p(provider)  # a simulated message goes to one provider
         gmail = provider == "google"
         pc = self.gmail_spam_rate if gmail and self.gmail_spam_rate is not None else self.complaint_rate
@@ -150,12 +155,13 @@ class ReceiverModel:
 
 
 def ses_event(kind: str, sent_ms: int, message_id: str, recipients: list[str], bounce_type: str = "Permanent",
-              configuration_set: str = "simulated") -> dict[str, Any]:
-    """An SES event as the configuration set publishes it (the fields the events handler reads)."""
+              configuration_set: str = "simulated", tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """An SES event as the configuration set publishes it (the fields the events handler reads); `tags`: the
+    message's own SES tags, which SES echoes in every event."""
     stamp = datetime.fromtimestamp(sent_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     event: dict[str, Any] = {"eventType": kind, "mail": {
         "timestamp": stamp, "messageId": f"sim-{uuid.uuid4().hex[:16]}", "destination": recipients,
-        "tags": {"ses:configuration-set": [configuration_set], "message_id": [message_id]}}}
+        "tags": {**{k: [v] for k, v in (tags or {}).items()}, "ses:configuration-set": [configuration_set], "message_id": [message_id]}}}
     if kind == "Send":
         event["send"] = {}
     elif kind == "Delivery":
@@ -192,7 +198,7 @@ class SimulatedSes:
 
         def at(lag_s: float, kind: str, recipients: list[str], bounce_type: str = "Permanent") -> None:
             if recipients:
-                event = ses_event(kind, sent_ms, message.id, recipients, bounce_type, route)
+                event = ses_event(kind, sent_ms, message.id, recipients, bounce_type, route, message.tags)
                 heapq.heappush(self._due, (sent_ms + int(lag_s * 1000), next(self._order), event))
 
         at(0, "Send", [str(a) for a in message.recipients])

@@ -9,7 +9,11 @@ from collections import deque
 from datetime import datetime
 from typing import Any
 
+from ses_ramp.config.probe import ProbePolicy, Verdict
+from ses_ramp.config.provider_ramp import split
+from ses_ramp.producers.campaigns.content import PROBE_TAG
 from ses_ramp.producers.message import Message
+from ses_ramp.worker.fleet import probes
 from ses_ramp.worker.send.runtime import Runtime
 
 MAX_RECIPIENTS = 50  # SES's per-message maximum
@@ -20,10 +24,12 @@ class Backlog:
     """The app's queue for one kind, as the simulation sees it: messages handed back (deferred and
     due again, or refused for budget) first, then fresh recipients, made into messages on demand."""
 
-    def __init__(self, kind: str, sender: str, domain: str = "example.com") -> None:
+    def __init__(self, kind: str, sender: str, domain: str = "example.com", local: str = "r", tags: dict[str, str] | None = None) -> None:
         self.kind = kind
         self.sender = sender
         self.domain = domain  # one mailbox provider's recipients per backlog
+        self.local = local  # recipients' local parts: <local><n>
+        self.tags = tags or {}
         self.returned: deque[dict[str, Any]] = deque()
         self.fresh = 0  # recipients not yet taken off the queue
         self._arrived: deque[list[Any]] = deque()  # [created_at ISO, recipients] of the fresh ones, oldest first
@@ -59,7 +65,8 @@ class Backlog:
                 self._arrived.popleft()
         if len(self._template.get("to", ())) != n:
             self._template = Message.model_validate({
-                "to": [f"r{j}@{self.domain}" for j in range(n)], "subject": "s", "text": "t", "kind": self.kind,
+                "to": [f"{self.local}{j}@{self.domain}" for j in range(n)], "subject": "s", "text": "t", "kind": self.kind,
+                **({"tags": self.tags} if self.tags else {}),
                 "engagement": 0.8 if self.kind == "transactional" else 0.4, "from": self.sender,
                 # Simulated bulk goes to up to 50 recipients a message (to keep 45 days fast), so it
                 # carries the app's own unsubscribe headers, not per-recipient one-click tokens.
@@ -115,3 +122,58 @@ class Clock:
         if self._offset_ms - self._recovered_at_ms >= self.RECOVER_EVERY_MS:
             self._recovered_at_ms = self._offset_ms
             self.budget.recover()
+
+
+class SimProbe:
+    """The unverified list of `--dirty-list-day` under the probe (`config/probe.py`'s policy, the real events
+    path's counters in `campaign_probe:<id>`, `fleet/probes.py`'s verdict): its sample goes out within the
+    day's share, its recipients' addresses start with `LOCAL` (the receiver model bounces those), and the rest
+    of the list is held; released (into the bulk backlog) or parked by the verdict."""
+
+    CAMPAIGN = "sim-legacy"
+    LOCAL = "legacy"
+
+    def __init__(self, policy: ProbePolicy, sender: str, domains: dict[str, float]) -> None:
+        self.policy = policy
+        self.backlogs = {d: Backlog("bulk", sender, d, self.LOCAL, {PROBE_TAG: self.CAMPAIGN}) for d in domains}
+        self.shares = domains
+        self.meta: dict[str, str] = {}
+        self.held = 0
+        self.fed_today = 0
+        self.verdict: Verdict | None = None
+
+    def start(self, recipients: int, created_at: str) -> int:
+        """The list arrives; returns how many of it are not probed (0 when probed, all of it when too small)."""
+        sample = self.policy.sample_size(recipients)
+        if not sample:
+            return recipients
+        for domain, n in split(sample, self.shares).items():
+            self.backlogs[domain].add(n, created_at)
+        self.meta, self.held = {"sample": str(sample)}, recipients - sample
+        return 0
+
+    def new_day(self) -> None:
+        self.fed_today = 0
+
+    def take(self, cap: int, per_message: int) -> dict[str, Any] | None:
+        """The next sample message, if the day's share has room."""
+        waiting = [b for b in self.backlogs.values() if b]
+        room = self.policy.day_allowance(cap, self.fed_today)
+        if self.verdict or not waiting or room <= 0:
+            return None
+        wire = max(waiting, key=lambda b: b.recipients()).take(min(per_message, room))
+        self.fed_today += len(wire["to"])
+        return wire
+
+    def put_back(self, wire: dict[str, Any]) -> None:
+        self.fed_today -= len(wire["to"])
+        self.backlogs[wire["to"][0].rpartition("@")[2]].put_back(wire)
+
+    def judge(self, client: Any, keys: Any, now_ms: int) -> Verdict | None:
+        """The verdict once the sample has settled (None: not yet, or already given)."""
+        if self.verdict or not self.meta:
+            return None
+        if "probe_fed_ms" not in self.meta and not any(self.backlogs.values()):
+            self.meta["probe_fed_ms"] = str(now_ms)
+        self.verdict = probes.verdict_of(self.policy, self.meta, probes.counts(client, keys, self.CAMPAIGN), now_ms)
+        return self.verdict

@@ -24,6 +24,7 @@ from typing import Any
 
 from ses_ramp.config import Settings
 from ses_ramp.config.gmail_reports import GmailDay
+from ses_ramp.config.probe import RELEASED, ProbePolicy
 from ses_ramp.config.provider_ramp import PROVIDERS, split
 from ses_ramp.producers.providers import Known
 from ses_ramp.worker.budget import cohorts, gmail_days
@@ -31,7 +32,7 @@ from ses_ramp.worker.guards import pause
 from ses_ramp.worker.guards.breaker import Breaker
 from ses_ramp.worker.guards.events import EventStore, handle_body
 from ses_ramp.worker.ops.receivers import PROFILE_TOLERANCE, SIM_DOMAINS, ReceiverModel, SimulatedSes, sim_provider_of
-from ses_ramp.worker.ops.sim_parts import MAX_RECIPIENTS, Backlog, Clock
+from ses_ramp.worker.ops.sim_parts import MAX_RECIPIENTS, Backlog, Clock, SimProbe
 from ses_ramp.worker.send.runtime import Runtime
 
 __all__ = ["PROFILE_TOLERANCE", "ReceiverModel", "run_simulation", "simulate", "target_reached_on"]
@@ -84,6 +85,9 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
     providers = [p for p in PROVIDERS if mix.get(p, 0) > 0]
     queues = {(kind, p): Backlog(kind, sender, SIM_DOMAINS[p]) for kind in KINDS for p in providers}
     start = datetime(2027, 1, 4, tzinfo=UTC)
+    # `--dirty-list-day` with the probe on: the unverified list is a campaign of new recipients (`SimProbe`).
+    probe = SimProbe(ProbePolicy.from_settings(settings), sender, {SIM_DOMAINS[p]: mix[p] for p in providers}) \
+        if model.dirty_day is not None and settings.probe_new_recipients > 0 else None
     actions: dict[int, str] = {}
     fed_at_ms = [0]
 
@@ -128,8 +132,13 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
         # busy all day. Without overflow it arrives at midnight, as the README's earlier rows were run: the
         # backlog is then always larger than the cap, so when it arrives changes nothing the IP sends.
         spread = {str(h): 1.0 for h in range(24)} if runtime.budget.two_routes else {"0": 1.0}
+        bulk = demand - tx
+        if probe is not None:
+            probe.new_day()
+            if day == model.dirty_day and probe.start(bulk, (day_start + timedelta(seconds=1)).isoformat()) == 0:
+                bulk, model.dirty_local = 0, SimProbe.LOCAL  # the day's bulk is the list: sampled, the rest held
         arrivals = {kind: {int(h): split(by_hour, {p: mix[p] for p in providers}) for h, by_hour in split(n, spread).items()}
-                    for kind, n in (("transactional", tx), ("bulk", demand - tx))}
+                    for kind, n in (("transactional", tx), ("bulk", bulk))}
         capped: set[str] = set()  # providers whose cap today's mail has used
         taken = dict.fromkeys(queues, 0)  # recipients taken off each backlog today
         for hour in range(24):
@@ -152,6 +161,14 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
             runtime.deferrals.ack([mid for mid, _ in due])
             # Mail that is going by the overflow route is taken 50 recipients a message (the dedicated IP's
             # small early caps need small messages; the shared pool does not); each hour starts small again.
+            if probe is not None:
+                _send_probe(probe, runtime, int(client.hget(keys.day, "cap") or 0), per_message, clock, feed)
+                verdict = probe.judge(client, keys, clock.now_ms())
+                if verdict is not None:
+                    actions[day] = actions.get(day, "") + f"{verdict.reason}; "
+                    if verdict.state == RELEASED:  # a list that passed joins the bulk backlog
+                        for p, n in split(probe.held, {p: mix[p] for p in providers}).items():
+                            queues[("bulk", p)].add(n, clock_iso(clock))
             by_overflow: set[tuple[str, str]] = set()
             for kind in KINDS:  # transactional first, as the queue priorities order them
                 # The providers' mail interleaved in the mix's proportions, as it arrives in one queue:
@@ -201,6 +218,22 @@ def simulate(settings: Settings, runtime: Runtime, days: int, daily_demand: int,
         row.verdict = verdicts.get(row.date, "")
         row.breaker = actions.get(row.day, "").strip("; ") or "ok"
     return rows
+
+
+def _send_probe(probe: SimProbe, runtime: Runtime, cap: int, per_message: int, clock: Clock, feed: Any) -> None:
+    """The probe's sample messages this hour, within the day's share, through the real sender."""
+    while clock.day_left() and (wire := probe.take(cap, per_message)) is not None:
+        outcome = runtime.sender.handle(wire, 0)
+        feed(every_ms=EVENTS_POLL_MS)
+        if outcome.outcome in ("waiting", "paused"):  # no budget now: it waits for the next hour, in its place
+            runtime.client.zrem(runtime.budget.keys.deferred, wire["id"])
+            runtime.client.hdel(runtime.budget.keys.payload, wire["id"])
+            probe.put_back(wire)
+            return
+
+
+def clock_iso(clock: Clock) -> str:
+    return datetime.fromtimestamp(clock.now_ms() / 1000, UTC).isoformat()
 
 
 def _postmaster_report(client: Any, keys: Any, model: ReceiverModel, day: int, start: datetime, sender: str, now_ms: int) -> None:
