@@ -27,7 +27,7 @@ from ses_ramp.config import Settings
 from ses_ramp.worker.ops.embedded import EmbeddedRedis, MotoSES, free_port
 
 FROM = "bench@example.com"
-FIGURES = ("enqueue", "size", "campaign", "gate", "drain", "overflow", "ses", "overshoot", "latency", "memory", "http", "simulate")
+FIGURES = ("enqueue", "size", "campaign", "known", "gate", "drain", "overflow", "ses", "overshoot", "latency", "memory", "http", "simulate")
 
 
 def settings_env(s: Settings) -> dict[str, str]:
@@ -152,6 +152,17 @@ def run(args, url: str, procs: guard.Processes, tmp: str) -> list[tuple[str, str
             cd = campaigns.drain_pairs(base, n, c, pairs, procs, tmp, env_of)
             rows.append(("drain, campaign (feed + render + gate + noop)", f"{cd.b_median:,.0f} msg/s",
                          f"{cd.ratio_text()} of bare Celery with the rendered messages ({cd.a_median:,.0f} msg/s, prefork -c {c}, {n:,}); goal >= 0.9x"))
+        if "known" in want:
+            from bench import known as known_bench
+
+            runs = known_bench.memory_runs(base, args.million)
+            used_b, usage_b = sorted(r["used_b"] for r in runs), sorted(r["usage_b"] for r in runs)
+            rows.append((f"Redis per known recipient ({args.million:,} digests)", f"{used_b[len(runs) // 2]:,.1f} B",
+                         f"used_memory, {len(runs)} runs min {used_b[0]:,.1f} / max {used_b[-1]:,.1f} B; MEMORY USAGE of the hash "
+                         f"{usage_b[len(runs) // 2]:,.1f} B: {used_b[len(runs) // 2]:,.0f} MB per million addresses"))
+            lookups = sorted(r["lookup_per_s"] for r in runs)
+            rows.append(("  known/new lookup at enqueue", f"{lookups[len(runs) // 2]:,.0f} rcpt/s",
+                         f"HMGET in pieces of 50,000; min {lookups[0]:,.0f}, max {lookups[-1]:,.0f}"))
         if "gate" in want:
             g, gp, gs, fl, evalsha = hotpath.gate_vs_ping(base, args.gate_calls, pairs)
             rows.append(("gate, one client", f"{g.b_median:,.0f} /s", f"{g.ratio_text()} of PING ({g.a_median:,.0f} /s); target >= 0.8x"))
