@@ -178,3 +178,18 @@ def test_a_list_of_known_recipients_is_not_held_at_all(settings, runtime):
     assert runtime.client.hget(k.campaign("known-list"), "probe") is None
     assert runtime.client.llen(k.campaign_rcpts("known-list")) == 400
     assert not runtime.client.exists(k.campaign_sample("known-list"), k.campaign_held("known-list"))
+
+
+def test_cancelling_a_probed_campaign_drops_its_sample_and_its_held_recipients(settings, runtime):
+    from ses_ramp.worker.ops.campaigns import cancel
+
+    s = probe_settings(settings)
+    k = runtime.budget.keys
+    producer = Producer(s)
+    receipt = producer.enqueue_campaign(CONTENT, people("stale", 500), campaign_id="to-cancel")
+    producer.close()
+    assert (receipt.sample, receipt.held) == (50, 450)
+    assert cancel(runtime, "to-cancel") == {"dropped": 500, "in_flight": 0}
+    assert not runtime.client.exists(k.campaign_sample("to-cancel"), k.campaign_held("to-cancel"), k.campaign_rcpts("to-cancel"))
+    assert runtime.client.zscore(k.campaigns, "to-cancel") is None  # nothing left to send: the campaign is done
+    assert int(runtime.client.hget(k.content(receipt.content), "refs")) == 0

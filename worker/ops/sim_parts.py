@@ -140,6 +140,7 @@ class SimProbe:
         self.meta: dict[str, str] = {}
         self.held = 0
         self.fed_today = 0
+        self.fed = dict.fromkeys(domains, 0)  # sample recipients sent per provider's domain
         self.verdict: Verdict | None = None
 
     def start(self, recipients: int, created_at: str) -> int:
@@ -161,13 +162,18 @@ class SimProbe:
         room = self.policy.day_allowance(cap, self.fed_today)
         if self.verdict or not waiting or room <= 0:
             return None
-        wire = max(waiting, key=lambda b: b.recipients()).take(min(per_message, room))
+        # The providers in the mix's proportions, as a random sample of the list is: next is the one furthest behind.
+        backlog = min(waiting, key=lambda b: self.fed[b.domain] / self.shares[b.domain])
+        wire = backlog.take(min(per_message, room))
         self.fed_today += len(wire["to"])
+        self.fed[backlog.domain] += len(wire["to"])
         return wire
 
     def put_back(self, wire: dict[str, Any]) -> None:
+        domain = wire["to"][0].rpartition("@")[2]
         self.fed_today -= len(wire["to"])
-        self.backlogs[wire["to"][0].rpartition("@")[2]].put_back(wire)
+        self.fed[domain] -= len(wire["to"])
+        self.backlogs[domain].put_back(wire)
 
     def judge(self, client: Any, keys: Any, now_ms: int) -> Verdict | None:
         """The verdict once the sample has settled (None: not yet, or already given)."""
