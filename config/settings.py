@@ -163,6 +163,8 @@ class Settings(RampSettings):
         5 * 1024 * 1024, ge=1024, description="Largest request body `ramp serve` reads (larger: 413)."
     )
     serve_max_batch: int = Field(500, ge=1, le=5000, description="Most messages in one `POST /v1/messages` (more: 413).")
+    serve_max_campaign_bytes: int = Field(128 * 1024 * 1024, ge=1024, description="Largest `POST /v1/campaigns` body, JSON or CSV "
+                                          "upload (larger: 413); 128 MiB holds a million recipients' CSV rows with room to spare.")
     dns_nameservers: str | None = Field(
         None, description="host[:port],... resolvers for `ramp setup --check` and MX lookups; unset: the system's.")
     provider_domains: dict[str, Literal["google", "microsoft", "yahoo", "apple", "other"]] = Field(

@@ -105,14 +105,19 @@ def from_csv(path: Path) -> Iterator[Recipient]:
     """Recipients of a CSV file with a header row: an `email` column, optional `name` and
     `engagement`, every other column a merge field (text)."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = reader.fieldnames or []
-        if not any(c in columns for c in _ADDRESS_COLUMNS):
-            raise InvalidMessage("recipients", f"{path}: the header row needs an email column (it has: {', '.join(columns) or 'nothing'})")
-        for row in reader:
-            if None in row:
-                raise InvalidMessage("recipients", f"{path} line {reader.line_num}: more fields than the header has")
-            yield recipient_from(row, f"{path} line {reader.line_num}")
+        yield from from_csv_text(handle, str(path))
+
+
+def from_csv_text(handle: Iterable[str], where: str) -> Iterator[Recipient]:
+    """`from_csv` of an open text stream (an HTTP upload); `where` names it in errors."""
+    reader = csv.DictReader(handle)
+    columns = reader.fieldnames or []
+    if not any(c in columns for c in _ADDRESS_COLUMNS):
+        raise InvalidMessage("recipients", f"{where}: the header row needs an email column (it has: {', '.join(columns) or 'nothing'})")
+    for row in reader:
+        if None in row:
+            raise InvalidMessage("recipients", f"{where} line {reader.line_num}: more fields than the header has")
+        yield recipient_from(row, f"{where} line {reader.line_num}")
 
 
 def chunk(campaign_id: str, content: str, kind: str, first: int, created_at: str, rows: list[Recipient],

@@ -5,10 +5,15 @@ accepted and nothing behind: the recipient list expires until the last write (on
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from ses_ramp.config.keys import Keys
+from ses_ramp.producers.campaigns.recipients import unpack
+from ses_ramp.producers.message import Kind
+from ses_ramp.producers.redis_client import text_hash
+from ses_ramp.producers.wire import priority_for
 
 _CHUNK = 10_000  # recipients per RPUSH
 _FLUSH = 20  # RPUSHes per pipeline round trip
@@ -16,7 +21,15 @@ _FLUSH = 20  # RPUSHes per pipeline round trip
 UNFINISHED_TTL_S = 3600
 
 
+#: The feeder's lock on one campaign (`lock:feed:<id>`): whoever changes its lists holds it.
+FEED_LOCK_S = 60
+
+
 class CampaignExists(Exception):
+    pass
+
+
+class NoSuchCampaign(LookupError):
     pass
 
 
@@ -79,3 +92,39 @@ def progress(client: Any, keys: Keys) -> list[dict[str, Any]]:
         if row:
             out.append({"id": campaign_id, **row})
     return out
+
+
+def cancel(client: Any, k: Keys, campaign_id: str, grace_ms: int) -> dict[str, int]:
+    """Drop the campaign's recipients not yet fed, counted as settled (and released from the content);
+    those already fed go on (pause bulk first to stop them too). Holds the feeder's lock, so no feed
+    runs half-way through. Returns {"dropped": n, "in_flight": m}."""
+    with client.lock(k.lock(f"feed:{campaign_id}"), timeout=FEED_LOCK_S, blocking_timeout=FEED_LOCK_S):
+        meta = text_hash(client.hgetall(k.campaign(campaign_id)))
+        if not meta:
+            raise NoSuchCampaign(campaign_id)
+        lists = [k.campaign_rcpts(campaign_id), k.campaign_sample(campaign_id), k.campaign_held(campaign_id)]
+        kind = Kind(meta.get("kind", Kind.bulk.value))
+        waiting = Counter(f"{kind.value}:{priority_for(kind, unpack(raw).engagement)}"
+                          for name in lists for raw in client.lrange(name, 0, -1))
+        dropped = sum(waiting.values())
+        with client.pipeline(transaction=True) as pipe:
+            pipe.delete(*lists)
+            if meta.get("held"):
+                pipe.hset(k.campaign(campaign_id), "held", 0)
+            pipe.hincrby(k.campaign(campaign_id), "cancelled", dropped)
+            pipe.hincrby(k.campaign(campaign_id), "total", -dropped)  # what is left to settle: the fed ones
+            pipe.hincrby(k.content(meta["content"]), "refs", -dropped)
+            for name, n in waiting.items():
+                pipe.hincrby(k.campaign_waiting, name, -n)
+            pipe.execute()
+        total, settled = int(meta["total"]) - dropped, int(meta.get("settled", 0))
+        if settled >= total:  # nothing in flight: the campaign is done now
+            with client.pipeline(transaction=True) as pipe:
+                pipe.zrem(k.campaigns, campaign_id)
+                pipe.expire(k.campaign(campaign_id), 7 * 86400)
+                pipe.expire(k.campaign_done(campaign_id), 7 * 86400)
+                pipe.execute()
+        refs = client.hget(k.content(meta["content"]), "refs")
+        if refs is not None and int(refs) <= 0:
+            client.pexpire(k.content(meta["content"]), grace_ms)
+    return {"dropped": dropped, "in_flight": max(0, total - settled)}

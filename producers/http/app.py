@@ -20,8 +20,9 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from ses_ramp.config import Settings, SettingsError, load_settings
+from ses_ramp.producers.campaigns.content import CampaignContent
 from ses_ramp.producers.enqueue import Producer
-from ses_ramp.producers.http import ingest, oneclick
+from ses_ramp.producers.http import campaigns, ingest, oneclick
 from ses_ramp.producers.message import message_schema
 
 ERRORS_SCHEMA = {"type": "object", "required": ["errors"], "properties": {"errors": {"type": "array", "items": {
@@ -41,9 +42,10 @@ def create_app(settings: Settings) -> FastAPI:
         producer.close()
 
     app = FastAPI(title="ses-ramp", version="1", docs_url=None, redoc_url=None, lifespan=lifespan,
-                  description="Enqueue mail for a warming SES dedicated IP; RFC 8058 one-click unsubscribe.")
+                  description="Enqueue mail and campaigns for a warming SES dedicated IP; RFC 8058 one-click unsubscribe.")
     app.include_router(ingest.router(settings, producer))
     app.include_router(oneclick.router(settings, producer))
+    app.include_router(campaigns.router(settings, producer))
 
     registry = CollectorRegistry()
     requests = Counter("ses_ramp_http_requests_total", "HTTP requests by route and status.", ["route", "status"], registry=registry)
@@ -82,6 +84,10 @@ def create_app(settings: Settings) -> FastAPI:
             for name, sub in message.pop("$defs", {}).items():
                 schemas[name] = sub
             schemas["Message"] = _retarget(message)
+            content = CampaignContent.model_json_schema(by_alias=True)
+            for name, sub in content.pop("$defs", {}).items():
+                schemas.setdefault(name, _retarget(sub))
+            schemas["CampaignContent"] = _retarget(content)
             schemas["Errors"] = ERRORS_SCHEMA
             schemas["Receipts"] = RECEIPTS_SCHEMA
             components.setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}

@@ -28,6 +28,7 @@ from ses_ramp.config import Settings
 from ses_ramp.config.keys import Keys
 from ses_ramp.config.probe import SAMPLING, ProbePolicy
 from ses_ramp.producers.campaigns.recipients import Recipient, chunk, unpack
+from ses_ramp.producers.campaigns.store import FEED_LOCK_S
 from ses_ramp.producers.message import Kind
 from ses_ramp.producers.redis_client import text_hash
 from ses_ramp.producers.wire import CAMPAIGN_CHUNK_TASK, priority_for
@@ -35,7 +36,7 @@ from ses_ramp.worker.budget.store import day_window
 
 log = structlog.get_logger(logger_name="ses_ramp.feeder")
 
-LOCK_S = 60
+LOCK_S = FEED_LOCK_S
 #: Recipients per published task: one Celery message (about 1.2 KB of envelope, ~0.4 ms of the worker's
 #: main process to publish) carries this many consecutive recipients of one priority.
 CHUNK = 25
