@@ -216,8 +216,13 @@ def run(args, url: str, procs: guard.Processes, tmp: str) -> list[tuple[str, str
                 rows.append((f"Redis used_memory, {name}", f"+{mb(x['redis_after_mb'] - x['redis_before_mb'])}",
                              f"{x['redis_before_mb']:.0f} -> {x['redis_after_mb']:.0f} MB"))
         if "http" in want:
-            from bench.http import http_vs_in_process
+            from bench.http import campaign_bytes, http_vs_in_process
 
+            cb = campaign_bytes(base, env_of(base), tmp, args.http_campaign)
+            rows.append((f"POST /v1/campaigns, {cb['n']:,} recipients (CSV upload)", f"{cb['http_b']:,.1f} B/rcpt",
+                         f"enqueue_campaign of the same CSV: {cb['producer_b']:,.1f} B/rcpt (MEMORY USAGE of the list; used_memory "
+                         f"{cb['http_used_b']:,.0f} vs {cb['producer_used_b']:,.0f} B); {cb['csv_mb']:.1f} MB CSV in "
+                         f"{cb['http_s']:.1f} s over HTTP, {cb['producer_s']:.1f} s in-process (one run each)"))
             h = http_vs_in_process(base, env_of(base), tmp)
             rows.append(("POST /v1/messages (uvicorn), 100/batch", f"{h['http']['msg_per_s']:,.0f} msg/s",
                          f"p50 {h['http']['p50_ms']:.1f} ms, p99 {h['http']['p99_ms']:.1f} ms; in-process enqueue_many "
@@ -243,6 +248,7 @@ def main() -> None:
     ap.add_argument("--size-messages", type=int, default=2000, help="messages per run of the size figure")
     ap.add_argument("--campaign-recipients", type=int, default=5_000, help="recipients per run of the campaign enqueue pairs")
     ap.add_argument("--million", type=int, default=1_000_000, help="recipients of the one large campaign")
+    ap.add_argument("--http-campaign", type=int, default=100_000, help="recipients of the campaign posted over HTTP")
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--backlog", type=int, default=600, help="bulk queued ahead of the transactional probes (the FIFO must finish it)")
     ap.add_argument("--probes", type=int, default=100)
