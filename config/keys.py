@@ -64,6 +64,7 @@ message's idempotency record in one call). Celery's own queue lists live beside 
 | `campaign_waiting`          | hash   | `<kind>:<priority>` -> campaign recipients not yet fed (`ramp forecast`) |
 | `provider:<domain>`         | string | the mailbox provider a domain's MX records name (expires with the MX TTL) |
 | `provider_pending`          | set    | domains met and not yet looked up (a fleet duty resolves them)         |
+| `audit`                     | list   | the dashboard's control actions, newest first (JSON: at_ms, by, action, target, reason; capped) |
 | `lock:<name>`               | string | short-lived locks (day roll-over, quota refresh)                       |
 | `heartbeat:<role>:<host>`   | string | `ramp beat` / `ramp events` alive on host (expires; `ramp health`)     |
 
@@ -114,6 +115,7 @@ class Keys:
     watermark = property(lambda self: self.key("watermark"))
     campaigns = property(lambda self: self.key("campaigns"))
     campaign_waiting = property(lambda self: self.key("campaign_waiting"))
+    audit = property(lambda self: self.key("audit"))
 
     provider_pending = property(lambda self: self.key("provider_pending"))
 

@@ -22,6 +22,7 @@ from ses_ramp.config.ramp_settings import (  # noqa: F401 - the constants are re
     SES_COMPLAINT_SUSPEND_RATE,
     RampSettings,
 )
+from ses_ramp.config.serve_settings import ServeSettings
 
 
 class SettingsError(Exception):
@@ -46,7 +47,7 @@ def mask_url(url: str | None) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-class Settings(RampSettings):
+class Settings(ServeSettings, RampSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAMP_", env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True,
         env_ignore_empty=True,  # compose passes unset optional settings as empty strings
@@ -151,20 +152,6 @@ class Settings(RampSettings):
     unsubscribe_token_max_age_s: int = Field(
         60 * 86400, ge=86400, description="How long an unsubscribe link works (default 60 days; Gmail and Yahoo honour them for weeks)."
     )
-    # --- `ramp serve`: the HTTP door -----------------------------------------------------------------
-    serve_host: str = Field("127.0.0.1", min_length=1, description="Address `ramp serve` listens on (0.0.0.0 in a container).")
-    serve_port: int = Field(8025, ge=1, le=65535, description="Port `ramp serve` listens on.")
-    serve_token_sha256: str | None = Field(
-        None, pattern=r"^[0-9a-f]{64}(,[0-9a-f]{64})*$",
-        description="Comma-separated SHA-256 hex digests of the bearer tokens `POST /v1/messages` and `GET /v1/status` accept "
-        "(tokens are configured as hashes, never in clear).",
-    )
-    serve_max_body_bytes: int = Field(
-        5 * 1024 * 1024, ge=1024, description="Largest request body `ramp serve` reads (larger: 413)."
-    )
-    serve_max_batch: int = Field(500, ge=1, le=5000, description="Most messages in one `POST /v1/messages` (more: 413).")
-    serve_max_campaign_bytes: int = Field(128 * 1024 * 1024, ge=1024, description="Largest `POST /v1/campaigns` body, JSON or CSV "
-                                          "upload (larger: 413); 128 MiB holds a million recipients' CSV rows with room to spare.")
     dns_nameservers: str | None = Field(
         None, description="host[:port],... resolvers for `ramp setup --check` and MX lookups; unset: the system's.")
     provider_domains: dict[str, Literal["google", "microsoft", "yahoo", "apple", "other"]] = Field(
@@ -322,7 +309,7 @@ class Settings(RampSettings):
 
 
 #: Settings whose values are secrets (or stand for one): an error names them, never their value.
-_SECRET_FIELDS = frozenset({"unsubscribe_secret", "serve_token_sha256", "postmaster_credentials"})
+_SECRET_FIELDS = frozenset({"unsubscribe_secret", "serve_token_sha256", "dashboard_token_sha256", "postmaster_credentials"})
 
 
 def load_settings(**overrides: object) -> Settings:

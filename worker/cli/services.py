@@ -116,16 +116,17 @@ def setup_cmd(ip: str | None = typer.Option(None, help="Dedicated IP to put in t
 
 @cli.command("serve")
 def serve_cmd() -> None:
-    """Run the HTTP door: POST /v1/messages, one-click unsubscribe at /u/<token>, /healthz, /metrics."""
+    """Run the HTTP door: POST /v1/messages and /v1/campaigns, one-click unsubscribe at /u/<token>, /healthz, /metrics; /dashboard with RAMP_DASHBOARD_TOKEN_SHA256."""
     import os
     import sys
 
     settings = settings_or_exit()
     if settings.uses_embedded_redis:
         fail("RAMP_REDIS_URL is not set: `ramp serve` enqueues into the fleet's Redis")
-    # Replace this process with uvicorn on the app factory: the server imports no worker code.
+    # Replace this process with uvicorn on the app factory: without the dashboard the server imports no worker code.
     # No access log: request paths carry unsubscribe tokens (the app counts requests by route).
-    argv = [sys.executable, "-m", "uvicorn", "--factory", "ses_ramp.producers.http.app:app_from_env",
+    factory = "ses_ramp.worker.web.app:app_from_env" if settings.dashboard_token_sha256 else "ses_ramp.producers.http.app:app_from_env"
+    argv = [sys.executable, "-m", "uvicorn", "--factory", factory,
             "--host", settings.serve_host, "--port", str(settings.serve_port), "--no-access-log",
             "--timeout-graceful-shutdown", "5"]
     os.execv(sys.executable, argv)

@@ -110,8 +110,12 @@ def resume(runtime, target: str) -> tuple[list[str], int]:
     cleared = pause.resume(client, keys, target)
     left = pause.flags(client, keys)
     if target == "all" or not left:
-        client.hdel(keys.breaker, "level", "why", "at_ms")
-        client.hset(keys.breaker, "resumed_at_ms", runtime.budget.now_ms())
+        reset(runtime)
     free = {"transactional", "bulk"} - pause.paused_queues(left)
     return cleared, runtime.deferrals.bring_forward_paused(free) if free else 0
 
+
+def reset(runtime) -> None:
+    """The breaker's level cleared and its count started afresh (its pauses, if any, stay until resumed)."""
+    runtime.client.hdel(runtime.budget.keys.breaker, "level", "why", "at_ms")
+    runtime.client.hset(runtime.budget.keys.breaker, "resumed_at_ms", runtime.budget.now_ms())
