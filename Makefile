@@ -11,7 +11,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]' --config-settings editable_mode=strict
 	touch $@
 
-.PHONY: install demo test test-unit check docs bench
+.PHONY: install demo test test-unit check docs site bench
 install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
@@ -29,6 +29,9 @@ check: $(BIN)/.installed
 	$(BIN)/mypy -p ses_ramp.config -p ses_ramp.producers -p ses_ramp.worker
 
 # The README's images, made by the commands they illustrate.
+site: $(BIN)/.installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 docs: $(BIN)/.installed
 	mkdir -p docs
 	$(BIN)/ramp schedule --plot docs/schedule.png > /dev/null

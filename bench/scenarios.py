@@ -1,4 +1,4 @@
-"""The README's `ramp simulate` scenario table: `python -m bench.scenarios` runs each scenario with the
+"""The `ramp simulate` scenario table (docs/guides/operating.md): `python -m bench.scenarios` runs each scenario with the
 real `ramp simulate --json` (two at a time, each on its own throw-away embedded Redis) and prints the
 table from what those runs returned. Nothing here is estimated."""
 

@@ -84,7 +84,7 @@ def test_ramping_faster_than_receivers_tolerate_draws_deferrals_and_a_larger_bac
 
 
 def test_the_readmes_default_scenario_row_is_what_simulate_returns(settings, tmp_path):
-    """The README's scenario table is `python -m bench.scenarios`' output: its default row must be
+    """The scenario table (docs/guides/operating.md) is `python -m bench.scenarios`' output: its default row must be
     what `ramp simulate` (default settings, seed 7) returns now."""
     from pathlib import Path
 
@@ -94,8 +94,8 @@ def test_the_readmes_default_scenario_row_is_what_simulate_returns(settings, tmp
     defaults = Settings(redis_url=settings.redis_url, key_prefix=settings.key_prefix, _env_file=None)
     # `plans`' subprocess smoke test: the command as a child process.
     rows = json.loads(ramp(defaults, "simulate", "--json", "--plot", str(tmp_path / "sim.png"), timeout_s=400, process=True).stdout)
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert row(SCENARIOS[0][0], summary(rows)) in readme
+    page = (Path(__file__).resolve().parents[2] / "docs" / "guides" / "operating.md").read_text()
+    assert row(SCENARIOS[0][0], summary(rows)) in page
     assert (tmp_path / "sim.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -198,9 +198,12 @@ def test_only_config_reads_the_environment():
     assert hits == []
 
 
-def test_readme_images_exist():
+def test_readme_and_docs_images_exist():
     readme = (ROOT / "README.md").read_text()
     images = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", readme)
-    assert images, "the README shows the schedule and simulation charts"
+    assert images, "the README shows the dashboard and the simulation chart"
     missing = [src for src in images if not src.startswith("http") and not (ROOT / src).is_file()]
+    for page in (ROOT / "docs").rglob("*.md"):
+        missing += [f"{page}: {src}" for src in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", page.read_text())
+                    if not src.startswith("http") and not (page.parent / src).is_file()]
     assert missing == []

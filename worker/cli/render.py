@@ -155,7 +155,7 @@ def status_rows(st: dict[str, Any], now_ms: float) -> list[tuple[str, str]]:
 
 
 def simulation_table(rows: list[dict[str, Any]], title: str) -> Table:
-    """One row per simulated day and a totals row: what the README's scenario table reports."""
+    """One row per simulated day and a totals row: what the scenario table (docs/guides/operating.md) reports."""
     providers = list(rows[0].get("steps") or {}) if rows else []
     # Each provider's own step, by initial: g(oogle) m(icrosoft) y(ahoo) a(pple) o(ther).
     steps_col = ["steps " + "/".join(p[0] for p in providers)] if providers else []

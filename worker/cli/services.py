@@ -75,7 +75,7 @@ def setup_cmd(ip: str | None = typer.Option(None, help="Dedicated IP to put in t
               check: bool = typer.Option(False, "--check", help="Only check: SES's own warm-up, then the From domain (DKIM, MAIL FROM, SPF, DMARC)."),
               overflow: bool = typer.Option(False, "--overflow", help="Also create RAMP_OVERFLOW_CONFIGURATION_SET (the overflow route) with the same event destination."),
               overflow_pool: str | None = typer.Option(None, "--overflow-pool", help="With --overflow: a pool of IPs already warm (default: SES's shared pool)."),
-              ses_auto_warmup: str | None = typer.Option(None, "--ses-auto-warmup", help="on or off: SES's automatic warm-up of standard dedicated IPs (see the README)."),
+              ses_auto_warmup: str | None = typer.Option(None, "--ses-auto-warmup", help="on or off: SES's automatic warm-up of standard dedicated IPs (docs: concepts, overflow)."),
               ) -> None:
     """Create (or find) the pool, configuration set(s), SNS/SQS event path and the CloudWatch alarm; read SES's own warm-up."""
     from ses_ramp.worker.ops import ses_warmup
