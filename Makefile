@@ -11,7 +11,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]' --config-settings editable_mode=strict
 	touch $@
 
-.PHONY: install demo test test-unit check docs site bench
+.PHONY: install demo test test-unit check docs site screenshots bench
 install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
@@ -29,6 +29,9 @@ check: $(BIN)/.installed
 	$(BIN)/mypy -p ses_ramp.config -p ses_ramp.producers -p ses_ramp.worker
 
 # The README's images, made by the commands they illustrate.
+screenshots: $(BIN)/.installed
+	RAMP_DOCS_SCREENSHOTS=1 $(BIN)/python -m pytest -q -p no:xdist tests/integration/test_dashboard.py -k phone
+
 site: $(BIN)/.installed
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 

@@ -64,6 +64,8 @@ def test_the_dashboard_shows_what_ramp_status_says_at_phone_width_too(settings, 
     enqueue(settings, "bulk", 7, "wait")
     enqueue(settings, "transactional", 3, "tx")
     runtime.budget.status()  # today's budget opened, as the first gate call opens it
+    for i in range(2):  # two messages a worker met while bulk was paused: deferred, with that reason
+        runtime.deferrals.defer({"id": f"held-{i}", "kind": "bulk", "to": [f"h{i}@example.com"]}, 0, 60, "paused:bulk")
     sign_in(browser, base)
     status = json.loads(ramp(settings, "status", "--json").stdout)
     shown = {name: figure(browser, name) for name in ("cap", "used", "sent", "transactional_reserve", "hour_allowance", "deferred",
@@ -74,6 +76,9 @@ def test_the_dashboard_shows_what_ramp_status_says_at_phone_width_too(settings, 
                      "suppressed": status["suppressed"], "queue@bulk": 7, "queue@transactional": 3}
     assert status["queues"] == {"bulk": 7, "transactional": 3}
     assert browser.find_element(By.CSS_SELECTOR, '[data-figure="breaker_level"]').text == status["breaker"]["level"]
+    shown_reasons = {e.get_attribute("data-deferred"): int(re.sub(r"[^\d]", "", e.text.rsplit(" ", 1)[-1]))
+                     for e in browser.find_elements(By.CSS_SELECTOR, "[data-deferred]")}
+    assert shown_reasons == status["deferred_by_reason"]["counts"] == {"paused:bulk": 2}
     DOCS_IMG.mkdir(parents=True, exist_ok=True)
     if os.environ.get("RAMP_DOCS_SCREENSHOTS"):  # `make screenshots`: the docs' pictures come from this test
         browser.save_screenshot(str(DOCS_IMG / "dashboard.png"))

@@ -109,6 +109,10 @@ def status_rows(st: dict[str, Any], now_ms: float) -> list[tuple[str, str]]:
     rows.append(("held by workers", ", ".join(
         f"{q} {slot['count']:,}" + (f" (oldest {duration(slot['oldest_s'])})" if slot["count"] else "") for q, slot in held.items())))
     rows.append(("waiting", f"deferred {int(st['deferred']):,}, parked " + ", ".join(f"{q} {n:,}" for q, n in st["parked"].items())))
+    why = (st.get("deferred_by_reason") or {}).get("counts") or {}
+    if why:
+        rows.append(("  deferred by reason", ", ".join(f"{r} {n:,}" for r, n in sorted(why.items(), key=lambda x: -x[1]))
+                     + ("" if st["deferred_by_reason"]["complete"] else f" (of the first {st['deferred_by_reason']['scanned']:,})")))
     kept = f"kept {st['dead_retention_days']} days" if st.get("dead_retention_days") else "kept until `ramp dead purge`"
     rows.append(("dead letters", f"{int(st['dead']):,} ({int(st.get('dead_bytes', 0)) / 1024:,.0f} KiB of Redis; {kept})"))
     rows.append(("unconfirmed", f"{int(st['unconfirmed']):,}" + (" (resent only once `ramp events` proves absence; "

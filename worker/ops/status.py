@@ -55,6 +55,7 @@ def collect(runtime) -> dict[str, Any]:
     data["queues"] = queue_depths(runtime.client, runtime.settings.key_prefix)
     data["unacked"] = unacked(runtime.client, k)
     data.update(runtime.deferrals.counts())
+    data["deferred_by_reason"] = runtime.deferrals.by_reason()
     data.update(runtime.deferrals.dead_size(), dead_retention_days=runtime.settings.dead_retention_days)
     data["parked"] = {q: runtime.client.llen(k.parked(q)) for q in QUEUES}
     data["paused"] = flags(runtime.client, k)

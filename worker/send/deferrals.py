@@ -103,6 +103,23 @@ class DeferralStore:
             deferred, moving, dead, unconfirmed = pipe.execute()
         return {"deferred": deferred + moving, "dead": dead, "unconfirmed": unconfirmed}
 
+    def by_reason(self, limit: int = 10_000) -> dict[str, Any]:
+        """Deferred messages per reason (`paused:bulk`, `budget`, `deferred` by a receiver...): counted exactly up to
+        `limit` entries; beyond, the counts are of the first `limit` scanned (`complete` False) so a status read
+        stays cheap with millions waiting."""
+        counts: dict[str, int] = {}
+        seen = 0
+        for _, raw in self.client.hscan_iter(self.keys.payload, count=1000):
+            try:
+                reason = str(json.loads(raw).get("reason") or "unknown")
+            except ValueError:
+                reason = "unreadable"
+            counts[reason] = counts.get(reason, 0) + 1
+            seen += 1
+            if seen >= limit:
+                return {"counts": counts, "complete": False, "scanned": seen}
+        return {"counts": counts, "complete": True, "scanned": seen}
+
     def dead_entries(self) -> list[dict[str, Any]]:
         return sorted((json.loads(v) for v in self.client.hvals(self.keys.dead)), key=lambda e: e["at_ms"])
 
