@@ -38,11 +38,11 @@ def plain(n: int, tag: str = "p") -> list[dict]:
 
 def drop(client: redis.Redis, prefix: str) -> None:
     """Delete one run's keys at once: runs must not add up in the Redis being measured."""
-    for batch in _batches(client.scan_iter(f"{prefix}*", count=5000), 5000):
+    for batch in batches(client.scan_iter(f"{prefix}*", count=5000), 5000):
         client.unlink(*batch)
 
 
-def _batches(it, size: int):
+def batches(it, size: int):
     batch = []
     for item in it:
         batch.append(item)

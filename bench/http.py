@@ -64,7 +64,7 @@ def campaign_bytes(base: Settings, env: dict[str, str], tmp: str, n: int = 100_0
     element counted, and `used_memory` after - before) and the wall time of each. Everything is deleted after."""
     s = base.model_copy(update={"key_prefix": f"{PREFIX}-bc{uuid.uuid4().hex[:6]}", "unsubscribe_base_url": "https://bench.invalid",
                                 "unsubscribe_secret": "bench-secret-0123456789abcdef", "probe_new_recipients": 0})
-    from bench.campaigns import CONTENT, used
+    from bench.campaigns import CONTENT, batches, used
     from ses_ramp.config.keys import Keys
     from ses_ramp.producers.campaigns import from_csv
 
@@ -95,21 +95,10 @@ def campaign_bytes(base: Settings, env: dict[str, str], tmp: str, n: int = 100_0
         out["producer_used_b"] = (after - before) / n
     finally:
         stop_process_group(proc)
-        for batch in _chunks(client.scan_iter(f"{s.key_prefix}:*", count=1000), 1000):
+        for batch in batches(client.scan_iter(f"{s.key_prefix}:*", count=1000), 1000):
             client.unlink(*batch)
         client.close()
     return out
-
-
-def _chunks(it, size: int):
-    batch: list = []
-    for item in it:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def http_vs_in_process(base: Settings, env: dict[str, str], tmp: str, rounds: int = 8, per_round: int = 25) -> dict:

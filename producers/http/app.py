@@ -107,10 +107,14 @@ def _retarget(node: Any) -> Any:
     return node
 
 
-def app_from_env() -> FastAPI:
+def settings_or_exit() -> Settings:
+    """The settings, read once at this process edge; a bad one is one line on stderr and exit 2."""
     try:
-        settings = load_settings()
+        return load_settings()
     except SettingsError as exc:
         sys.stderr.write(f"ses-ramp: {exc}\n")
         raise SystemExit(2) from None
-    return create_app(settings)
+
+
+def app_from_env() -> FastAPI:
+    return create_app(settings_or_exit())

@@ -4,12 +4,10 @@ RAMP_DASHBOARD_TOKEN_SHA256 is set; without it the HTTP door imports no worker c
 
 from __future__ import annotations
 
-import sys
-
 from fastapi import FastAPI
 
-from ses_ramp.config import Settings, SettingsError, load_settings
-from ses_ramp.producers.http.app import create_app
+from ses_ramp.config import Settings
+from ses_ramp.producers.http.app import create_app, settings_or_exit
 from ses_ramp.worker.send.runtime import Runtime
 from ses_ramp.worker.send.transports.noop import NoopTransport
 from ses_ramp.worker.web import dashboard
@@ -25,9 +23,4 @@ def create_dashboard_app(settings: Settings) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        sys.stderr.write(f"ses-ramp: {exc}\n")
-        raise SystemExit(2) from None
-    return create_dashboard_app(settings)
+    return create_dashboard_app(settings_or_exit())
