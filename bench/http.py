@@ -19,9 +19,12 @@ from pathlib import Path
 import httpx
 import redis
 
+from bench.campaigns import CONTENT, batches, used
 from bench.guard import PREFIX
 from ses_ramp.config import Settings
+from ses_ramp.config.keys import Keys
 from ses_ramp.producers import Producer
+from ses_ramp.producers.campaigns import from_csv
 from ses_ramp.worker.ops.embedded import free_port, stop_process_group
 
 TOKEN = "bench-token"
@@ -64,9 +67,6 @@ def campaign_bytes(base: Settings, env: dict[str, str], tmp: str, n: int = 100_0
     element counted, and `used_memory` after - before) and the wall time of each. Everything is deleted after."""
     s = base.model_copy(update={"key_prefix": f"{PREFIX}-bc{uuid.uuid4().hex[:6]}", "unsubscribe_base_url": "https://bench.invalid",
                                 "unsubscribe_secret": "bench-secret-0123456789abcdef", "probe_new_recipients": 0})
-    from bench.campaigns import CONTENT, batches, used
-    from ses_ramp.config.keys import Keys
-    from ses_ramp.producers.campaigns import from_csv
 
     rows = "email,first_name,engagement\n" + "".join(f"c{i}@example{i % 500}.com,Reader{i},0.{i % 10}\n" for i in range(n))
     path = Path(tmp) / "campaign.csv"
