@@ -31,7 +31,7 @@ from ses_ramp.producers.campaigns.recipients import from_csv_text
 from ses_ramp.producers.enqueue import Producer
 from ses_ramp.producers.errors import InvalidMessage, QueueUnavailable
 from ses_ramp.producers.http.auth import BearerCheck
-from ses_ramp.producers.http.ingest import TooLarge, _problem, read_limited
+from ses_ramp.producers.http.ingest import TooLarge, problem, read_limited
 from ses_ramp.producers.redis_client import text_hash
 
 _FIELDS = ("kind", "total", "fed", "settled", "suppressed", "duplicates", "undeliverable", "cancelled", "new", "sample", "held",
@@ -92,24 +92,24 @@ def router(settings: Settings, producer: Producer) -> APIRouter:
             elif media == "multipart/form-data":
                 parsed = await _form_campaign(request, limit)
             else:
-                return _problem(415, [{"index": None, "field": "content-type",
+                return problem(415, [{"index": None, "field": "content-type",
                                        "message": f"{media or 'no content type'}: send application/json or multipart/form-data"}])
         except TooLarge:
-            return _problem(413, [{"index": None, "field": "body", "message": f"larger than {limit} bytes (RAMP_SERVE_MAX_CAMPAIGN_BYTES)"}])
+            return problem(413, [{"index": None, "field": "body", "message": f"larger than {limit} bytes (RAMP_SERVE_MAX_CAMPAIGN_BYTES)"}])
         except _BadBody as exc:
-            return _problem(400, [{"index": None, "field": "body", "message": str(exc)}])
+            return problem(400, [{"index": None, "field": "body", "message": str(exc)}])
         except InvalidMessage as exc:
-            return _problem(422, [{"index": None, "field": exc.field, "message": exc.problem}])
+            return problem(422, [{"index": None, "field": exc.field, "message": exc.problem}])
         content, recipients, campaign_id, expire_ok = parsed
         try:
             receipt = await run_in_threadpool(producer.enqueue_campaign, content, recipients, campaign_id=campaign_id, expire_ok=expire_ok)
         except InvalidMessage as exc:
             status = 409 if exc.field == "campaign_id" and "already exists" in exc.problem else 422
-            return _problem(status, [{"index": None, "field": exc.field, "message": exc.problem}])
+            return problem(status, [{"index": None, "field": exc.field, "message": exc.problem}])
         except UnicodeDecodeError as exc:
-            return _problem(422, [{"index": None, "field": "recipients", "message": f"the CSV is not UTF-8: {exc.reason}"}])
+            return problem(422, [{"index": None, "field": "recipients", "message": f"the CSV is not UTF-8: {exc.reason}"}])
         except QueueUnavailable as exc:
-            return _problem(503, [{"index": None, "field": "redis", "message": str(exc)}])
+            return problem(503, [{"index": None, "field": "redis", "message": str(exc)}])
         finally:
             if isinstance(recipients, _Upload):
                 await recipients.close()
@@ -123,9 +123,9 @@ def router(settings: Settings, producer: Producer) -> APIRouter:
         try:
             found = progress(producer.redis_client(), producer.keys, campaign_id)
         except QueueUnavailable as exc:
-            return _problem(503, [{"index": None, "field": "redis", "message": str(exc)}])
+            return problem(503, [{"index": None, "field": "redis", "message": str(exc)}])
         if found is None:
-            return _problem(404, [{"index": None, "field": "campaign_id", "message": f"no campaign {campaign_id}"}])
+            return problem(404, [{"index": None, "field": "campaign_id", "message": f"no campaign {campaign_id}"}])
         return JSONResponse(found)
 
     @api.post("/v1/campaigns/{campaign_id}/cancel", dependencies=[Depends(auth)], tags=["campaigns"],
@@ -136,9 +136,9 @@ def router(settings: Settings, producer: Producer) -> APIRouter:
         try:
             done = store.cancel(producer.redis_client(), producer.keys, campaign_id, 2 * settings.visibility_timeout_s * 1000)
         except store.NoSuchCampaign:
-            return _problem(404, [{"index": None, "field": "campaign_id", "message": f"no campaign {campaign_id}"}])
+            return problem(404, [{"index": None, "field": "campaign_id", "message": f"no campaign {campaign_id}"}])
         except QueueUnavailable as exc:
-            return _problem(503, [{"index": None, "field": "redis", "message": str(exc)}])
+            return problem(503, [{"index": None, "field": "redis", "message": str(exc)}])
         return JSONResponse(done)
 
     return api

@@ -31,7 +31,7 @@ class TooLarge(Exception):
     pass
 
 
-def _problem(status: int, errors: list[dict[str, Any]], **extra: Any) -> JSONResponse:
+def problem(status: int, errors: list[dict[str, Any]], **extra: Any) -> JSONResponse:
     headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
     return JSONResponse({"errors": errors, **extra}, status_code=status, headers=headers)
 
@@ -83,37 +83,37 @@ def router(settings: Settings, producer: Producer) -> APIRouter:
         try:
             body = await read_limited(request, settings.serve_max_body_bytes)
         except TooLarge:
-            return _problem(413, [{"index": None, "field": "body", "message": f"larger than {settings.serve_max_body_bytes} bytes (RAMP_SERVE_MAX_BODY_BYTES)"}])
+            return problem(413, [{"index": None, "field": "body", "message": f"larger than {settings.serve_max_body_bytes} bytes (RAMP_SERVE_MAX_BODY_BYTES)"}])
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
-            return _problem(415, [{"index": None, "field": "content-type",
+            return problem(415, [{"index": None, "field": "content-type",
                                    "message": f"{media or 'no content type'}: send application/json"}])
         try:
             data = json.loads(body)
         except ValueError as exc:
-            return _problem(400, [{"index": None, "field": "body", "message": f"not JSON: {exc}"}])
+            return problem(400, [{"index": None, "field": "body", "message": f"not JSON: {exc}"}])
         except RecursionError:  # 1000-deep nesting: the parser's own limit, not a server error
-            return _problem(400, [{"index": None, "field": "body", "message": "JSON nested too deeply"}])
+            return problem(400, [{"index": None, "field": "body", "message": "JSON nested too deeply"}])
         items = [data] if isinstance(data, dict) else data
         if not isinstance(items, list) or not items:
-            return _problem(422, [{"index": None, "field": "body", "message": "a message (JSON object) or a non-empty array of them"}])
+            return problem(422, [{"index": None, "field": "body", "message": "a message (JSON object) or a non-empty array of them"}])
         if len(items) > settings.serve_max_batch:
-            return _problem(413, [{"index": None, "field": "body", "message": f"{len(items)} messages; at most {settings.serve_max_batch} (RAMP_SERVE_MAX_BATCH)"}])
+            return problem(413, [{"index": None, "field": "body", "message": f"{len(items)} messages; at most {settings.serve_max_batch} (RAMP_SERVE_MAX_BATCH)"}])
         try:
             checked = await run_in_threadpool(producer.check_each, items)
         except QueueUnavailable as exc:
-            return _problem(503, [{"index": None, "field": "redis", "message": str(exc)}])
+            return problem(503, [{"index": None, "field": "redis", "message": str(exc)}])
         errors = [{"index": i, "field": r.field, "message": r.problem} for i, r in enumerate(checked) if isinstance(r, InvalidMessage)]
         if errors:
-            return _problem(422, errors)
+            return problem(422, errors)
         messages = [m for m in checked if isinstance(m, Message)]
         try:
             receipts = await run_in_threadpool(producer.publish_many, messages)
         except BatchPartiallyPublished as exc:
-            return _problem(503, [{"index": None, "field": "queue", "message": str(exc)}],
+            return problem(503, [{"index": None, "field": "queue", "message": str(exc)}],
                             published=exc.published, unconfirmed=exc.unconfirmed)
         except QueueUnavailable as exc:
-            return _problem(503, [{"index": None, "field": "queue", "message": str(exc)}])
+            return problem(503, [{"index": None, "field": "queue", "message": str(exc)}])
         return JSONResponse({"receipts": _receipts(receipts)}, status_code=202)
 
     @api.get("/v1/status", dependencies=[Depends(auth)], tags=["ingest"], summary="Queues, pauses and today's budget (read-only)",
@@ -124,7 +124,7 @@ def router(settings: Settings, producer: Producer) -> APIRouter:
         try:
             return JSONResponse(read_status(producer.redis_client(), settings.key_prefix))
         except QueueUnavailable as exc:
-            return _problem(503, [{"index": None, "field": "redis", "message": str(exc)}])
+            return problem(503, [{"index": None, "field": "redis", "message": str(exc)}])
 
     return api
 

@@ -22,7 +22,7 @@ class StateCollector:
 
     def collect(self):
         try:
-            st = collect(self.runtime)
+            st = collect(self.runtime, reasons=False)  # a scrape every few seconds: no payload scan
         except Exception:  # noqa: BLE001 - a scrape during a Redis outage reports nothing, not an error page
             return
         def gauge(name: str, doc: str, value: Any, labels: dict[str, str] | None = None):

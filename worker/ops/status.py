@@ -45,7 +45,9 @@ def unacked(client, keys: Keys, now_s: float | None = None) -> dict[str, dict[st
     return out
 
 
-def collect(runtime) -> dict[str, Any]:
+def collect(runtime, reasons: bool = True) -> dict[str, Any]:
+    """Everything `ramp status` shows; `reasons`: also the deferred messages by reason (an HSCAN of up to 10,000
+    payloads: for an operator's look, not for every metrics scrape)."""
     from ses_ramp.worker.guards.breaker import Breaker
     from ses_ramp.worker.guards.pause import flags
     from ses_ramp.worker.guards.probation import probation_since_ms
@@ -55,7 +57,8 @@ def collect(runtime) -> dict[str, Any]:
     data["queues"] = queue_depths(runtime.client, runtime.settings.key_prefix)
     data["unacked"] = unacked(runtime.client, k)
     data.update(runtime.deferrals.counts())
-    data["deferred_by_reason"] = runtime.deferrals.by_reason()
+    if reasons:
+        data["deferred_by_reason"] = runtime.deferrals.by_reason()
     data.update(runtime.deferrals.dead_size(), dead_retention_days=runtime.settings.dead_retention_days)
     data["parked"] = {q: runtime.client.llen(k.parked(q)) for q in QUEUES}
     data["paused"] = flags(runtime.client, k)
